@@ -1,0 +1,37 @@
+"""Fixed row blocking shared by every kernel.
+
+Work is split into *chunks* of ``CHUNK_ROWS`` rows (one parallel task each,
+one partial result each) and chunks into *blocks* of ``BLOCK_ROWS`` rows
+(processed together inside a task so that loops along points vectorise).
+Both sizes are constants, never derived from the thread count, so a
+reduction of chunk partials in chunk order gives bitwise the same result
+for any number of threads.
+"""
+
+from numba import njit
+
+BLOCK_ROWS = 256
+CHUNK_BLOCKS = 32
+CHUNK_ROWS = BLOCK_ROWS * CHUNK_BLOCKS
+
+# Covariance kinds as the kernels see them (integers, not strings).
+FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
+KIND_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
+
+# Reductions along points need reassociation to vectorise; no ``nnan`` or
+# ``ninf`` so that NaN and inf are never silently assumed away.
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+
+@njit(cache=True)
+def n_blocks(n, size):
+    """Number of blocks of ``size`` rows needed to cover ``n`` rows."""
+    return (n + size - 1) // size
+
+
+@njit(cache=True)
+def block_bounds(index, n, size):
+    """Row range ``[start, stop)`` of block ``index`` of ``size`` rows."""
+    start = index * size
+    stop = min(start + size, n)
+    return start, stop

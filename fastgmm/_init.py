@@ -1,0 +1,92 @@
+"""Initial responsibilities -> initial parameters, for each ``init_params``.
+
+As in scikit-learn, initialisation picks responsibilities (k-means labels,
+k-means++ seeds, random rows, or random soft assignments) and runs one
+M-step on them. Responsibilities are produced a bounded slice of rows at a
+time, so nothing of size ``n x k`` is ever held.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._blocks import CHUNK_ROWS, KIND_CODES
+from ._kernels import resp_stats_pass, s2_shape
+from ._kmeans import kmeans, kmeans_plusplus
+from ._model import Stats, m_step
+
+_SLICE_ROWS = 16 * CHUNK_ROWS
+
+
+def _contiguous(X, start, stop):
+    return np.ascontiguousarray(np.asarray(X[start:stop]))
+
+
+def _stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
+    """Statistics for responsibilities produced slice by slice by ``make_resp``."""
+    n, d = X.shape
+    k = shift.shape[0]
+    kind = KIND_CODES[covariance_type]
+    s2 = s2_shape(kind, k, d)
+    shift = np.ascontiguousarray(shift, dtype=X.dtype)
+    center = np.ascontiguousarray(shift[0])
+    empty_w = np.empty(0, dtype=X.dtype)
+    total = None
+    for start in range(0, n, _SLICE_ROWS):
+        stop = min(start + _SLICE_ROWS, n)
+        R = np.ascontiguousarray(make_resp(start, stop), dtype=X.dtype)
+        w = empty_w if sample_weight is None else _contiguous(sample_weight, start, stop)
+        N, S1, S2, wsum = resp_stats_pass(_contiguous(X, start, stop), w, R, kind,
+                                          shift, center, s2[0], s2[2])
+        part = Stats(N, S1, S2, 0.0, wsum, shift.astype(np.float64),
+                     center.astype(np.float64))
+        total = part if total is None else total + part
+    return total
+
+
+def _one_hot(labels, k):
+    def make(start, stop):
+        block = labels[start:stop]
+        R = np.zeros((stop - start, k))
+        hit = block >= 0
+        R[np.flatnonzero(hit), block[hit]] = 1.0
+        return R
+    return make
+
+
+def initial_parameters(X, sample_weight, n_components, covariance_type, reg_covar,
+                       init_params, rng):
+    """``(weights, means, covariances)`` from the chosen initialisation.
+
+    Parameters
+    ----------
+    X : ndarray or memmap of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,) or None
+    n_components : int
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}
+    reg_covar : float
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
+    rng : numpy.random.RandomState
+    """
+    n, d = X.shape
+    k = n_components
+    ref = np.asarray(X[0], dtype=np.float64)
+    if init_params == "kmeans":
+        centers, labels = kmeans(X, k, rng, sample_weight)
+        make, shift = _one_hot(labels, k), centers
+    elif init_params == "random":
+        def make(start, stop):
+            R = rng.uniform(size=(stop - start, k))
+            return R / R.sum(axis=1)[:, None]
+        shift = np.repeat(ref[None], k, axis=0)
+    else:
+        if init_params == "k-means++":
+            _, indices = kmeans_plusplus(X, k, rng, sample_weight)
+        else:  # random_from_data
+            indices = rng.choice(n, size=k, replace=False)
+        labels = np.full(n, -1, dtype=np.int64)
+        labels[indices] = np.arange(k)
+        make = _one_hot(labels, k)
+        shift = np.asarray(X[indices], dtype=np.float64)
+    stats = _stats_from_resp(X, sample_weight, make, shift, covariance_type)
+    return m_step(stats, covariance_type, reg_covar, X.dtype, normalize_weights=False)

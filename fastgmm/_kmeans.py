@@ -1,0 +1,242 @@
+"""k-means++ seeding and Lloyd iterations: blocked, deterministic kernels.
+
+These give ``init_params='kmeans'`` and ``'k-means++'`` their starting
+points without calling scikit-learn's KMeans. Distances are computed
+directly as ``||x - c||^2`` (no ``|x|^2 - 2 x.c + |c|^2`` expansion, which
+cancels catastrophically for data far from the origin).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._blocks import BLOCK_ROWS, CHUNK_ROWS, FASTMATH, block_bounds, n_blocks
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _block_sq_dist(X, r0, nb, center, out):
+    d = X.shape[1]
+    for i in range(nb):
+        s = 0.0
+        for a in range(d):
+            t = X[r0 + i, a] - center[a]
+            s += t * t
+        out[i] = s
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def candidate_potentials(X, sw, closest, candidates):
+    """For each candidate centre, ``sum_i w_i min(closest_i, |x_i - cand|^2)``."""
+    n = X.shape[0]
+    m = candidates.shape[0]
+    n_chunks = n_blocks(n, CHUNK_ROWS)
+    part = np.zeros((n_chunks, m))
+    for c in prange(n_chunks):
+        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
+        dist = np.empty(c1 - c0)
+        for t in range(m):
+            _block_sq_dist(X, c0, c1 - c0, candidates[t], dist)
+            s = 0.0
+            for i in range(c1 - c0):
+                w = 1.0 if sw.shape[0] == 0 else sw[c0 + i]
+                s += w * min(closest[c0 + i], dist[i])
+            part[c, t] = s
+    total = np.zeros(m)
+    for c in range(n_chunks):
+        total += part[c]
+    return total
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def update_closest(X, center, closest):
+    """``closest_i = min(closest_i, |x_i - center|^2)`` in place."""
+    n = X.shape[0]
+    for c in prange(n_blocks(n, CHUNK_ROWS)):
+        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
+        dist = np.empty(c1 - c0)
+        _block_sq_dist(X, c0, c1 - c0, center, dist)
+        for i in range(c1 - c0):
+            closest[c0 + i] = min(closest[c0 + i], dist[i])
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def lloyd_step(X, sw, centers, labels, dist):
+    """Assign each row to its nearest centre and sum the rows per centre.
+
+    Writes ``labels`` and ``dist`` (squared distance to the chosen centre)
+    and returns ``(sums (k, d), weights (k,), inertia, n_changed)``; sums
+    are taken relative to the old centre so they keep their precision.
+    """
+    n, d = X.shape
+    k = centers.shape[0]
+    n_chunks = n_blocks(n, CHUNK_ROWS)
+    part_sum = np.zeros((n_chunks, k, d))
+    part_w = np.zeros((n_chunks, k))
+    part_inertia = np.zeros(n_chunks)
+    part_changed = np.zeros(n_chunks, dtype=np.int64)
+    for c in prange(n_chunks):
+        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
+        best = np.empty(BLOCK_ROWS)
+        arg = np.empty(BLOCK_ROWS, dtype=np.int64)
+        cur = np.empty(BLOCK_ROWS)
+        for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
+            b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
+            r0 = c0 + b0
+            nb = b1 - b0
+            _block_sq_dist(X, r0, nb, centers[0], best)
+            arg[:nb] = 0
+            for j in range(1, k):
+                _block_sq_dist(X, r0, nb, centers[j], cur)
+                for i in range(nb):
+                    if cur[i] < best[i]:
+                        best[i] = cur[i]
+                        arg[i] = j
+            for i in range(nb):
+                r = r0 + i
+                j = arg[i]
+                w = 1.0 if sw.shape[0] == 0 else sw[r]
+                if labels[r] != j:
+                    part_changed[c] += 1
+                labels[r] = j
+                dist[r] = best[i]
+                part_inertia[c] += w * best[i]
+                part_w[c, j] += w
+                for a in range(d):
+                    part_sum[c, j, a] += w * (X[r, a] - centers[j, a])
+    sums = np.zeros((k, d))
+    weights = np.zeros(k)
+    inertia = 0.0
+    changed = 0
+    for c in range(n_chunks):
+        sums += part_sum[c]
+        weights += part_w[c]
+        inertia += part_inertia[c]
+        changed += part_changed[c]
+    return sums, weights, inertia, changed
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def weighted_variance_sum(X, sw, ref):
+    """``sum_a var_w(X[:, a])`` computed about a reference row ``ref``."""
+    n, d = X.shape
+    n_chunks = n_blocks(n, CHUNK_ROWS)
+    part_s1 = np.zeros((n_chunks, d))
+    part_s2 = np.zeros((n_chunks, d))
+    part_w = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
+        for r in range(c0, c1):
+            w = 1.0 if sw.shape[0] == 0 else sw[r]
+            part_w[c] += w
+            for a in range(d):
+                t = X[r, a] - ref[a]
+                part_s1[c, a] += w * t
+                part_s2[c, a] += w * t * t
+    s1 = np.zeros(d)
+    s2 = np.zeros(d)
+    wsum = 0.0
+    for c in range(n_chunks):
+        s1 += part_s1[c]
+        s2 += part_s2[c]
+        wsum += part_w[c]
+    total = 0.0
+    for a in range(d):
+        mean = s1[a] / wsum
+        total += s2[a] / wsum - mean * mean
+    return total
+
+
+def _weighted_choice(rng, cumulative, n_draws):
+    """Indices drawn with probability proportional to the increments of ``cumulative``."""
+    draws = rng.uniform(size=n_draws) * cumulative[-1]
+    idx = np.searchsorted(cumulative, draws)
+    return np.minimum(idx, len(cumulative) - 1)
+
+
+def kmeans_plusplus(X, n_clusters, rng, sample_weight=None, n_local_trials=None):
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii, 2007).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_clusters : int
+    rng : numpy.random.RandomState
+    sample_weight : ndarray of shape (n_samples,) or None
+    n_local_trials : int, default=2 + int(log(n_clusters))
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features), float64
+    indices : ndarray of shape (n_clusters,)
+        Row of ``X`` each centre was taken from.
+    """
+    n, d = X.shape
+    sw = np.empty(0) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(math.log(n_clusters))
+    centers = np.empty((n_clusters, d))
+    indices = np.empty(n_clusters, dtype=np.int64)
+    if sample_weight is None:
+        first = rng.randint(n)
+    else:
+        first = int(_weighted_choice(rng, np.cumsum(sw), 1)[0])
+    centers[0] = X[first]
+    indices[0] = first
+    closest = np.full(n, np.inf)
+    update_closest(X, centers[0], closest)
+    for c in range(1, n_clusters):
+        weighted = closest if sample_weight is None else closest * sw
+        cumulative = np.cumsum(weighted)
+        if not cumulative[-1] > 0:
+            # Every point coincides with a centre already: any row will do.
+            ids = rng.randint(n, size=n_local_trials)
+        else:
+            ids = _weighted_choice(rng, cumulative, n_local_trials)
+        candidates = np.ascontiguousarray(X[ids], dtype=np.float64)
+        potentials = candidate_potentials(X, sw, closest, candidates)
+        best = int(np.argmin(potentials))
+        centers[c] = candidates[best]
+        indices[c] = ids[best]
+        update_closest(X, centers[c], closest)
+    return centers, indices
+
+
+def kmeans(X, n_clusters, rng, sample_weight=None, max_iter=300, tol=1e-4):
+    """Lloyd's k-means from a k-means++ start, as scikit-learn's KMeans(n_init=1).
+
+    Stops when labels no longer change or the total squared centre shift
+    falls below ``tol`` times the mean feature variance. Empty clusters are
+    moved to the points farthest from their centres.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features)
+    labels : ndarray of shape (n_samples,)
+    """
+    n, d = X.shape
+    sw = np.empty(0) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    centers, _ = kmeans_plusplus(X, n_clusters, rng, sample_weight)
+    ref = np.ascontiguousarray(X[0], dtype=np.float64)
+    tol_abs = tol * weighted_variance_sum(X, sw, ref) / d
+    labels = np.full(n, -1, dtype=np.int64)
+    dist = np.empty(n)
+    for it in range(max_iter):
+        sums, weights, _, changed = lloyd_step(X, sw, centers, labels, dist)
+        empty = np.flatnonzero(weights == 0)
+        shift = np.zeros_like(centers)
+        nonempty = weights > 0
+        shift[nonempty] = sums[nonempty] / weights[nonempty, None]
+        if len(empty):
+            far = np.argsort(-dist, kind="stable")[: len(empty)]
+            shift[empty] = X[far] - centers[empty]
+        centers = centers + shift
+        if changed == 0 and it > 0:
+            break
+        if (shift**2).sum() <= tol_abs and not len(empty):
+            # One last assignment so labels match the final centres.
+            lloyd_step(X, sw, centers, labels, dist)
+            break
+    return centers, labels

@@ -1,0 +1,222 @@
+"""Model math in NumPy: statistics -> parameters -> what the kernels need.
+
+Everything here is ``O(k d^2)`` (or ``O(k d^3)`` for the Cholesky factors):
+it never touches the data.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._blocks import DIAG, FULL, KIND_CODES, SPHERICAL, TIED
+
+SINGULAR_MESSAGE = (
+    "Fitting the mixture model failed because some components have "
+    "ill-defined empirical covariance (for instance caused by singleton "
+    "or collapsed samples). Try to decrease the number of components, "
+    "increase reg_covar, or scale the input data."
+)
+
+
+@dataclass
+class Stats:
+    """Additive sufficient statistics of one pass over (part of) the data.
+
+    ``S1`` and ``S2`` are shifted by ``shift`` (the means the pass used);
+    the tied scatter ``S2`` is pooled and shifted by ``center``. Two
+    ``Stats`` computed with the same model add up to the statistics of the
+    union of their data.
+    """
+
+    N: np.ndarray
+    S1: np.ndarray
+    S2: np.ndarray
+    loglik: float
+    weight: float
+    shift: np.ndarray
+    center: np.ndarray
+
+    def __add__(self, other: "Stats") -> "Stats":
+        return Stats(
+            self.N + other.N,
+            self.S1 + other.S1,
+            self.S2 + other.S2,
+            self.loglik + other.loglik,
+            self.weight + other.weight,
+            self.shift,
+            self.center,
+        )
+
+
+@dataclass
+class KernelModel:
+    """Arrays the kernels need for one pass, precomputed once per iteration."""
+
+    kind: int
+    means: np.ndarray
+    chol: np.ndarray
+    prec: np.ndarray
+    log_norm: np.ndarray
+    center: np.ndarray
+    mu_proj: np.ndarray
+
+    def args(self):
+        return (self.kind, self.means, self.chol, self.prec, self.log_norm,
+                self.center, self.mu_proj)
+
+
+def _symmetric_from_lower(S):
+    """Fill the upper triangle of each (d, d) slice from its lower triangle."""
+    upper = np.triu_indices(S.shape[-1], 1)
+    S = S.copy()
+    S[..., upper[0], upper[1]] = S[..., upper[1], upper[0]]
+    return S
+
+
+def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
+           normalize_weights: bool = True):
+    """Weights, means and covariances from shifted sufficient statistics.
+
+    Mirrors scikit-learn's estimators (``nk = N + 10 eps``) but works from
+    shifted statistics, so data far from the origin lose no precision.
+    ``normalize_weights=False`` divides by the total sample weight instead of
+    ``sum(nk)``, as scikit-learn does when it initialises from
+    responsibilities.
+    """
+    N = stats.N
+    nk = N + 10 * np.finfo(dtype).eps
+    weights = nk / (nk.sum() if normalize_weights else stats.weight)
+    delta = stats.S1 / nk[:, None]
+    means = stats.shift + delta
+    d = means.shape[1]
+    if covariance_type == "full":
+        S2 = _symmetric_from_lower(stats.S2)
+        outer = np.einsum("ka,kb->kab", stats.S1, delta)
+        cov = S2 - outer - outer.transpose(0, 2, 1)
+        cov += N[:, None, None] * np.einsum("ka,kb->kab", delta, delta)
+        cov /= nk[:, None, None]
+        cov[:, np.arange(d), np.arange(d)] += reg_covar
+    elif covariance_type == "tied":
+        S2 = _symmetric_from_lower(stats.S2[0])
+        offset = stats.shift - stats.center
+        A = stats.S1 + N[:, None] * offset
+        delta_c = means - stats.center
+        cross = A.T @ delta_c
+        cov = S2 - cross - cross.T + (N[:, None] * delta_c).T @ delta_c
+        cov /= nk.sum()
+        cov[np.arange(d), np.arange(d)] += reg_covar
+    else:
+        S2 = stats.S2[:, :, 0]
+        cov = (S2 - 2 * stats.S1 * delta + N[:, None] * delta**2) / nk[:, None]
+        cov += reg_covar
+        if covariance_type == "spherical":
+            cov = cov.mean(axis=1)
+    return weights, means, cov
+
+
+def _singular_error(dtype) -> ValueError:
+    message = SINGULAR_MESSAGE
+    if dtype == np.float32:
+        message += (" The numerical accuracy can also be improved by passing "
+                    "float64 data instead of float32.")
+    return ValueError(message)
+
+
+def precision_cholesky(covariances, covariance_type, dtype=np.float64):
+    """Upper-triangular ``U`` with ``U U^T = inv(cov)``, as scikit-learn defines it."""
+    cov = np.asarray(covariances, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        if not np.all(np.isfinite(cov)):
+            raise _singular_error(dtype)
+        try:
+            L = np.linalg.cholesky(cov)
+        except np.linalg.LinAlgError:
+            raise _singular_error(dtype) from None
+        eye = np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
+        return np.swapaxes(np.linalg.solve(L, eye), -1, -2).copy()
+    if not np.all(cov > 0.0) or not np.all(np.isfinite(cov)):
+        raise _singular_error(dtype)
+    return 1.0 / np.sqrt(cov)
+
+
+def precision_cholesky_from_precisions(precisions, covariance_type):
+    """The same factor computed from user-given precision matrices."""
+    P = np.asarray(precisions, dtype=np.float64)
+    if covariance_type in ("full", "tied"):
+        flipped = np.flip(P, axis=(-2, -1))
+        return np.flip(np.linalg.cholesky(flipped), axis=(-2, -1)).copy()
+    return np.sqrt(P)
+
+
+def precisions_from_cholesky(prec_chol, covariance_type):
+    """``precisions_`` from ``precisions_cholesky_``."""
+    if covariance_type in ("full", "tied"):
+        return prec_chol @ np.swapaxes(prec_chol, -1, -2)
+    return prec_chol**2
+
+
+def covariances_from_cholesky(prec_chol, covariance_type):
+    """``covariances_`` from ``precisions_cholesky_`` (inverse of the precision)."""
+    if covariance_type in ("full", "tied"):
+        eye = np.broadcast_to(np.eye(prec_chol.shape[-1]), prec_chol.shape)
+        inv_u = np.linalg.solve(prec_chol, eye)
+        return np.swapaxes(inv_u, -1, -2) @ inv_u
+    return 1.0 / prec_chol**2
+
+
+def log_det_cholesky(prec_chol, covariance_type, n_features):
+    """``log det U`` per component (equals ``-log det(cov) / 2``)."""
+    if covariance_type == "full":
+        return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+    if covariance_type == "tied":
+        return np.log(np.diagonal(prec_chol)).sum()
+    if covariance_type == "diag":
+        return np.log(prec_chol).sum(axis=1)
+    return n_features * np.log(prec_chol)
+
+
+def kernel_model(weights, means, prec_chol, covariance_type, dtype) -> KernelModel:
+    """Precompute the per-iteration arrays of :class:`KernelModel` in ``dtype``."""
+    kind = KIND_CODES[covariance_type]
+    means = np.asarray(means, dtype=np.float64)
+    k, d = means.shape
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(np.asarray(weights, dtype=np.float64))
+    log_norm = (log_weights + log_det_cholesky(prec_chol, covariance_type, d)
+                - 0.5 * d * math.log(2 * math.pi))
+    chol = np.zeros((1, 1, 1))
+    prec = np.zeros((1, 1))
+    center = np.zeros(d)
+    mu_proj = np.zeros((1, 1))
+    if kind == FULL:
+        chol = prec_chol
+    elif kind == TIED:
+        chol = prec_chol[None]
+        # A common shift keeps (x - c) U small for data far from the origin.
+        center = np.asarray(weights, dtype=np.float64) @ means
+        mu_proj = (means - center) @ prec_chol
+    elif kind == DIAG:
+        prec = prec_chol**2
+    elif kind == SPHERICAL:
+        prec = np.repeat((prec_chol**2)[:, None], d, axis=1)
+
+    def cast(a):
+        return np.ascontiguousarray(a, dtype=dtype)
+
+    return KernelModel(kind, cast(means), cast(chol), cast(prec),
+                       np.ascontiguousarray(log_norm, dtype=np.float64),
+                       cast(center), cast(mu_proj))
+
+
+def n_parameters(covariance_type, n_components, n_features):
+    """Number of free parameters, as scikit-learn counts them for BIC/AIC."""
+    cov_params = {
+        "full": n_components * n_features * (n_features + 1) / 2.0,
+        "diag": n_components * n_features,
+        "tied": n_features * (n_features + 1) / 2.0,
+        "spherical": n_components,
+    }[covariance_type]
+    return int(cov_params + n_features * n_components + n_components - 1)
