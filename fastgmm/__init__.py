@@ -6,6 +6,8 @@ nothing; kernels compile on first use and are cached on disk.
 """
 
 from ._version import __version__
+from .io import load
 from .mixture import GaussianMixture
+from .selection import select
 
-__all__ = ["GaussianMixture", "__version__"]
+__all__ = ["GaussianMixture", "__version__", "load", "select"]

@@ -278,6 +278,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             bounds.append(lower_bound)
             change = lower_bound - previous
             self._print_verbose_msg_iter_end(n_iter, change)
+            # Private progress hook (the CLI's live line); not a parameter.
+            hook = getattr(self, "_iteration_hook", None)
+            if hook is not None:
+                hook(n_iter, lower_bound, change)
             if abs(change) < self.tol:
                 converged = True
                 break
@@ -476,6 +480,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _n_parameters(self):
         return _model.n_parameters(self.covariance_type, self.n_components,
                                    self.means_.shape[1])
+
+    # ------------------------------------------------------------ model file
+    def save(self, path):
+        """Write the fitted model to a safe, versioned ``.npz`` model file.
+
+        The file holds the parameters, ``get_params()``, the fastgmm and
+        format versions and a checksum, and is written atomically (a crash
+        never leaves half a file). Read it back with :func:`fastgmm.load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination, used exactly as given (``.npz`` is conventional).
+        """
+        from .io import save
+
+        save(self, path)
 
     # --------------------------------------------------------------- verbose
     def _print_verbose_msg_init_beg(self, n_init):
