@@ -13,8 +13,17 @@ The model arrays are prepared by :mod:`fastgmm._model`:
 ``center``    (d,) common shift for the tied kind
 ``mu_proj``   (k, d) ``(mu_j - center) @ chol`` for the tied kind
 
-Inside a chunk the data are handled ``BLOCK_ROWS`` rows at a time, stored
-transposed (features x rows) so the innermost loops run along points.
+How the loops are laid out, and why:
+
+* Inside a chunk the rows are handled ``BLOCK_ROWS`` at a time, stored
+  transposed (features x rows), so every innermost loop runs along points
+  with unit stride and LLVM turns it into SIMD code.
+* Feature axes are padded with zeros to a multiple of 4 (``_pad4``) so the
+  triangular products can be unrolled four features at a time: each pass
+  over a row of points then does 4-8 multiply-adds per store instead of
+  one, which is what bounds these loops.
+* ``exp`` is evaluated by :func:`_exp_inplace`, a branch-free polynomial
+  that vectorises, instead of one libm call per point and component.
 """
 
 import numpy as np
@@ -30,6 +39,52 @@ from ._blocks import (
     n_blocks,
 )
 
+# exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693147180369123816490
+_LN2_LO = 1.90821492927058770002e-10
+# Adding 1.5 * 2^52 rounds to an integer held in the low mantissa bits; the
+# extra 1023 is the exponent bias, so those bits shifted left by 52 are 2^n.
+_ROUND_MAGIC = 6755399441055744.0 + 1023.0
+# Below this, exp underflows; responsibilities that small are zero anyway.
+_EXP_FLOOR = -700.0
+
+
+@njit(cache=True, fastmath={"contract"})
+def _exp_inplace(x, scratch, nb):
+    """``x[:nb] = exp(x[:nb])`` for ``x <= 0`` (relative error ~1e-15).
+
+    No reassociation here: it would fold the rounding trick away.
+    """
+    for i in range(nb):
+        scratch[i] = max(x[i], _EXP_FLOOR) * _LOG2E + _ROUND_MAGIC
+    for i in range(nb):
+        n = scratch[i] - _ROUND_MAGIC
+        r = (max(x[i], _EXP_FLOOR) - n * _LN2_HI) - n * _LN2_LO
+        p = 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        x[i] = p * r + 1.0
+    bits = scratch.view(np.int64)
+    for i in range(nb):
+        bits[i] = bits[i] << 52  # now scratch[i] == 2.0 ** n
+    for i in range(nb):
+        x[i] *= scratch[i]
+
+
+@njit(cache=True)
+def _pad4(d):
+    return (d + 3) // 4 * 4
+
 
 @njit(cache=True, fastmath=FASTMATH)
 def _load_block(X, r0, nb, xt):
@@ -40,65 +95,89 @@ def _load_block(X, r0, nb, xt):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _subtract(xt, nb, mean, diff):
-    for a in range(xt.shape[0]):
+def _subtract(xt, nb, d, mean, diff):
+    """``diff[a, i] = xt[a, i] - mean[a]`` for the ``d`` real features."""
+    for a in range(d):
         m = mean[a]
         for i in range(nb):
             diff[a, i] = xt[a, i] - m
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _project_upper(diff, nb, U, proj):
-    """``proj[a, i] = sum_{b <= a} diff[b, i] * U[b, a]`` (upper-triangular U)."""
-    d = diff.shape[0]
-    for a in range(d):
-        u = U[0, a]
+def _upper_pair(diff, nb, U, a, out0, out1):
+    """Columns ``a`` and ``a + 1`` of ``diff^T U`` for upper-triangular, padded U."""
+    stop = (a + 1) // 4 * 4 + 4
+    u00, u10, u20, u30 = U[0, a], U[1, a], U[2, a], U[3, a]
+    u01, u11, u21, u31 = U[0, a + 1], U[1, a + 1], U[2, a + 1], U[3, a + 1]
+    for i in range(nb):
+        x0, x1, x2, x3 = diff[0, i], diff[1, i], diff[2, i], diff[3, i]
+        out0[i] = x0 * u00 + x1 * u10 + x2 * u20 + x3 * u30
+        out1[i] = x0 * u01 + x1 * u11 + x2 * u21 + x3 * u31
+    for b in range(4, stop, 4):
+        u00, u10, u20, u30 = U[b, a], U[b + 1, a], U[b + 2, a], U[b + 3, a]
+        u01, u11 = U[b, a + 1], U[b + 1, a + 1]
+        u21, u31 = U[b + 2, a + 1], U[b + 3, a + 1]
         for i in range(nb):
-            proj[a, i] = diff[0, i] * u
-        for b in range(1, a + 1):
-            u = U[b, a]
-            for i in range(nb):
-                proj[a, i] += diff[b, i] * u
+            x0, x1, x2, x3 = diff[b, i], diff[b + 1, i], diff[b + 2, i], diff[b + 3, i]
+            out0[i] += x0 * u00 + x1 * u10 + x2 * u20 + x3 * u30
+            out1[i] += x0 * u01 + x1 * u11 + x2 * u21 + x3 * u31
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _block_log_prob(kind, xt, nb, means, chol, prec, log_norm, center, mu_proj,
-                    diff, proj, maha, logp):
-    """Weighted log-density ``log phi_j + log N(x_i | j)`` into ``logp[j, :nb]``."""
-    k, d = means.shape
-    zero = xt.dtype.type(0)
-    if kind == TIED:
-        _subtract(xt, nb, center, diff)
-        _project_upper(diff, nb, chol[0], proj)
-    for j in range(k):
+def _mahalanobis_upper(diff, nb, d, U, p0, p1, maha):
+    """``maha[i] = |diff[:, i]^T U|^2`` (full covariance)."""
+    for i in range(nb):
+        maha[i] = 0.0
+    for a in range(0, d, 2):
+        _upper_pair(diff, nb, U, a, p0, p1)
         for i in range(nb):
-            maha[i] = zero
+            maha[i] += p0[i] * p0[i] + p1[i] * p1[i]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _mahalanobis_diag(xt, nb, d4, mean, prec, maha):
+    """``maha[i] = sum_a prec[a] (xt[a, i] - mean[a])^2`` with padded ``prec``."""
+    for i in range(nb):
+        maha[i] = 0.0
+    for a in range(0, d4, 4):
+        m0, m1, m2, m3 = mean[a], mean[a + 1], mean[a + 2], mean[a + 3]
+        q0, q1, q2, q3 = prec[a], prec[a + 1], prec[a + 2], prec[a + 3]
+        for i in range(nb):
+            t0 = xt[a, i] - m0
+            t1 = xt[a + 1, i] - m1
+            t2 = xt[a + 2, i] - m2
+            t3 = xt[a + 3, i] - m3
+            maha[i] += q0 * t0 * t0 + q1 * t1 * t1 + q2 * t2 * t2 + q3 * t3 * t3
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj,
+                    diff, proj, p0, p1, maha, logp):
+    """``logp[j, i] = log phi_j + log N(x_i | j)`` for one block.
+
+    ``means``, ``chol``, ``prec``, ``mu_proj`` are the chunk's padded copies;
+    for the tied kind ``diff`` must already hold ``x - center``.
+    """
+    k = means.shape[0]
+    d4 = xt.shape[0]
+    if kind == TIED:
+        for a in range(0, d, 2):
+            _upper_pair(diff, nb, chol[0], a, proj[a], proj[a + 1])
+    for j in range(k):
         if kind == FULL:
-            _subtract(xt, nb, means[j], diff)
-            _project_upper(diff, nb, chol[j], proj)
-            for a in range(d):
-                for i in range(nb):
-                    maha[i] += proj[a, i] * proj[a, i]
+            _subtract(xt, nb, d, means[j], diff)
+            _mahalanobis_upper(diff, nb, d, chol[j], p0, p1, maha)
         elif kind == TIED:
-            for a in range(d):
-                m = mu_proj[j, a]
-                for i in range(nb):
-                    t = proj[a, i] - m
-                    maha[i] += t * t
+            _mahalanobis_diag(proj, nb, d4, mu_proj[j], prec[0], maha)
         else:
-            for a in range(d):
-                m = means[j, a]
-                p = prec[j, a]
-                for i in range(nb):
-                    t = xt[a, i] - m
-                    maha[i] += t * t * p
+            _mahalanobis_diag(xt, nb, d4, means[j], prec[j], maha)
         ln = log_norm[j]
         for i in range(nb):
             logp[j, i] = ln - 0.5 * maha[i]
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _block_log_norm(logp, nb, top, total, lnorm):
+def _block_log_norm(logp, nb, top, total, lnorm, scratch):
     """Per point ``log sum_j exp(logp[j, i])``; leaves ``exp(logp - max)`` in logp."""
     k = logp.shape[0]
     for i in range(nb):
@@ -109,10 +188,12 @@ def _block_log_norm(logp, nb, top, total, lnorm):
     for i in range(nb):
         total[i] = 0.0
     for j in range(k):
+        row = logp[j]
         for i in range(nb):
-            e = np.exp(logp[j, i] - top[i])
-            logp[j, i] = e
-            total[i] += e
+            row[i] -= top[i]
+        _exp_inplace(row, scratch, nb)
+        for i in range(nb):
+            total[i] += row[i]
     for i in range(nb):
         lnorm[i] = top[i] + np.log(total[i])
 
@@ -128,17 +209,54 @@ def _block_weights(sw, r0, nb, weights):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _block_stats(kind, xt, nb, resp, weights, means, center, diff, wdiff,
+def _scatter_lower(wdiff, diff, nb, d, S2):
+    """``S2[a, b] += sum_i wdiff[a, i] diff[b, i]`` for ``b <= a`` (padded tiles).
+
+    Tiles of 2 x 4 entries: six loads feed eight multiply-adds.
+    Entries above the diagonal inside a tile are filled too and ignored.
+    """
+    zero = diff.dtype.type(0)
+    for a in range(0, d, 2):
+        for b in range(0, a + 2, 4):
+            s00 = s01 = s02 = s03 = zero
+            s10 = s11 = s12 = s13 = zero
+            for i in range(nb):
+                w0, w1 = wdiff[a, i], wdiff[a + 1, i]
+                x0, x1, x2, x3 = diff[b, i], diff[b + 1, i], diff[b + 2, i], diff[b + 3, i]
+                s00 += w0 * x0
+                s01 += w0 * x1
+                s02 += w0 * x2
+                s03 += w0 * x3
+                s10 += w1 * x0
+                s11 += w1 * x1
+                s12 += w1 * x2
+                s13 += w1 * x3
+            S2[a, b] += s00
+            S2[a, b + 1] += s01
+            S2[a, b + 2] += s02
+            S2[a, b + 3] += s03
+            S2[a + 1, b] += s10
+            S2[a + 1, b + 1] += s11
+            S2[a + 1, b + 2] += s12
+            S2[a + 1, b + 3] += s13
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff,
                  N, S1, S2):
-    """Add one block's statistics (``resp`` already holds ``w_i r_ij``)."""
-    k, d = means.shape
+    """Add one block's statistics (``resp`` already holds ``w_i r_ij``).
+
+    ``S2`` is the chunk's padded accumulator: (k, d4, d4) for full,
+    (1, d4, d4) for tied, (k, d4, 1) for diag and spherical.
+    """
+    k = means.shape[0]
     zero = xt.dtype.type(0)
     for j in range(k):
-        s = 0.0
+        s = zero
         for i in range(nb):
             s += resp[j, i]
         N[j] += s
-        _subtract(xt, nb, means[j], diff)
+        _subtract(xt, nb, d, means[j], diff)
         for a in range(d):
             t = zero
             for i in range(nb):
@@ -147,12 +265,7 @@ def _block_stats(kind, xt, nb, resp, weights, means, center, diff, wdiff,
                 t += v
             S1[j, a] += t
         if kind == FULL:
-            for a in range(d):
-                for b in range(a + 1):
-                    t = zero
-                    for i in range(nb):
-                        t += wdiff[a, i] * diff[b, i]
-                    S2[j, a, b] += t
+            _scatter_lower(wdiff, diff, nb, d, S2[j])
         elif kind != TIED:
             for a in range(d):
                 t = zero
@@ -162,16 +275,11 @@ def _block_stats(kind, xt, nb, resp, weights, means, center, diff, wdiff,
     if kind == TIED:
         # Pooled scatter about one common shift: sum_j r_ij = 1, so the
         # per-point weight is all that is needed (O(d^2), not O(k d^2)).
-        _subtract(xt, nb, center, diff)
+        _subtract(xt, nb, d, center, diff)
         for a in range(d):
             for i in range(nb):
                 wdiff[a, i] = weights[i] * diff[a, i]
-        for a in range(d):
-            for b in range(a + 1):
-                t = zero
-                for i in range(nb):
-                    t += wdiff[a, i] * diff[b, i]
-                S2[0, a, b] += t
+        _scatter_lower(wdiff, diff, nb, d, S2[0])
 
 
 def s2_shape(kind, k, d):
@@ -183,6 +291,27 @@ def s2_shape(kind, k, d):
     return (k, d, 1)
 
 
+@njit(cache=True)
+def _padded_model(kind, means, chol, prec, mu_proj, dtype_like):
+    """Zero-padded (to a multiple of 4 features) copies of the model arrays."""
+    k, d = means.shape
+    d4 = _pad4(d)
+    dt = dtype_like.dtype
+    means_p = np.zeros((k, d4), dt)
+    means_p[:, :d] = means
+    chol_p = np.zeros((chol.shape[0], d4, d4), dt)
+    prec_p = np.zeros((k, d4), dt)
+    mu_proj_p = np.zeros((k, d4), dt)
+    if kind == FULL or kind == TIED:
+        chol_p[:, :d, :d] = chol
+    if kind == TIED:
+        mu_proj_p[:, :d] = mu_proj
+        prec_p[:, :d] = 1.0  # unit weights: the tied Mahalanobis is a plain sum
+    elif kind != FULL:
+        prec_p[:, :d] = prec
+    return means_p, chol_p, prec_p, mu_proj_p
+
+
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, s2_cols):
     """One fused E-step + sufficient-statistics pass over ``X``.
@@ -192,7 +321,12 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
     Partial results are kept per chunk and reduced in chunk order.
     """
     n, d = X.shape
+    d4 = _pad4(d)
     k = means.shape[0]
+    dt = X.dtype
+    means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
+                                                       mu_proj, X[:0])
+    s2_cols_p = d4 if s2_cols > 1 else 1
     n_chunks = n_blocks(n, CHUNK_ROWS)
     part_N = np.zeros((n_chunks, k))
     part_S1 = np.zeros((n_chunks, k, d))
@@ -201,15 +335,21 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
     part_w = np.zeros(n_chunks)
     for c in prange(n_chunks):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        xt = np.empty((d, BLOCK_ROWS), X.dtype)
-        diff = np.empty((d, BLOCK_ROWS), X.dtype)
-        proj = np.empty((d, BLOCK_ROWS), X.dtype)
-        maha = np.empty(BLOCK_ROWS, X.dtype)
-        logp = np.empty((k, BLOCK_ROWS), X.dtype)
-        top = np.empty(BLOCK_ROWS, X.dtype)
-        total = np.empty(BLOCK_ROWS, X.dtype)
-        lnorm = np.empty(BLOCK_ROWS, X.dtype)
-        weights = np.empty(BLOCK_ROWS, X.dtype)
+        xt = np.zeros((d4, BLOCK_ROWS), dt)
+        diff = np.zeros((d4, BLOCK_ROWS), dt)
+        wdiff = np.zeros((d4, BLOCK_ROWS), dt)
+        proj = np.zeros((d4, BLOCK_ROWS), dt)
+        p0 = np.empty(BLOCK_ROWS, dt)
+        p1 = np.empty(BLOCK_ROWS, dt)
+        maha = np.empty(BLOCK_ROWS, dt)
+        resp = np.empty((k, BLOCK_ROWS), dt)
+        weights = np.empty(BLOCK_ROWS, dt)
+        logp = np.empty((k, BLOCK_ROWS))
+        top = np.empty(BLOCK_ROWS)
+        total = np.empty(BLOCK_ROWS)
+        lnorm = np.empty(BLOCK_ROWS)
+        scratch = np.empty(BLOCK_ROWS)
+        S2_acc = np.zeros((s2_rows, d4, s2_cols_p))
         ll = 0.0
         wsum = 0.0
         for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
@@ -218,18 +358,21 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
             nb = b1 - b0
             _load_block(X, r0, nb, xt)
             _block_weights(sw, r0, nb, weights)
-            _block_log_prob(kind, xt, nb, means, chol, prec, log_norm, center,
-                            mu_proj, diff, proj, maha, logp)
-            _block_log_norm(logp, nb, top, total, lnorm)
+            if kind == TIED:
+                _subtract(xt, nb, d, center, diff)
+            _block_log_prob(kind, xt, nb, d, means_p, chol_p, prec_p, log_norm,
+                            mu_proj_p, diff, proj, p0, p1, maha, logp)
+            _block_log_norm(logp, nb, top, total, lnorm, scratch)
             for i in range(nb):
                 ll += weights[i] * lnorm[i]
                 wsum += weights[i]
                 total[i] = weights[i] / total[i]
             for j in range(k):
                 for i in range(nb):
-                    logp[j, i] *= total[i]
-            _block_stats(kind, xt, nb, logp, weights, means, center, diff, proj,
-                         part_N[c], part_S1[c], part_S2[c])
+                    resp[j, i] = logp[j, i] * total[i]
+            _block_stats(kind, xt, nb, d, resp, weights, means_p, center, diff,
+                         wdiff, part_N[c], part_S1[c], S2_acc)
+        part_S2[c] = S2_acc[:, :d, :s2_cols]
         part_ll[c] = ll
         part_w[c] = wsum
     N = np.zeros(k)
@@ -255,38 +398,53 @@ def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
     Each chunk writes only its own rows, so the outputs are race-free.
     """
     n, d = X.shape
+    d4 = _pad4(d)
     k = means.shape[0]
+    dt = X.dtype
+    means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
+                                                       mu_proj, X[:0])
     want_resp = out_log_resp.shape[0] > 0
     for c in prange(n_blocks(n, CHUNK_ROWS)):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        xt = np.empty((d, BLOCK_ROWS), X.dtype)
-        diff = np.empty((d, BLOCK_ROWS), X.dtype)
-        proj = np.empty((d, BLOCK_ROWS), X.dtype)
-        maha = np.empty(BLOCK_ROWS, X.dtype)
-        logp = np.empty((k, BLOCK_ROWS), X.dtype)
+        xt = np.zeros((d4, BLOCK_ROWS), dt)
+        diff = np.zeros((d4, BLOCK_ROWS), dt)
+        proj = np.zeros((d4, BLOCK_ROWS), dt)
+        p0 = np.empty(BLOCK_ROWS, dt)
+        p1 = np.empty(BLOCK_ROWS, dt)
+        maha = np.empty(BLOCK_ROWS, dt)
+        logp = np.empty((k, BLOCK_ROWS))
+        work = np.empty((k if want_resp else 0, BLOCK_ROWS))
+        top = np.empty(BLOCK_ROWS)
+        total = np.empty(BLOCK_ROWS)
+        lnorm = np.empty(BLOCK_ROWS)
+        scratch = np.empty(BLOCK_ROWS)
         for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
             b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
             r0 = c0 + b0
             nb = b1 - b0
             _load_block(X, r0, nb, xt)
-            _block_log_prob(kind, xt, nb, means, chol, prec, log_norm, center,
-                            mu_proj, diff, proj, maha, logp)
+            if kind == TIED:
+                _subtract(xt, nb, d, center, diff)
+            _block_log_prob(kind, xt, nb, d, means_p, chol_p, prec_p, log_norm,
+                            mu_proj_p, diff, proj, p0, p1, maha, logp)
             for i in range(nb):
-                best = 0
-                top = logp[0, i]
-                for j in range(1, k):
-                    if logp[j, i] > top:
-                        top = logp[j, i]
-                        best = j
-                total = 0.0
-                for j in range(k):
-                    total += np.exp(logp[j, i] - top)
-                lse = top + np.log(total)
-                out_log_norm[r0 + i] = lse
-                out_label[r0 + i] = best
-                if want_resp:
+                out_label[r0 + i] = 0
+                top[i] = logp[0, i]
+            for j in range(1, k):
+                for i in range(nb):
+                    if logp[j, i] > top[i]:
+                        top[i] = logp[j, i]
+                        out_label[r0 + i] = j
+            if want_resp:
+                work[:, :nb] = logp[:, :nb]
+                _block_log_norm(work, nb, top, total, lnorm, scratch)
+                for i in range(nb):
                     for j in range(k):
-                        out_log_resp[r0 + i, j] = logp[j, i] - lse
+                        out_log_resp[r0 + i, j] = logp[j, i] - lnorm[i]
+            else:
+                _block_log_norm(logp, nb, top, total, lnorm, scratch)
+            for i in range(nb):
+                out_log_norm[r0 + i] = lnorm[i]
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -297,7 +455,12 @@ def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
     or random draws rather than from a model. Returns ``(N, S1, S2, weight)``.
     """
     n, d = X.shape
+    d4 = _pad4(d)
     k = shift.shape[0]
+    dt = X.dtype
+    shift_p = np.zeros((k, d4), dt)
+    shift_p[:, :d] = shift
+    s2_cols_p = d4 if s2_cols > 1 else 1
     n_chunks = n_blocks(n, CHUNK_ROWS)
     part_N = np.zeros((n_chunks, k))
     part_S1 = np.zeros((n_chunks, k, d))
@@ -305,11 +468,12 @@ def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
     part_w = np.zeros(n_chunks)
     for c in prange(n_chunks):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        xt = np.empty((d, BLOCK_ROWS), X.dtype)
-        diff = np.empty((d, BLOCK_ROWS), X.dtype)
-        wdiff = np.empty((d, BLOCK_ROWS), X.dtype)
-        resp = np.empty((k, BLOCK_ROWS), X.dtype)
-        weights = np.empty(BLOCK_ROWS, X.dtype)
+        xt = np.zeros((d4, BLOCK_ROWS), dt)
+        diff = np.zeros((d4, BLOCK_ROWS), dt)
+        wdiff = np.zeros((d4, BLOCK_ROWS), dt)
+        resp = np.empty((k, BLOCK_ROWS), dt)
+        weights = np.empty(BLOCK_ROWS, dt)
+        S2_acc = np.zeros((s2_rows, d4, s2_cols_p))
         wsum = 0.0
         for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
             b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
@@ -321,8 +485,9 @@ def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
                 wsum += weights[i]
                 for j in range(k):
                     resp[j, i] = R[r0 + i, j] * weights[i]
-            _block_stats(kind, xt, nb, resp, weights, shift, center, diff, wdiff,
-                         part_N[c], part_S1[c], part_S2[c])
+            _block_stats(kind, xt, nb, d, resp, weights, shift_p, center, diff,
+                         wdiff, part_N[c], part_S1[c], S2_acc)
+        part_S2[c] = S2_acc[:, :d, :s2_cols]
         part_w[c] = wsum
     N = np.zeros(k)
     S1 = np.zeros((k, d))
