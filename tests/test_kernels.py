@@ -1,0 +1,263 @@
+"""The fused kernels (``_engine.accumulate`` + ``_model.m_step``, ``_engine.score``)
+against the slow reference in ``naive.py``, and the row-blocking helpers."""
+
+import numpy as np
+import pytest
+
+import naive
+from fastgmm import _model
+from fastgmm._blocks import BLOCK_ROWS, CHUNK_ROWS, block_bounds, n_blocks
+from fastgmm._engine import accumulate, score
+
+COVARIANCE_TYPES = naive.COVARIANCE_TYPES
+
+DTYPES = (np.float32, np.float64)
+# Fewer rows than a block, exactly a block, not a multiple of the block,
+# and several chunks with a ragged last block.
+SIZES = (1, 7, BLOCK_ROWS, BLOCK_ROWS + 44, 2 * CHUNK_ROWS + 77)
+REG = 1e-6
+
+
+def _tolerance(dtype):
+    """Relative tolerance of a kernel result against the float64 reference."""
+    return 1e-10 if dtype == np.float64 else 2e-5
+
+
+def _problem(seed, n, cov_type, dtype, n_features=3, n_components=3):
+    """Data from a mixture of overlapping components, and the mixture itself."""
+    rng = np.random.default_rng(seed)
+    k, d = n_components, n_features
+    weights = rng.dirichlet(np.full(k, 5.0))
+    means = rng.normal(scale=1.5, size=(k, d))
+    cov = naive.random_covariances(rng, cov_type, k, d)
+    X, _ = naive.sample(rng, n, weights, means, cov, cov_type)
+    # The E-step model is a perturbed mixture, so it is not the data's own.
+    means_model = means + rng.normal(scale=0.3, size=means.shape)
+    return X.astype(dtype), weights, means_model, cov
+
+
+def _kernel_model(weights, means, cov, cov_type, dtype):
+    return _model.kernel_model(weights, means, naive.precision_cholesky(cov, cov_type),
+                               cov_type, dtype)
+
+
+def _assert_params_close(actual, expected, dtype, scale=1.0, cov_type=None,
+                         nk=None, radius=None):
+    """Parameters agree to the dtype's tolerance.
+
+    The ``e = 10 eps`` that both add to ``nk`` acts differently: the
+    reference divides ``sum r x`` by ``nk``, fastgmm adds ``sum r (x - c) /
+    nk`` to the shift ``c``. The means then differ by up to ``e R / nk`` and
+    the covariances by up to ``(e / nk)^2 R^2`` (``R`` bounds ``|x|`` and
+    ``|c|``), which only shows for float32 components with almost no weight.
+    """
+    rtol = _tolerance(dtype)
+    slack = [0.0, 0.0, 0.0]
+    if nk is not None:
+        ratio = 10 * np.finfo(dtype).eps / nk
+        slack[1] = 2 * radius * ratio[:, None]
+        cov_slack = (2 * radius * ratio) ** 2
+        if cov_type == "tied":
+            slack[2] = np.sum(cov_slack * nk) / nk.sum()
+        else:
+            slack[2] = cov_slack[:, None, None] if cov_type == "full" else (
+                cov_slack[:, None] if cov_type == "diag" else cov_slack)
+    for a, e, extra, name in zip(actual, expected, slack,
+                                 ("weights", "means", "covariances")):
+        bound = rtol * scale + extra + rtol * np.abs(e)
+        worst = np.max(np.abs(a - e) - bound)
+        assert worst <= 0, f"{name}: {a} != {e} (excess {worst:.3g})"
+
+
+# ----------------------------------------------------------------- blocks
+def test_n_blocks_empty_and_partial():
+    assert n_blocks(0, BLOCK_ROWS) == 0
+    assert n_blocks(1, BLOCK_ROWS) == 1
+    assert n_blocks(BLOCK_ROWS - 1, BLOCK_ROWS) == 1
+    assert n_blocks(BLOCK_ROWS, BLOCK_ROWS) == 1
+    assert n_blocks(BLOCK_ROWS + 1, BLOCK_ROWS) == 2
+    assert n_blocks(3 * CHUNK_ROWS, CHUNK_ROWS) == 3
+
+
+def test_block_bounds_fewer_rows_than_a_block():
+    assert block_bounds(0, 5, BLOCK_ROWS) == (0, 5)
+    assert block_bounds(0, 1, BLOCK_ROWS) == (0, 1)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, BLOCK_ROWS - 1, BLOCK_ROWS, BLOCK_ROWS + 1,
+                               CHUNK_ROWS + 3])
+@pytest.mark.parametrize("size", [1, 7, BLOCK_ROWS])
+def test_block_bounds_tile_the_rows(n, size):
+    """Consecutive, non-empty, at most ``size`` rows, all full but the last."""
+    bounds = [block_bounds(b, n, size) for b in range(n_blocks(n, size))]
+    if n == 0:
+        assert bounds == []
+        return
+    assert bounds[0][0] == 0
+    assert bounds[-1][1] == n
+    for (_, stop), (start, _) in zip(bounds, bounds[1:]):
+        assert stop == start
+    sizes = [stop - start for start, stop in bounds]
+    assert all(s == size for s in sizes[:-1])
+    assert 1 <= sizes[-1] <= size
+
+
+# ------------------------------------------------------------ E-step + M-step
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n", SIZES)
+def test_em_pass_matches_naive(n, cov_type, dtype):
+    X, weights, means, cov = _problem(n, n, cov_type, dtype)
+    model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    stats = accumulate(X, None, model)
+
+    # The reference E-step uses the parameters exactly as the kernel saw them.
+    means_seen = model.means.astype(np.float64)
+    resp = np.exp(naive.log_responsibilities(X, weights, means_seen, cov, cov_type))
+    expected_ll = naive.log_prob(X, weights, means_seen, cov, cov_type).sum()
+
+    rtol = _tolerance(dtype)
+    assert stats.weight == n
+    np.testing.assert_allclose(stats.loglik, expected_ll, rtol=rtol)
+    np.testing.assert_allclose(stats.N, resp.sum(axis=0), rtol=rtol, atol=rtol * n)
+    eps = np.finfo(dtype).eps
+    expected = naive.m_step(X, resp, cov_type, REG, eps=eps)
+    actual = _model.m_step(stats, cov_type, REG, dtype)
+    radius = max(np.abs(X).max(), np.abs(means_seen).max())
+    _assert_params_close(actual, expected, dtype, scale=10.0, cov_type=cov_type,
+                         nk=resp.sum(axis=0), radius=radius)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_em_pass_with_sample_weight_matches_naive(cov_type, dtype):
+    n = BLOCK_ROWS * 3 + 11
+    X, weights, means, cov = _problem(1, n, cov_type, dtype)
+    rng = np.random.default_rng(2)
+    sw = rng.uniform(0.0, 3.0, size=n)
+    sw[rng.choice(n, size=20, replace=False)] = 0.0
+    sw = sw.astype(dtype)
+    model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    stats = accumulate(X, sw, model)
+
+    means_seen = model.means.astype(np.float64)
+    resp = np.exp(naive.log_responsibilities(X, weights, means_seen, cov, cov_type))
+    lp = naive.log_prob(X, weights, means_seen, cov, cov_type)
+    rtol = _tolerance(dtype)
+    np.testing.assert_allclose(stats.weight, sw.astype(np.float64).sum(), rtol=rtol)
+    np.testing.assert_allclose(stats.loglik, (sw * lp).sum(), rtol=rtol)
+    expected = naive.m_step(X, resp, cov_type, REG, sample_weight=sw,
+                            eps=np.finfo(dtype).eps)
+    _assert_params_close(_model.m_step(stats, cov_type, REG, dtype), expected, dtype, 10.0)
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_integer_sample_weight_equals_repeated_rows(cov_type):
+    X, weights, means, cov = _problem(3, 300, cov_type, np.float64)
+    sw = np.random.default_rng(4).integers(0, 4, size=len(X))
+    model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    weighted = accumulate(X, sw.astype(np.float64), model)
+    repeated = accumulate(np.repeat(X, sw, axis=0), None, model)
+    assert weighted.weight == repeated.weight == sw.sum()
+    np.testing.assert_allclose(weighted.loglik, repeated.loglik, rtol=1e-12)
+    for a, b in zip(_model.m_step(weighted, cov_type, REG, np.float64),
+                    _model.m_step(repeated, cov_type, REG, np.float64)):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_stats_are_additive(cov_type):
+    """accumulate(A) + accumulate(B) == accumulate(A u B), block edges anywhere."""
+    X, weights, means, cov = _problem(5, 1000, cov_type, np.float64)
+    model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    whole = accumulate(X, None, model)
+    parts = accumulate(X[:333], None, model) + accumulate(X[333:], None, model)
+    for name in ("N", "S1", "S2", "loglik", "weight"):
+        np.testing.assert_allclose(getattr(parts, name), getattr(whole, name),
+                                   rtol=1e-12, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_non_contiguous_input_gives_the_same_stats(cov_type):
+    X, weights, means, cov = _problem(6, 600, cov_type, np.float64)
+    model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    expected = accumulate(X, None, model)
+    for view in (np.asfortranarray(X), np.repeat(X, 2, axis=0)[::2]):
+        got = accumulate(view, None, model)
+        for name in ("N", "S1", "S2", "loglik"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+
+
+@pytest.mark.xfail(strict=True, reason="bug in fastgmm._engine.accumulate: returns "
+                   "None instead of zero statistics for an empty block of rows "
+                   "(an empty Dask partition or memmap slice breaks Stats addition)")
+def test_bug_engine_accumulate_empty_input_returns_zero_stats():
+    X, weights, means, cov = _problem(7, 10, "full", np.float64)
+    model = _kernel_model(weights, means, cov, "full", X.dtype)
+    empty = accumulate(X[:0], None, model)
+    assert empty is not None
+    assert empty.weight == 0.0 and empty.loglik == 0.0
+    assert not np.any(empty.N)
+    total = accumulate(X, None, model) + empty
+    np.testing.assert_array_equal(total.N, accumulate(X, None, model).N)
+
+
+# --------------------------------------------------------------------- score
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n", SIZES)
+def test_score_matches_naive(n, cov_type, dtype):
+    X, weights, means, cov = _problem(100 + n, n, cov_type, dtype)
+    model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    log_prob, labels, log_resp = score(X, model, want_log_resp=True)
+    assert log_prob.dtype == dtype and log_resp.dtype == dtype
+    assert log_prob.shape == (n,) and labels.shape == (n,)
+    assert log_resp.shape == (n, 3)
+
+    means_seen = model.means.astype(np.float64)
+    wlp = naive.weighted_log_prob(X, weights, means_seen, cov, cov_type)
+    expected_lp = naive.log_prob(X, weights, means_seen, cov, cov_type)
+    atol = 1e-10 if dtype == np.float64 else 2e-4
+    np.testing.assert_allclose(log_prob, expected_lp, rtol=_tolerance(dtype), atol=atol)
+    np.testing.assert_allclose(log_resp, wlp - expected_lp[:, None],
+                               rtol=_tolerance(dtype), atol=atol)
+    # Labels are the argmax except where two components are tied to rounding.
+    top2 = np.sort(wlp, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-3
+    np.testing.assert_array_equal(labels[clear], np.argmax(wlp, axis=1)[clear])
+    log_prob_only, labels_only, none = score(X, model)
+    assert none is None
+    np.testing.assert_array_equal(log_prob_only, log_prob)
+    np.testing.assert_array_equal(labels_only, labels)
+
+
+# ------------------------------------------------------------- model algebra
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_precision_cholesky_matches_naive(cov_type):
+    rng = np.random.default_rng(8)
+    cov = naive.random_covariances(rng, cov_type, 3, 4)
+    U = _model.precision_cholesky(cov, cov_type)
+    np.testing.assert_allclose(U, naive.precision_cholesky(cov, cov_type), rtol=1e-12,
+                               atol=1e-14)
+    if cov_type in ("full", "tied"):
+        assert np.allclose(U, np.triu(U))
+    P = _model.precisions_from_cholesky(U, cov_type)
+    np.testing.assert_allclose(P, naive.precisions(cov, cov_type), rtol=1e-10)
+    np.testing.assert_allclose(_model.precision_cholesky_from_precisions(P, cov_type), U,
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(_model.covariances_from_cholesky(U, cov_type), cov,
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_m_step_far_from_origin_loses_no_precision(cov_type):
+    """Shifted statistics: data at 1e6 give the same covariances as centred data."""
+    X, weights, means, cov = _problem(9, 2000, cov_type, np.float64)
+    shift = 1e6
+    model = _kernel_model(weights, means, cov, cov_type, np.float64)
+    model_far = _kernel_model(weights, means + shift, cov, cov_type, np.float64)
+    near = _model.m_step(accumulate(X, None, model), cov_type, REG, np.float64)
+    far = _model.m_step(accumulate(X + shift, None, model_far), cov_type, REG, np.float64)
+    np.testing.assert_allclose(far[0], near[0], rtol=1e-8)
+    np.testing.assert_allclose(far[1] - shift, near[1], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(far[2], near[2], rtol=1e-7)
