@@ -104,34 +104,44 @@ def _subtract(xt, nb, d, mean, diff):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _upper_pair(diff, nb, U, a, out0, out1):
-    """Columns ``a`` and ``a + 1`` of ``diff^T U`` for upper-triangular, padded U."""
-    stop = (a + 1) // 4 * 4 + 4
-    u00, u10, u20, u30 = U[0, a], U[1, a], U[2, a], U[3, a]
-    u01, u11, u21, u31 = U[0, a + 1], U[1, a + 1], U[2, a + 1], U[3, a + 1]
-    for i in range(nb):
-        x0, x1, x2, x3 = diff[0, i], diff[1, i], diff[2, i], diff[3, i]
-        out0[i] = x0 * u00 + x1 * u10 + x2 * u20 + x3 * u30
-        out1[i] = x0 * u01 + x1 * u11 + x2 * u21 + x3 * u31
-    for b in range(4, stop, 4):
+def _upper_quad(diff, nb, U, a, out):
+    """Columns ``a .. a+3`` of ``diff^T U`` into ``out[0..3]`` (U upper-triangular, padded).
+
+    Four output columns share every load of ``diff``; the contraction runs
+    four features at a time, up to the last non-zero row of the columns.
+    """
+    o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
+    for b in range(0, a + 4, 4):
         u00, u10, u20, u30 = U[b, a], U[b + 1, a], U[b + 2, a], U[b + 3, a]
-        u01, u11 = U[b, a + 1], U[b + 1, a + 1]
-        u21, u31 = U[b + 2, a + 1], U[b + 3, a + 1]
-        for i in range(nb):
-            x0, x1, x2, x3 = diff[b, i], diff[b + 1, i], diff[b + 2, i], diff[b + 3, i]
-            out0[i] += x0 * u00 + x1 * u10 + x2 * u20 + x3 * u30
-            out1[i] += x0 * u01 + x1 * u11 + x2 * u21 + x3 * u31
+        u01, u11, u21, u31 = U[b, a + 1], U[b + 1, a + 1], U[b + 2, a + 1], U[b + 3, a + 1]
+        u02, u12, u22, u32 = U[b, a + 2], U[b + 1, a + 2], U[b + 2, a + 2], U[b + 3, a + 2]
+        u03, u13, u23, u33 = U[b, a + 3], U[b + 1, a + 3], U[b + 2, a + 3], U[b + 3, a + 3]
+        if b == 0:
+            for i in range(nb):
+                x0, x1, x2, x3 = diff[0, i], diff[1, i], diff[2, i], diff[3, i]
+                o0[i] = x0 * u00 + x1 * u10 + x2 * u20 + x3 * u30
+                o1[i] = x0 * u01 + x1 * u11 + x2 * u21 + x3 * u31
+                o2[i] = x0 * u02 + x1 * u12 + x2 * u22 + x3 * u32
+                o3[i] = x0 * u03 + x1 * u13 + x2 * u23 + x3 * u33
+        else:
+            for i in range(nb):
+                x0, x1, x2, x3 = diff[b, i], diff[b + 1, i], diff[b + 2, i], diff[b + 3, i]
+                o0[i] += x0 * u00 + x1 * u10 + x2 * u20 + x3 * u30
+                o1[i] += x0 * u01 + x1 * u11 + x2 * u21 + x3 * u31
+                o2[i] += x0 * u02 + x1 * u12 + x2 * u22 + x3 * u32
+                o3[i] += x0 * u03 + x1 * u13 + x2 * u23 + x3 * u33
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _mahalanobis_upper(diff, nb, d, U, p0, p1, maha):
+def _mahalanobis_upper(diff, nb, d, U, quad, maha):
     """``maha[i] = |diff[:, i]^T U|^2`` (full covariance)."""
     for i in range(nb):
         maha[i] = 0.0
-    for a in range(0, d, 2):
-        _upper_pair(diff, nb, U, a, p0, p1)
+    for a in range(0, d, 4):
+        _upper_quad(diff, nb, U, a, quad)
         for i in range(nb):
-            maha[i] += p0[i] * p0[i] + p1[i] * p1[i]
+            maha[i] += (quad[0, i] * quad[0, i] + quad[1, i] * quad[1, i]
+                        + quad[2, i] * quad[2, i] + quad[3, i] * quad[3, i])
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -152,7 +162,7 @@ def _mahalanobis_diag(xt, nb, d4, mean, prec, maha):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj,
-                    diff, proj, p0, p1, maha, logp):
+                    diff, proj, quad, maha, logp):
     """``logp[j, i] = log phi_j + log N(x_i | j)`` for one block.
 
     ``means``, ``chol``, ``prec``, ``mu_proj`` are the chunk's padded copies;
@@ -161,12 +171,12 @@ def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj,
     k = means.shape[0]
     d4 = xt.shape[0]
     if kind == TIED:
-        for a in range(0, d, 2):
-            _upper_pair(diff, nb, chol[0], a, proj[a], proj[a + 1])
+        for a in range(0, d, 4):
+            _upper_quad(diff, nb, chol[0], a, proj[a:a + 4])
     for j in range(k):
         if kind == FULL:
             _subtract(xt, nb, d, means[j], diff)
-            _mahalanobis_upper(diff, nb, d, chol[j], p0, p1, maha)
+            _mahalanobis_upper(diff, nb, d, chol[j], quad, maha)
         elif kind == TIED:
             _mahalanobis_diag(proj, nb, d4, mu_proj[j], prec[0], maha)
         else:
@@ -339,8 +349,7 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
         diff = np.zeros((d4, BLOCK_ROWS), dt)
         wdiff = np.zeros((d4, BLOCK_ROWS), dt)
         proj = np.zeros((d4, BLOCK_ROWS), dt)
-        p0 = np.empty(BLOCK_ROWS, dt)
-        p1 = np.empty(BLOCK_ROWS, dt)
+        quad = np.empty((4, BLOCK_ROWS), dt)
         maha = np.empty(BLOCK_ROWS, dt)
         resp = np.empty((k, BLOCK_ROWS), dt)
         weights = np.empty(BLOCK_ROWS, dt)
@@ -361,7 +370,7 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
             if kind == TIED:
                 _subtract(xt, nb, d, center, diff)
             _block_log_prob(kind, xt, nb, d, means_p, chol_p, prec_p, log_norm,
-                            mu_proj_p, diff, proj, p0, p1, maha, logp)
+                            mu_proj_p, diff, proj, quad, maha, logp)
             _block_log_norm(logp, nb, top, total, lnorm, scratch)
             for i in range(nb):
                 ll += weights[i] * lnorm[i]
@@ -409,8 +418,7 @@ def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
         xt = np.zeros((d4, BLOCK_ROWS), dt)
         diff = np.zeros((d4, BLOCK_ROWS), dt)
         proj = np.zeros((d4, BLOCK_ROWS), dt)
-        p0 = np.empty(BLOCK_ROWS, dt)
-        p1 = np.empty(BLOCK_ROWS, dt)
+        quad = np.empty((4, BLOCK_ROWS), dt)
         maha = np.empty(BLOCK_ROWS, dt)
         logp = np.empty((k, BLOCK_ROWS))
         work = np.empty((k if want_resp else 0, BLOCK_ROWS))
@@ -426,7 +434,7 @@ def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
             if kind == TIED:
                 _subtract(xt, nb, d, center, diff)
             _block_log_prob(kind, xt, nb, d, means_p, chol_p, prec_p, log_norm,
-                            mu_proj_p, diff, proj, p0, p1, maha, logp)
+                            mu_proj_p, diff, proj, quad, maha, logp)
             for i in range(nb):
                 out_label[r0 + i] = 0
                 top[i] = logp[0, i]
