@@ -41,14 +41,14 @@ def precision_cholesky(covariances, covariance_type):
     return 1.0 / np.sqrt(cov)
 
 
-def precisions(covariances, covariance_type):
-    """``inv(cov)`` in the shape of ``covariances``."""
-    cov = np.asarray(covariances, dtype=np.float64)
+def inverse(matrices, covariance_type):
+    """Precisions from covariances (or back), in the same parametrisation."""
+    m = np.asarray(matrices, dtype=np.float64)
     if covariance_type == "full":
-        return np.array([np.linalg.inv(c) for c in cov])
+        return np.array([np.linalg.inv(c) for c in m])
     if covariance_type == "tied":
-        return np.linalg.inv(cov)
-    return 1.0 / cov
+        return np.linalg.inv(m)
+    return 1.0 / m
 
 
 def weighted_log_prob(X, weights, means, covariances, covariance_type):
