@@ -14,6 +14,7 @@ import numpy as np
 from ._blocks import CHUNK_ROWS
 from ._kernels import em_pass, s2_shape, score_pass
 from ._model import KernelModel, Stats
+from ._threads import KERNEL_LOCK
 
 # Per-chunk partial statistics of one round stay under this many bytes.
 _PARTIALS_BUDGET = 16 * 2**20
@@ -51,11 +52,13 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     step = round_rows(model, d)
     empty_w = np.empty(0, dtype=X.dtype)
     total = None
-    for start in range(0, n, step):
+    # At least one call, so that no rows still give (zero) statistics.
+    for start in range(0, max(n, 1), step):
         stop = min(start + step, n)
         w = empty_w if sample_weight is None else _rows(sample_weight, start, stop)
-        N, S1, S2, ll, wsum = em_pass(_rows(X, start, stop), w, *model.args(),
-                                      rows_s2[0], rows_s2[2])
+        block = _rows(X, start, stop)
+        with KERNEL_LOCK:
+            N, S1, S2, ll, wsum = em_pass(block, w, *model.args(), rows_s2[0], rows_s2[2])
         part = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
                      model.center.astype(np.float64))
         total = part if total is None else total + part
@@ -79,6 +82,8 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     step = _ROUND_MAX_ROWS
     for start in range(0, n, step):
         stop = min(start + step, n)
-        score_pass(_rows(X, start, stop), *model.args(), log_prob[start:stop],
-                   labels[start:stop], log_resp[start:stop] if want_log_resp else log_resp)
+        block = _rows(X, start, stop)
+        with KERNEL_LOCK:
+            score_pass(block, *model.args(), log_prob[start:stop], labels[start:stop],
+                       log_resp[start:stop] if want_log_resp else log_resp)
     return log_prob, labels, (log_resp if want_log_resp else None)

@@ -14,6 +14,7 @@ from ._blocks import CHUNK_ROWS, KIND_CODES
 from ._kernels import resp_stats_pass, s2_shape
 from ._kmeans import kmeans, kmeans_plusplus
 from ._model import Stats, m_step
+from ._threads import KERNEL_LOCK
 
 _SLICE_ROWS = 16 * CHUNK_ROWS
 
@@ -36,8 +37,9 @@ def _stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
         stop = min(start + _SLICE_ROWS, n)
         R = np.ascontiguousarray(make_resp(start, stop), dtype=X.dtype)
         w = empty_w if sample_weight is None else _contiguous(sample_weight, start, stop)
-        N, S1, S2, wsum = resp_stats_pass(_contiguous(X, start, stop), w, R, kind,
-                                          shift, center, s2[0], s2[2])
+        block = _contiguous(X, start, stop)
+        with KERNEL_LOCK:
+            N, S1, S2, wsum = resp_stats_pass(block, w, R, kind, shift, center, s2[0], s2[2])
         part = Stats(N, S1, S2, 0.0, wsum, shift.astype(np.float64),
                      center.astype(np.float64))
         total = part if total is None else total + part
@@ -52,6 +54,47 @@ def _one_hot(labels, k):
         R[np.flatnonzero(hit), block[hit]] = 1.0
         return R
     return make
+
+
+def _one_hot_rows(indices, k):
+    """Responsibility 1 of component j at row ``indices[j]``, 0 elsewhere (no n-sized array)."""
+    indices = np.asarray(indices, dtype=np.int64)
+
+    def make(start, stop):
+        R = np.zeros((stop - start, k))
+        hit = np.flatnonzero((indices >= start) & (indices < stop))
+        R[indices[hit] - start, hit] = 1.0
+        return R
+    return make
+
+
+def _random_resp(rng, k, sample_weight):
+    """Uniform random responsibilities, drawn only for rows that carry weight.
+
+    Skipping zero-weight rows keeps the draws of the other rows exactly those
+    of a fit without the zero-weight rows.
+    """
+    def make(start, stop):
+        if sample_weight is None:
+            rows = slice(None)
+            count = stop - start
+        else:
+            rows = np.flatnonzero(np.asarray(sample_weight[start:stop]) > 0)
+            count = len(rows)
+        R = np.zeros((stop - start, k))
+        draws = rng.uniform(size=(count, k))
+        R[rows] = draws / draws.sum(axis=1)[:, None]
+        return R
+    return make
+
+
+def _random_rows(rng, n, k, sample_weight):
+    """``k`` distinct rows uniformly at random, among the rows that carry weight."""
+    if sample_weight is not None:
+        positive = np.flatnonzero(np.asarray(sample_weight) > 0)
+        if k <= len(positive) < n:
+            return positive[rng.choice(len(positive), size=k, replace=False)]
+    return rng.choice(n, size=k, replace=False)
 
 
 def initial_parameters(X, sample_weight, n_components, covariance_type, reg_covar,
@@ -75,18 +118,14 @@ def initial_parameters(X, sample_weight, n_components, covariance_type, reg_cova
         centers, labels = kmeans(X, k, rng, sample_weight)
         make, shift = _one_hot(labels, k), centers
     elif init_params == "random":
-        def make(start, stop):
-            R = rng.uniform(size=(stop - start, k))
-            return R / R.sum(axis=1)[:, None]
+        make = _random_resp(rng, k, sample_weight)
         shift = np.repeat(ref[None], k, axis=0)
     else:
         if init_params == "k-means++":
             _, indices = kmeans_plusplus(X, k, rng, sample_weight)
         else:  # random_from_data
-            indices = rng.choice(n, size=k, replace=False)
-        labels = np.full(n, -1, dtype=np.int64)
-        labels[indices] = np.arange(k)
-        make = _one_hot(labels, k)
+            indices = _random_rows(rng, n, k, sample_weight)
+        make = _one_hot_rows(indices, k)
         shift = np.asarray(X[indices], dtype=np.float64)
     stats = _stats_from_resp(X, sample_weight, make, shift, covariance_type)
     return m_step(stats, covariance_type, reg_covar, X.dtype, normalize_weights=False)

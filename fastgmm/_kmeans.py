@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._blocks import BLOCK_ROWS, CHUNK_ROWS, FASTMATH, block_bounds, n_blocks
+from ._threads import KERNEL_LOCK
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -149,6 +150,12 @@ def weighted_variance_sum(X, sw, ref):
     return total
 
 
+def _locked(kernel, *args):
+    """Launch a parallel kernel while holding the process-wide kernel lock."""
+    with KERNEL_LOCK:
+        return kernel(*args)
+
+
 def _weighted_choice(rng, cumulative, n_draws):
     """Indices drawn with probability proportional to the increments of ``cumulative``."""
     draws = rng.uniform(size=n_draws) * cumulative[-1]
@@ -186,7 +193,7 @@ def kmeans_plusplus(X, n_clusters, rng, sample_weight=None, n_local_trials=None)
     centers[0] = X[first]
     indices[0] = first
     closest = np.full(n, np.inf)
-    update_closest(X, centers[0], closest)
+    _locked(update_closest, X, centers[0], closest)
     for c in range(1, n_clusters):
         weighted = closest if sample_weight is None else closest * sw
         cumulative = np.cumsum(weighted)
@@ -196,11 +203,11 @@ def kmeans_plusplus(X, n_clusters, rng, sample_weight=None, n_local_trials=None)
         else:
             ids = _weighted_choice(rng, cumulative, n_local_trials)
         candidates = np.ascontiguousarray(X[ids], dtype=np.float64)
-        potentials = candidate_potentials(X, sw, closest, candidates)
+        potentials = _locked(candidate_potentials, X, sw, closest, candidates)
         best = int(np.argmin(potentials))
         centers[c] = candidates[best]
         indices[c] = ids[best]
-        update_closest(X, centers[c], closest)
+        _locked(update_closest, X, centers[c], closest)
     return centers, indices
 
 
@@ -220,23 +227,25 @@ def kmeans(X, n_clusters, rng, sample_weight=None, max_iter=300, tol=1e-4):
     sw = np.empty(0) if sample_weight is None else np.asarray(sample_weight, np.float64)
     centers, _ = kmeans_plusplus(X, n_clusters, rng, sample_weight)
     ref = np.ascontiguousarray(X[0], dtype=np.float64)
-    tol_abs = tol * weighted_variance_sum(X, sw, ref) / d
+    tol_abs = tol * _locked(weighted_variance_sum, X, sw, ref) / d
     labels = np.full(n, -1, dtype=np.int64)
     dist = np.empty(n)
     for it in range(max_iter):
-        sums, weights, _, changed = lloyd_step(X, sw, centers, labels, dist)
+        sums, weights, _, changed = _locked(lloyd_step, X, sw, centers, labels, dist)
         empty = np.flatnonzero(weights == 0)
         shift = np.zeros_like(centers)
         nonempty = weights > 0
         shift[nonempty] = sums[nonempty] / weights[nonempty, None]
         if len(empty):
-            far = np.argsort(-dist, kind="stable")[: len(empty)]
+            # Only rows that carry weight may become a centre.
+            far_dist = dist if sample_weight is None else np.where(sw > 0, dist, -np.inf)
+            far = np.argsort(-far_dist, kind="stable")[: len(empty)]
             shift[empty] = X[far] - centers[empty]
         centers = centers + shift
         if changed == 0 and it > 0:
             break
         if (shift**2).sum() <= tol_abs and not len(empty):
             # One last assignment so labels match the final centres.
-            lloyd_step(X, sw, centers, labels, dist)
+            _locked(lloyd_step, X, sw, centers, labels, dist)
             break
     return centers, labels

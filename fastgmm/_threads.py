@@ -1,0 +1,19 @@
+"""One process-wide lock around every parallel kernel launch.
+
+Numba's ``workqueue`` threading layer (the one available everywhere) aborts
+the process when two Python threads launch parallel kernels at the same
+time, which is what Dask's threaded scheduler or a ``ThreadPoolExecutor``
+of fits does. Every parallel kernel already uses all of Numba's threads,
+so running launches one at a time costs little, keeps results bitwise
+deterministic and avoids oversubscription under the thread-safe layers
+(``omp``, ``tbb``) too. Choosing a layer instead would mean changing
+``numba.config`` for the whole process, which a library must not do.
+
+Rule: the Python wrappers call a ``parallel=True`` kernel only inside
+``with KERNEL_LOCK:``, and never call Python back from inside one, so the
+lock is never taken twice by one thread.
+"""
+
+import threading
+
+KERNEL_LOCK = threading.Lock()
