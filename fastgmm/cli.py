@@ -1,0 +1,548 @@
+"""The ``fastgmm`` command line: fit, predict, score, sample, select, plot, demo, bench.
+
+Every command exits with status 0 on success and 2 with a one-line
+``fastgmm: error: ...`` message on stderr (no traceback) when its input is
+wrong: a missing or unreadable file, non-numeric or non-finite data, an
+invalid option, a model file that is truncated, tampered with or newer
+than this fastgmm. While EM runs, a live progress line (iteration,
+log-likelihood, change, seconds per iteration) is drawn on stderr when
+stderr is a terminal, unless ``--quiet``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+from time import perf_counter
+
+import numpy as np
+
+from ._version import __version__
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+_CHECK_ROWS = 65536
+
+
+class CLIError(Exception):
+    """A user error: reported as one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# ---------------------------------------------------------------- data files
+def read_data(path: str, dtype: str | None = None) -> np.ndarray:
+    """Open a ``.npy`` file as a read-only memmap, or parse a numeric ``.csv``.
+
+    The result is 2-D float32 or float64 (other numeric dtypes become
+    float64, ``dtype`` forces one) and is checked for NaN and infinity a
+    block of rows at a time, so a memmap is never loaded whole.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise CLIError(f"{path}: no such file")
+    if not p.is_file():
+        raise CLIError(f"{path}: not a file")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            X = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise CLIError(f"{path}: not a readable .npy array ({_one_line(exc)})") from None
+    elif suffix == ".csv":
+        X = _read_csv(p)
+    else:
+        raise CLIError(f"{path}: unsupported data file type '{suffix}' (use .npy or .csv)")
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise CLIError(f"{path}: expected a 2-D array (n_samples, n_features), "
+                       f"got shape {X.shape}")
+    if X.dtype.kind not in "fiu":
+        raise CLIError(f"{path}: expected numeric data, got dtype {X.dtype}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise CLIError(f"{path}: no data (shape {X.shape})")
+    if dtype is not None and X.dtype != np.dtype(dtype):
+        X = np.asarray(X, dtype=dtype)
+    elif X.dtype not in (np.float32, np.float64):
+        X = np.asarray(X, dtype=np.float64)
+    _check_finite(X, path)
+    return X
+
+
+def _read_csv(p: Path) -> np.ndarray:
+    with open(p, encoding="utf-8-sig") as f:
+        first = f.readline()
+    if not first.strip():
+        raise CLIError(f"{p}: empty CSV file")
+    header = not _is_numeric_row(first)
+    try:
+        return np.loadtxt(p, delimiter=",", skiprows=int(header), ndmin=2,
+                          dtype=np.float64, encoding="utf-8-sig")
+    except ValueError as exc:
+        reason = _one_line(exc).split(";")[0].rstrip(".")
+        raise CLIError(f"{p}: not a numeric CSV file ({reason}); expected numeric "
+                       "columns separated by commas, with an optional header line") from None
+
+
+def _is_numeric_row(line: str) -> bool:
+    try:
+        [float(field) for field in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def _check_finite(X: np.ndarray, path: str) -> None:
+    for start in range(0, X.shape[0], _CHECK_ROWS):
+        ok = np.isfinite(np.asarray(X[start:start + _CHECK_ROWS])).all(axis=1)
+        if not ok.all():
+            row = start + int(np.flatnonzero(~ok)[0])
+            raise CLIError(f"{path}: data contain NaN or infinity (first in data row "
+                           f"{row + 1}); remove or impute those values first")
+
+
+def write_array(path: str, array: np.ndarray, fmt: str) -> None:
+    """Write ``array`` as ``.npy`` or ``.csv`` (chosen by the suffix)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        np.save(path, array, allow_pickle=False)
+    elif suffix == ".csv":
+        np.savetxt(path, array, fmt=fmt, delimiter=",")
+    else:
+        raise CLIError(f"{path}: unsupported output file type '{suffix}' (use .npy or .csv)")
+
+
+def _check_output(path: str, suffixes: tuple[str, ...]) -> None:
+    """Fail before any work if ``path`` cannot be an output of this command."""
+    p = Path(path)
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise CLIError(f"{path}: output file must end with {' or '.join(suffixes)}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"{path}: directory '{parent}' does not exist")
+
+
+def _check_matplotlib() -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CLIError("plotting needs matplotlib; install it with "
+                       "`pip install \"fastgmm[plot]\"`")
+
+
+def load_model(path: str):
+    """A model file, or a :class:`CLIError` saying why it cannot be used."""
+    from .io import load
+
+    if not Path(path).is_file():
+        raise CLIError(f"{path}: no such model file")
+    try:
+        return load(path)
+    except ValueError as exc:
+        raise CLIError(_one_line(exc)) from None
+
+
+# ------------------------------------------------------------------ progress
+class Progress:
+    """A live ``\\r``-rewritten progress line on stderr, one line per EM run.
+
+    Called as ``progress(n_iter, lower_bound, change)`` by the estimator's
+    iteration hook; draws nothing unless enabled. A warning printed while a
+    line is open first ends that line.
+    """
+
+    _open: Progress | None = None
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.label = ""
+        self._run = 0
+        self._last = perf_counter()
+
+    def start(self, label: str = "") -> None:
+        """Begin a new fit: its first iteration is timed from now."""
+        self.finish()
+        self.label = label
+        self._run = 0
+        self._last = perf_counter()
+
+    def __call__(self, n_iter: int, lower_bound: float, change: float) -> None:
+        now = perf_counter()
+        seconds, self._last = now - self._last, now
+        if n_iter == 1:
+            self._run += 1
+        if not self.enabled:
+            return
+        if n_iter == 1:
+            self.finish()
+        run = f"run {self._run}, " if self._run > 1 else ""
+        change_text = f"{change:+.3e}" if np.isfinite(change) else "-"
+        line = (f"{self.label}{run}iteration {n_iter:4d}  log-likelihood {lower_bound:.6f}  "
+                f"change {change_text:>10}  {seconds:.3f} s/iteration")
+        sys.stderr.write("\r" + line + "\x1b[K")
+        sys.stderr.flush()
+        Progress._open = self
+
+    def finish(self) -> None:
+        """End the current line, if one is open."""
+        if Progress._open is self:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            Progress._open = None
+
+
+def _progress(args) -> Progress:
+    return Progress(not args.quiet and sys.stderr.isatty())
+
+
+# ------------------------------------------------------------------ commands
+def _estimator_kwargs(args) -> dict:
+    return dict(max_iter=args.max_iter, tol=args.tol, n_init=args.n_init,
+                reg_covar=args.reg_covar, init_params=args.init_params,
+                random_state=args.seed)
+
+
+def cmd_fit(args) -> int:
+    from .mixture import GaussianMixture
+
+    _check_output(args.output, ())
+    X = read_data(args.data, args.dtype)
+    gm = GaussianMixture(args.k, covariance_type=args.covariance_type,
+                         **_estimator_kwargs(args))
+    progress = _progress(args)
+    gm._iteration_hook = progress
+    start = perf_counter()
+    try:
+        gm.fit(X)
+    finally:
+        del gm._iteration_hook
+        progress.finish()
+    seconds = perf_counter() - start
+    gm.save(args.output)
+    state = "converged" if gm.converged_ else "did not converge"
+    print(f"fitted {gm.n_components} {gm.covariance_type} components to "
+          f"{X.shape[0]:,} x {X.shape[1]} {X.dtype} points in {seconds:.2f} s: "
+          f"{gm.n_iter_} iterations, {state}, mean log-likelihood {gm.lower_bound_:.6f}")
+    print(f"saved model to {args.output}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    if args.output:
+        _check_output(args.output, (".npy", ".csv"))
+    gm = load_model(args.model)
+    X = read_data(args.data)
+    if args.proba:
+        result, fmt, what = gm.predict_proba(X), "%.9g", "probabilities"
+    else:
+        result, fmt, what = gm.predict(X), "%d", "labels"
+    if args.output:
+        write_array(args.output, result, fmt)
+        print(f"wrote {what} of {X.shape[0]:,} points to {args.output}")
+    else:
+        np.savetxt(sys.stdout, result, fmt=fmt, delimiter=",")
+    return 0
+
+
+def cmd_score(args) -> int:
+    gm = load_model(args.model)
+    X = read_data(args.data)
+    print(f"{gm.score(X):.10g}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    _check_output(args.output, (".npy", ".csv"))
+    if args.labels:
+        _check_output(args.labels, (".npy", ".csv"))
+    gm = load_model(args.model)
+    if args.seed is not None:
+        gm.random_state = args.seed
+    X, y = gm.sample(args.n)
+    write_array(args.output, X, "%.17g")
+    if args.labels:
+        write_array(args.labels, y, "%d")
+    print(f"wrote {args.n:,} samples to {args.output}")
+    return 0
+
+
+def parse_k_range(text: str) -> list[int]:
+    """``'1..20'``, ``'2,4,8'``, ``'1-5,10'`` or ``'3'`` as a list of ints >= 1."""
+    values: list[int] = []
+    try:
+        for part in text.split(","):
+            for sep in ("..", "-", ":"):
+                if sep in part:
+                    low, high = (int(v) for v in part.split(sep))
+                    if low > high:
+                        raise ValueError
+                    values.extend(range(low, high + 1))
+                    break
+            else:
+                values.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid range {text!r} (expected e.g. 1..20, 2,4,8 or 5)") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid range {text!r} (numbers of components must be >= 1)")
+    return sorted(set(values))
+
+
+def _format_table(table, best) -> str:
+    lines = [f"  {'k':>3}  {'covariance':<10} {'BIC':>14} {'AIC':>14} {'loglik/n':>11} "
+             f"{'iter':>5} {'conv':>5} {'time':>8}"]
+    for c in table:
+        mark = "*" if best is not None and (c.n_components, c.covariance_type) == best else " "
+        if c.error:
+            lines.append(f"{mark} {c.n_components:>3}  {c.covariance_type:<10} failed: "
+                         f"{c.error[:60]}")
+            continue
+        lines.append(f"{mark} {c.n_components:>3}  {c.covariance_type:<10} {c.bic:>14.2f} "
+                     f"{c.aic:>14.2f} {c.lower_bound:>11.5f} {c.n_iter:>5} "
+                     f"{'yes' if c.converged else 'no':>5} {c.fit_time:>7.2f}s")
+    return "\n".join(lines)
+
+
+def cmd_select(args) -> int:
+    from .selection import select
+
+    _check_output(args.output, ())
+    if args.plot:
+        _check_output(args.plot, ())
+        _check_matplotlib()
+    X = read_data(args.data, args.dtype)
+    progress = _progress(args)
+
+    def attach(gm, k, covariance_type):
+        progress.start(f"k={k} {covariance_type}: ")
+        gm._iteration_hook = progress
+
+    try:
+        best, table = select(X, args.k, args.covariance_type, args.criterion,
+                             callback=attach, **_estimator_kwargs(args))
+    finally:
+        progress.finish()
+    del best._iteration_hook
+    best.save(args.output)
+    print(_format_table(table, (best.n_components, best.covariance_type)))
+    print(f"best by {args.criterion.upper()}: {best.n_components} components "
+          f"({best.covariance_type}); saved model to {args.output}")
+    if args.plot:
+        from .plot import plot_criterion
+
+        plot_criterion(table, args.plot, criterion=args.criterion)
+        print(f"saved {args.criterion.upper()} curve to {args.plot}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    _check_output(args.output, ())
+    _check_matplotlib()
+    gm = load_model(args.model)
+    X = read_data(args.data)
+    from .plot import plot_mixture
+
+    plot_mixture(gm, X, args.output, max_points=args.max_points)
+    print(f"saved figure to {args.output}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import numba
+
+    from . import demo
+
+    k, d, n = args.n_components, args.n_features, args.n_samples
+    if n < 2 * k:
+        raise CLIError(f"--n-samples must be at least twice --n-components, got {n} < {2 * k}")
+    print(f"fastgmm demo: {n:,} points from a known {k}-component full-covariance "
+          f"mixture in {d} dimensions (seed {args.seed})")
+    progress = _progress(args)
+    progress.start("fit: ")
+    try:
+        result = demo.run(n, k, d, args.seed, np.dtype(args.dtype), max_iter=args.max_iter,
+                          tol=args.tol, n_init=args.n_init, iteration_hook=progress)
+    finally:
+        progress.finish()
+    hint = "; --dtype float32 halves it" if args.dtype == "float64" else ""
+    print(f"X: {n:,} x {d} {result.dtype} = {result.x_bytes / 2**20:.1f} MiB in memory "
+          f"(sampled in {result.sample_time:.2f} s{hint})")
+    state = "converged" if result.converged else "did not converge"
+    print(f"fit: {result.fit_time:.2f} s, {result.n_iter} iterations "
+          f"({result.fit_time / max(result.n_iter, 1):.3f} s/iteration incl. init), "
+          f"{state}, {numba.get_num_threads()} threads")
+    print(f"mean log-likelihood: fitted {result.loglik_fitted:.6f}, "
+          f"true parameters {result.loglik_true:.6f}")
+    print("max abs error vs the truth (components matched by Hungarian assignment "
+          "on the means):")
+    print(f"  weights      {result.error_weights:.3e}")
+    print(f"  means        {result.error_means:.3e}")
+    print(f"  covariances  {result.error_covariances:.3e}")
+    return 0
+
+
+def run_bench(argv: list[str]) -> int:
+    """``fastgmm bench ...``: hand the arguments to :func:`fastgmm.bench.main`."""
+    try:
+        from . import bench
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.bench":
+            raise
+        raise CLIError("the bench command is not available: fastgmm.bench is missing "
+                       "from this installation") from None
+    return int(bench.main(argv) or 0)
+
+
+# -------------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def _add_em_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-iter", type=_positive_int, default=100,
+                   help="EM iterations at most (default: 100)")
+    p.add_argument("--tol", type=float, default=1e-3,
+                   help="stop when the mean log-likelihood changes less (default: 1e-3)")
+    p.add_argument("--n-init", type=_positive_int, default=1,
+                   help="initialisations; the best is kept (default: 1)")
+    p.add_argument("--reg-covar", type=float, default=1e-6,
+                   help="added to covariance diagonals (default: 1e-6)")
+    p.add_argument("--init-params", default="kmeans",
+                   choices=("kmeans", "k-means++", "random", "random_from_data"),
+                   help="initialisation (default: kmeans)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                   help="convert the data to this dtype (default: keep float32/float64)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fastgmm`` argument parser with all its subcommands."""
+    parser = _Parser(prog="fastgmm", description="Gaussian mixture models fitted by EM "
+                     "with fast multithreaded kernels.")
+    parser.add_argument("--version", action="version", version=f"fastgmm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("fit", help="fit a mixture to DATA and save it")
+    p.add_argument("data", metavar="DATA", help=".npy (memory-mapped) or .csv file")
+    p.add_argument("-k", "--n-components", dest="k", type=_positive_int, required=True,
+                   help="number of components")
+    p.add_argument("--covariance-type", choices=COVARIANCE_TYPES, default="full")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL",
+                   help="model file to write (.npz)")
+    _add_em_options(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("predict", help="most likely component (or probabilities) of each point")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("-o", "--output", help="labels.npy or .csv (default: print to stdout)")
+    p.add_argument("--proba", action="store_true",
+                   help="write component probabilities instead of labels")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("score", help="print the mean log-likelihood of DATA")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("data", metavar="DATA")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("sample", help="draw points from a model")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("-n", type=_positive_int, required=True, help="number of points")
+    p.add_argument("-o", "--output", required=True, help="out.npy or .csv")
+    p.add_argument("--labels", help="also write the component of each point (.npy or .csv)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: the model's random_state)")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("select", help="choose the number of components by BIC or AIC")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("-k", "--n-components", dest="k", type=parse_k_range, default="1..10",
+                   help="candidates, e.g. 1..20 or 2,4,8 (default: 1..10)")
+    p.add_argument("--covariance-type", nargs="+", choices=COVARIANCE_TYPES,
+                   default=["full"], help="one or more types to compare (default: full)")
+    p.add_argument("--criterion", choices=("bic", "aic"), default="bic")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL",
+                   help="file for the best model (.npz)")
+    p.add_argument("--plot", metavar="CURVE.png", help="draw the criterion curve")
+    _add_em_options(p)
+    p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser("plot", help="draw DATA coloured by component with 1/2-sigma ellipses")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("-o", "--output", required=True, help="figure file (.png, .svg, .pdf)")
+    p.add_argument("--max-points", type=_positive_int, default=20_000,
+                   help="points drawn at most (default: 20000)")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("demo", help="fit a known 16-component mixture and compare with the truth")
+    p.add_argument("--n-samples", type=_positive_int, default=1_000_000)
+    p.add_argument("--n-components", type=_positive_int, default=16)
+    p.add_argument("--n-features", type=_positive_int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    p.add_argument("--max-iter", type=_positive_int, default=100)
+    p.add_argument("--tol", type=float, default=1e-3)
+    p.add_argument("--n-init", type=_positive_int, default=1)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
+    p.set_defaults(func=cmd_demo)
+
+    sub.add_parser("bench", help="benchmarks (fastgmm.bench; see 'fastgmm bench --help')",
+                   add_help=False)
+    return parser
+
+
+# ---------------------------------------------------------------------- main
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    if Progress._open is not None:
+        Progress._open.finish()
+    sys.stderr.write(f"fastgmm: warning: {_one_line(message)}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``fastgmm`` command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments without the program name (default: ``sys.argv[1:]``).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            if argv[:1] == ["bench"]:
+                return run_bench(argv[1:])
+            args = build_parser().parse_args(argv)
+            return args.func(args)
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop quietly, like cat does.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except CLIError as exc:
+            message = str(exc)
+        except (ValueError, OSError) as exc:
+            message = _one_line(exc)
+        except KeyboardInterrupt:
+            sys.stderr.write("fastgmm: interrupted\n")
+            return 130
+    sys.stderr.write(f"fastgmm: error: {message}\n")
+    return 2
