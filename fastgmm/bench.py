@@ -1,0 +1,585 @@
+"""Side-by-side timing of fastgmm and scikit-learn (``fastgmm bench``).
+
+Both libraries fit the same data from the *same* initial parameters with
+``tol=0`` and ``n_init=1``, so they do exactly the same EM work. The time of
+one iteration is ``(t(max_iter=B) - t(max_iter=A)) / (B - A)``: validation
+and other fixed costs cancel. fastgmm's times are the best of ``--repeat``
+runs, scikit-learn's too as long as its runs take less than 20 s.
+
+The cases and goals are those of issue 6. Extra measurements (``--extras``)
+on the main case: float32 vs float64, 1 vs N threads, achieved GFLOP/s next
+to NumPy's matmul rate, k-means initialisation time, import and first-fit
+time in fresh processes (warm and cold Numba cache), and the peak memory of
+a fit above the size of ``X``.
+
+scikit-learn's speed depends on NumPy's BLAS. OpenBLAS reads
+``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` when it is loaded, and a
+forced core type can make it several times slower; the report prints the
+kernel OpenBLAS chose (via threadpoolctl) and warns when either variable is
+set. For a fair baseline run::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE fastgmm bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+# Seconds after which scikit-learn's timing is not repeated.
+_SKLEARN_BUDGET = 20.0
+_EXTRAS = ("float32", "threads", "gflops", "kmeans", "startup", "coldstart", "memory")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the comparison."""
+
+    name: str
+    n_samples: int
+    n_features: int
+    n_components: int
+    covariance_type: str
+    goal: float
+
+
+CASES = (
+    Case("low-dim", 1_000_000, 2, 8, "full", 30.0),
+    Case("main", 1_000_000, 16, 16, "full", 25.0),
+    Case("diag", 1_000_000, 16, 16, "diag", 15.0),
+    Case("wide", 200_000, 64, 16, "full", 6.0),
+    Case("tied", 1_000_000, 16, 16, "tied", 10.0),
+    Case("spherical", 1_000_000, 16, 16, "spherical", 10.0),
+)
+_CASES = {case.name: case for case in CASES}
+
+
+# ------------------------------------------------------------------ data
+def make_data(n_samples, n_features, n_components, dtype=np.float64, seed=0):
+    """The issue's test data: points = random centre + standard normal noise.
+
+    ``rng = np.random.default_rng(seed)``, centres
+    ``rng.normal(scale=3, size=(k, d))``, labels ``rng.integers(0, k, n)``,
+    then the noise. The noise is drawn a slice at a time straight into
+    ``X`` (the same numbers as one big draw), so building ``X`` needs little
+    more memory than ``X`` itself.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3, size=(n_components, n_features))
+    labels = rng.integers(0, n_components, n_samples)
+    X = np.empty((n_samples, n_features), dtype=dtype)
+    step = 65_536
+    for start in range(0, n_samples, step):
+        stop = min(start + step, n_samples)
+        noise = rng.standard_normal((stop - start, n_features))
+        noise += centres[labels[start:stop]]
+        X[start:stop] = noise
+    return X
+
+
+def initial_parameters(X, n_components, covariance_type, n_sub=20_000):
+    """Shared starting point: a short scikit-learn fit on the first rows.
+
+    Rows are in random order, so the first ``n_sub`` are a random subsample.
+    Returns the ``weights_init``, ``means_init`` and ``precisions_init``
+    keyword arguments (float64) that both libraries accept.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    sub = np.asarray(X[: min(n_sub, X.shape[0])], dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm = GaussianMixture(n_components, covariance_type=covariance_type,
+                             max_iter=10, random_state=0).fit(sub)
+    return {"weights_init": gm.weights_, "means_init": gm.means_,
+            "precisions_init": gm.precisions_}
+
+
+# --------------------------------------------------------------- timing
+def _fit(cls, X, case, init, max_iter):
+    gm = cls(case.n_components, covariance_type=case.covariance_type,
+             max_iter=max_iter, tol=0, n_init=1, **init)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 never converges
+        start = time.perf_counter()
+        gm.fit(X)
+        return time.perf_counter() - start, gm
+
+
+def per_iteration(cls, X, case, init, iters, repeat=1, budget=np.inf):
+    """Seconds per EM iteration by the difference of two fits, and the longer fit.
+
+    Runs ``max_iter=A`` and ``max_iter=B`` alternately ``repeat`` times, or
+    fewer once ``budget`` seconds are spent, and takes the best time of each.
+    """
+    a, b = iters
+    best_a = best_b = np.inf
+    model = None
+    start = time.perf_counter()
+    for _ in range(repeat):
+        t_a, _ = _fit(cls, X, case, init, a)
+        t_b, model = _fit(cls, X, case, init, b)
+        best_a, best_b = min(best_a, t_a), min(best_b, t_b)
+        if time.perf_counter() - start > budget:
+            break
+    # Noise can make the difference tiny or negative on a busy machine.
+    return max(best_b - best_a, 1e-9) / (b - a), model
+
+
+class _numba_threads:
+    """``numba.set_num_threads`` for a block, restored in ``finally``."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        import numba
+
+        self.previous = numba.get_num_threads()
+        numba.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        import numba
+
+        numba.set_num_threads(self.previous)
+
+
+def _warm_fastgmm(X, case, init):
+    """Compile (or load from cache) the kernels before anything is timed."""
+    from fastgmm import GaussianMixture
+
+    _fit(GaussianMixture, X[:4096], case, init, 1)
+
+
+def _rel(a, b):
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+def _max_rel_param_diff(gm, ref):
+    """Largest ``max|p - p_ref| / max|p_ref|`` over weights, means and covariances."""
+    worst = 0.0
+    for name in ("weights_", "means_", "covariances_"):
+        p = np.asarray(getattr(gm, name), dtype=np.float64)
+        q = np.asarray(getattr(ref, name), dtype=np.float64)
+        worst = max(worst, float(np.max(np.abs(p - q)) / max(np.max(np.abs(q)), 1e-300)))
+    return worst
+
+
+def compare_case(case, scale, iters, repeat, threads):
+    """Time both libraries on one case; a dict row of the table."""
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+    from threadpoolctl import threadpool_limits
+
+    from fastgmm import GaussianMixture
+
+    n = max(int(case.n_samples * scale), 20 * case.n_components)
+    X = make_data(n, case.n_features, case.n_components)
+    init = initial_parameters(X, case.n_components, case.covariance_type)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        # scikit-learn is repeated only while it is cheap.
+        t_sk, sk = per_iteration(SkGaussianMixture, X, case, init, iters, repeat,
+                                 budget=_SKLEARN_BUDGET)
+    with _numba_threads(threads):
+        _warm_fastgmm(X, case, init)
+        t_fg, fg = per_iteration(GaussianMixture, X, case, init, iters, repeat)
+    return {"case": case.name, "n": n, "d": case.n_features, "k": case.n_components,
+            "covariance": case.covariance_type, "sklearn_s": t_sk, "fastgmm_s": t_fg,
+            "speedup": t_sk / t_fg, "goal": case.goal,
+            "ll_rel_diff": _rel(fg.lower_bound_, sk.lower_bound_)}
+
+
+def matmul_gflops(size=2048, repeat=3):
+    """NumPy's float64 matmul rate (BLAS, all its threads) on a square product."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((size, size))
+    B = rng.standard_normal((size, size))
+    A @ B
+    best = min(_timed(lambda: A @ B) for _ in range(repeat))
+    return 2.0 * size**3 / best / 1e9
+
+
+def _timed(func):
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def full_flops(n, k, d):
+    """Nominal floating-point operations of one full-covariance EM iteration.
+
+    About ``1.5 n k d^2`` multiply-adds (the triangular projection of the
+    E-step and the triangular scatter of the statistics, plus the
+    differences and weighting), counted as two operations each.
+    """
+    return 2 * 1.5 * n * k * d * d
+
+
+# ------------------------------------------------------------ subprocess
+def _child_env(**extra):
+    """Environment for a fresh interpreter that imports this same fastgmm."""
+    import fastgmm
+
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastgmm.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.update(extra)
+    return env
+
+
+def _run_child(code, args=(), env=None, timeout=1800):
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, args)],
+                          capture_output=True, text=True,
+                          env=env or _child_env(), timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+_IMPORT_CODE = """
+import json, time
+t0 = time.perf_counter()
+import numba, sklearn.base
+t1 = time.perf_counter()
+import fastgmm
+t2 = time.perf_counter()
+print(json.dumps({"base": t1 - t0, "fastgmm": t2 - t1}))
+"""
+
+_FIRST_FIT_CODE = """
+import json, time, warnings
+import numpy as np
+import fastgmm
+X = np.random.default_rng(0).normal(size=(2000, 4))
+warnings.simplefilter("ignore")
+t0 = time.perf_counter()
+fastgmm.GaussianMixture(3, random_state=0, max_iter=20).fit(X)
+print(json.dumps({"fit": time.perf_counter() - t0}))
+"""
+
+_MEMORY_CODE = """
+import json, resource, sys, warnings
+import numpy as np
+from fastgmm import GaussianMixture
+from fastgmm.bench import make_data
+
+def status_mb(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+
+n, d, k = (int(v) for v in sys.argv[1:4])
+init = dict(np.load(sys.argv[4]))
+warnings.simplefilter("ignore")
+GaussianMixture(k, max_iter=1, tol=0, **init).fit(make_data(4 * k + 4096, d, k))
+X = make_data(n, d, k)
+before = status_mb("VmRSS")
+try:  # reset the peak (VmHWM) to the current RSS (Linux >= 4.0)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    reset = True
+except OSError:
+    reset = False
+GaussianMixture(k, max_iter=3, tol=0, **init).fit(X)
+peak = status_mb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"x_mb": X.nbytes / 2**20, "extra_mb": peak - before, "reset": reset}))
+"""
+
+
+def startup_times(runs=5):
+    """Median import time of fastgmm above numba + sklearn.base, and first fit."""
+    imports = [_run_child(_IMPORT_CODE) for _ in range(runs)]
+    _run_child(_FIRST_FIT_CODE)  # make sure the on-disk cache is warm
+    fits = [_run_child(_FIRST_FIT_CODE)["fit"] for _ in range(max(1, runs // 2))]
+    return {"import_base_s": float(np.median([r["base"] for r in imports])),
+            "import_fastgmm_s": float(np.median([r["fastgmm"] for r in imports])),
+            "first_fit_warm_s": float(np.median(fits))}
+
+
+def cold_start_time():
+    """First small fit in a fresh process whose Numba cache is empty."""
+    cache = tempfile.mkdtemp(prefix="fastgmm-cold-cache-")
+    try:
+        return _run_child(_FIRST_FIT_CODE, env=_child_env(NUMBA_CACHE_DIR=cache))["fit"]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def fit_memory(case, scale):
+    """Peak RSS of a fit above the RSS before it (fresh process), and size of X."""
+    n = max(int(case.n_samples * scale), 20 * case.n_components)
+    d, k = case.n_features, case.n_components
+    init = initial_parameters(make_data(20_000, d, k), k, case.covariance_type)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "init.npz")
+        np.savez(path, **init)
+        out = _run_child(_MEMORY_CODE, (n, d, k, path))
+    out["nk_mb"] = n * k * 8 / 2**20
+    return out
+
+
+# ---------------------------------------------------------------- extras
+def run_extras(names, case, scale, iters, repeat, threads, log):
+    """Extra measurements on ``case``; a list of ``(what, value)`` rows."""
+    from fastgmm import GaussianMixture
+
+    rows = []
+
+    def add(what, value):
+        rows.append((what, value))
+        log(f"  {what}: {value}")
+
+    n = max(int(case.n_samples * scale), 20 * case.n_components)
+    need_data = {"float32", "threads", "gflops", "kmeans"} & set(names)
+    if need_data:
+        X = make_data(n, case.n_features, case.n_components)
+        init = initial_parameters(X, case.n_components, case.covariance_type)
+        with _numba_threads(threads):
+            _warm_fastgmm(X, case, init)
+            t64, gm64 = per_iteration(GaussianMixture, X, case, init, iters, repeat)
+    if "float32" in names:
+        X32 = X.astype(np.float32)
+        with _numba_threads(threads):
+            _warm_fastgmm(X32, case, init)
+            t32, gm32 = per_iteration(GaussianMixture, X32, case, init, iters, repeat)
+        del X32
+        add("float32 vs float64: s/iter", f"{t32:.4f} vs {t64:.4f} "
+            f"({t64 / t32:.2f}x faster in float32)")
+        add("float32 vs float64: max relative parameter difference",
+            f"{_max_rel_param_diff(gm32, gm64):.1e}")
+        add("float32 vs float64: lower_bound_ relative difference",
+            f"{_rel(gm32.lower_bound_, gm64.lower_bound_):.1e}")
+    if "threads" in names:
+        with _numba_threads(1):
+            t1, _ = per_iteration(GaussianMixture, X, case, init, iters, repeat)
+        add(f"1 vs {threads} threads: s/iter",
+            f"{t1:.4f} vs {t64:.4f} ({t1 / t64:.2f}x speed-up)")
+    if "gflops" in names:
+        rate = full_flops(n, case.n_components, case.n_features) / t64 / 1e9
+        peak = matmul_gflops()
+        add("achieved GFLOP/s (nominal 1.5 n k d^2 multiply-adds per iteration)",
+            f"{rate:.1f} ({100 * rate / peak:.0f}% of NumPy float64 matmul "
+            f"{peak:.1f} GFLOP/s)")
+    if "kmeans" in names:
+        with _numba_threads(threads):
+            GaussianMixture(case.n_components, max_iter=0, random_state=0).fit(X[:4096])
+            t_init = _timed(lambda: GaussianMixture(case.n_components, max_iter=0,
+                                                    random_state=0).fit(X))
+        add("k-means init: s, fraction of a 100-iteration fit",
+            f"{t_init:.3f} s, {100 * t_init / (t_init + 100 * t64):.1f}%")
+    if "startup" in names:
+        s = startup_times()
+        add("import fastgmm above numba + sklearn.base (median of 5)",
+            f"{1000 * s['import_fastgmm_s']:.0f} ms (numba + sklearn.base: "
+            f"{1000 * s['import_base_s']:.0f} ms)")
+        add("first small fit in a fresh process, warm cache",
+            f"{s['first_fit_warm_s']:.2f} s")
+    if "coldstart" in names:
+        add("first small fit in a fresh process, empty Numba cache",
+            f"{cold_start_time():.1f} s")
+    if "memory" in names:
+        m = fit_memory(case, scale)
+        add("peak memory of a fit above RSS before it",
+            f"{m['extra_mb']:.0f} MB = {m['extra_mb'] / m['x_mb']:.2f} x size of X "
+            f"({m['x_mb']:.0f} MB; one n x k float64 array: {m['nk_mb']:.0f} MB)")
+    return rows
+
+
+# ---------------------------------------------------------------- report
+def machine_info():
+    """CPU, versions and the BLAS kernel, for the report header."""
+    import numba
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    import fastgmm
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    blas = [f"{i.get('internal_api')} {i.get('version')} kernel "
+            f"{i.get('architecture', '?')}, {i.get('num_threads')} threads"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    env = {name: os.environ.get(name) for name in _BLAS_ENV}
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "numba": numba.__version__, "fastgmm": fastgmm.__version__,
+            "blas": "; ".join(blas) or "unknown",
+            "blas_env": ", ".join(f"{k}={v}" for k, v in env.items() if v) or "unset",
+            "load": _loadavg()}
+
+
+def _loadavg():
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+_HEAD = ("case", "n", "d", "k", "covariance", "sklearn s/iter", "fastgmm s/iter",
+         "speedup", "goal", "lower_bound_ rel. diff")
+
+
+def _cells(row):
+    met = "ok" if row["speedup"] >= row["goal"] else "below"
+    return (row["case"], f"{row['n']:,}", str(row["d"]), str(row["k"]), row["covariance"],
+            f"{row['sklearn_s']:.3f}", f"{row['fastgmm_s']:.4f}", f"{row['speedup']:.1f}x",
+            f">= {row['goal']:g}x ({met})", f"{row['ll_rel_diff']:.1e}")
+
+
+_WIDTHS = (10, 10, 3, 3, 10, 14, 14, 8, 16, 22)
+
+
+def format_text(rows, header=True):
+    """Fixed-width text table (rows printed one at a time line up)."""
+    table = ([_HEAD] if header else []) + [_cells(r) for r in rows]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, _WIDTHS)).rstrip()
+                     for line in table)
+
+
+@dataclass
+class Report:
+    info: dict
+    settings: dict
+    rows: list = field(default_factory=list)
+    extras: list = field(default_factory=list)
+
+    def markdown(self):
+        i, s = self.info, self.settings
+        lines = [
+            f"Machine: {i['cpu']}, {i['cores']} cores; Python {i['python']}, "
+            f"NumPy {i['numpy']}, scikit-learn {i['scikit-learn']}, Numba {i['numba']}, "
+            f"fastgmm {i['fastgmm']}.",
+            f"BLAS: {i['blas']}; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE: {i['blas_env']}. "
+            f"Load average at start: {i['load']}.",
+            f"Per iteration = (t(max_iter={s['iters'][1]}) - t(max_iter={s['iters'][0]}))"
+            f" / {s['iters'][1] - s['iters'][0]}, same initial parameters, tol=0, "
+            f"{s['threads']} threads for both; scale {s['scale']:g}; fastgmm best of "
+            f"{s['repeat']}.",
+            "",
+            "| " + " | ".join(_HEAD) + " |",
+            "|" + "|".join("---" for _ in _HEAD) + "|",
+        ]
+        lines += ["| " + " | ".join(_cells(r)) + " |" for r in self.rows]
+        if self.extras:
+            lines += ["", "| main case | measured |", "|---|---|"]
+            lines += [f"| {what} | {value} |" for what, value in self.extras]
+        return "\n".join(lines) + "\n"
+
+    def png(self, path):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = [r["case"] for r in self.rows]
+        x = np.arange(len(names))
+        fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 4))
+        ax.bar(x, [r["speedup"] for r in self.rows], 0.6, label="measured speedup",
+               color=["tab:green" if r["speedup"] >= r["goal"] else "tab:orange"
+                      for r in self.rows])
+        ax.scatter(x, [r["goal"] for r in self.rows], marker="_", s=900, color="black",
+                   zorder=3, label="goal")
+        ax.set_xticks(x, names)
+        ax.set_ylabel("speedup over scikit-learn (per EM iteration)")
+        ax.set_title(f"fastgmm vs scikit-learn, {self.info['cores']} cores")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+
+def _parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="fastgmm bench",
+        description="Compare fastgmm with scikit-learn per EM iteration (issue 6). "
+                    "For a fair baseline unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE: "
+                    "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE fastgmm bench")
+    p.add_argument("--cases", default=",".join(_CASES),
+                   help="comma-separated cases (default: all of %(default)s)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply every n by this, e.g. 0.1 for a quick run")
+    p.add_argument("--iters", default="2,7",
+                   help="A,B: per iteration = (t(B) - t(A)) / (B - A) (default %(default)s)")
+    p.add_argument("--repeat", type=int, default=3, help="fastgmm runs per timing (best)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="threads for both libraries (default: all cores)")
+    p.add_argument("--extras", default="all",
+                   help=f"comma-separated extra measurements on the main case, from "
+                        f"{','.join(_EXTRAS)}; 'all' or 'none'")
+    p.add_argument("--markdown", help="also write the report as Markdown to this file")
+    p.add_argument("--png", help="also draw speedups vs goals to this PNG file")
+    args = p.parse_args(argv)
+    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in args.cases if c not in _CASES]
+    if unknown:
+        p.error(f"unknown case(s) {unknown}; choose from {list(_CASES)}")
+    args.iters = tuple(int(v) for v in args.iters.split(","))
+    if len(args.iters) != 2 or not 0 < args.iters[0] < args.iters[1]:
+        p.error(f"--iters must be A,B with 0 < A < B, got {args.iters}")
+    extras = {"all": list(_EXTRAS), "none": []}.get(args.extras)
+    if extras is None:
+        extras = [e.strip() for e in args.extras.split(",") if e.strip()]
+        bad = [e for e in extras if e not in _EXTRAS]
+        if bad:
+            p.error(f"unknown extra(s) {bad}; choose from {list(_EXTRAS)}")
+    args.extras = extras
+    if args.scale <= 0:
+        p.error(f"--scale must be positive, got {args.scale}")
+    return args
+
+
+def main(argv=None):
+    """Run the comparison; print the table and write the optional files."""
+    args = _parse_args(argv)
+
+    def log(msg):
+        print(msg, flush=True)
+
+    info = machine_info()
+    report = Report(info, {"iters": args.iters, "threads": args.threads,
+                           "scale": args.scale, "repeat": args.repeat})
+    log(f"{info['cpu']}, {info['cores']} cores; BLAS: {info['blas']}")
+    if info["blas_env"] != "unset":
+        log(f"warning: {info['blas_env']} is set and may slow scikit-learn's BLAS; "
+            "for a fair baseline run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
+            "fastgmm bench")
+    log("")
+    log(format_text([]))
+    for name in args.cases:
+        row = compare_case(_CASES[name], args.scale, args.iters, args.repeat, args.threads)
+        report.rows.append(row)
+        log(format_text([row], header=False))
+    if args.extras:
+        log("")
+        log("main case:")
+        report.extras = run_extras(args.extras, _CASES["main"], args.scale, args.iters,
+                                   args.repeat, args.threads, log)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report.markdown())
+    if args.png:
+        report.png(args.png)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
