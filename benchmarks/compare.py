@@ -5,11 +5,14 @@ Same options as ``fastgmm bench`` (``--cases``, ``--scale``, ``--markdown``,
 core-type overrides unset::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compare.py
+
+(asv imports every module here while it looks for benchmarks, so nothing is
+imported at module level: older commits have no ``fastgmm.bench``.)
 """
 
 import sys
 
-from fastgmm.bench import main
-
 if __name__ == "__main__":
+    from fastgmm.bench import main
+
     sys.exit(main())
