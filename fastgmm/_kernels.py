@@ -22,7 +22,7 @@ How the loops are laid out, and why:
   triangular products can be unrolled four features at a time: each pass
   over a row of points then does 4-8 multiply-adds per store instead of
   one, which is what bounds these loops.
-* ``exp`` is evaluated by :func:`_exp_inplace`, a branch-free polynomial
+* ``exp`` is evaluated by :func:`_exp_shifted_inplace`, a branch-free polynomial
   that vectorises, instead of one libm call per point and component.
 """
 
@@ -51,16 +51,19 @@ _EXP_FLOOR = -700.0
 
 
 @njit(cache=True, fastmath={"contract"})
-def _exp_inplace(x, scratch, nb):
-    """``x[:nb] = exp(x[:nb])`` for ``x <= 0`` (relative error ~1e-15).
+def _exp_shifted_inplace(x, shift, scratch, nb):
+    """``x[:nb] = exp(x[:nb] - shift[:nb])`` for ``x <= shift`` (relative error ~1e-15).
 
-    No reassociation here: it would fold the rounding trick away.
+    Branch-free so that it vectorises. No reassociation here: it would fold
+    the rounding trick away.
     """
     for i in range(nb):
-        scratch[i] = max(x[i], _EXP_FLOOR) * _LOG2E + _ROUND_MAGIC
+        v = max(x[i] - shift[i], _EXP_FLOOR)
+        x[i] = v
+        scratch[i] = v * _LOG2E + _ROUND_MAGIC
     for i in range(nb):
         n = scratch[i] - _ROUND_MAGIC
-        r = (max(x[i], _EXP_FLOOR) - n * _LN2_HI) - n * _LN2_LO
+        r = (x[i] - n * _LN2_HI) - n * _LN2_LO
         p = 1.0 / 479001600.0
         p = p * r + 1.0 / 39916800.0
         p = p * r + 1.0 / 3628800.0
@@ -199,9 +202,7 @@ def _block_log_norm(logp, nb, top, total, lnorm, scratch):
         total[i] = 0.0
     for j in range(k):
         row = logp[j]
-        for i in range(nb):
-            row[i] -= top[i]
-        _exp_inplace(row, scratch, nb)
+        _exp_shifted_inplace(row, top, scratch, nb)
         for i in range(nb):
             total[i] += row[i]
     for i in range(nb):
