@@ -6,6 +6,10 @@ one partial result each) and chunks into *blocks* of ``BLOCK_ROWS`` rows
 Both sizes are constants, never derived from the thread count, so a
 reduction of chunk partials in chunk order gives bitwise the same result
 for any number of threads.
+
+Numba's on-disk cache does not notice edits to *other* modules, and the
+kernels freeze these constants when they compile: after changing one,
+clear the caches (``find fastgmm -name '*.nb[ic]' -delete``).
 """
 
 from numba import njit
