@@ -492,8 +492,13 @@ def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
             _block_weights(sw, r0, nb, weights)
             for i in range(nb):
                 wsum += weights[i]
+                mass = 0.0
                 for j in range(k):
                     resp[j, i] = R[r0 + i, j] * weights[i]
+                    mass += R[r0 + i, j]
+                # The tied scatter pools rows by their responsibility mass,
+                # which is not 1 for rows that no seed claims.
+                weights[i] *= mass
             _block_stats(kind, xt, nb, d, resp, weights, shift_p, center, diff,
                          wdiff, part_N[c], part_S1[c], S2_acc)
         part_S2[c] = S2_acc[:, :d, :s2_cols]
