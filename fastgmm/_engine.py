@@ -41,11 +41,16 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
 
     Parameters
     ----------
-    X : ndarray or numpy.memmap of shape (n_samples, n_features)
-        float32 or float64 data.
+    X : ndarray or numpy.memmap of shape (n_samples, n_features), or a chunked source
+        float32 or float64 data. A chunked source (e.g. ``fastgmm._dask``'s
+        view of a Dask array) has its own ``accumulate(sample_weight, model)``
+        that runs this function on each of its chunks and adds the results.
     sample_weight : ndarray of shape (n_samples,) or None
     model : KernelModel
     """
+    chunked = getattr(X, "accumulate", None)
+    if chunked is not None:
+        return chunked(sample_weight, model)
     n, d = X.shape
     k = model.means.shape[0]
     rows_s2 = s2_shape(model.kind, k, d)

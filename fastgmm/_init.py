@@ -110,7 +110,14 @@ def initial_parameters(X, sample_weight, n_components, covariance_type, reg_cova
     reg_covar : float
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     rng : numpy.random.RandomState
+
+    A chunked source (see :func:`fastgmm._engine.accumulate`) initialises
+    itself through its ``initial_parameters`` method.
     """
+    chunked = getattr(X, "initial_parameters", None)
+    if chunked is not None:
+        return chunked(sample_weight, n_components, covariance_type, reg_covar,
+                       init_params, rng)
     n, d = X.shape
     k = n_components
     ref = np.asarray(X[0], dtype=np.float64)

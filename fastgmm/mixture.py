@@ -184,6 +184,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self : object
             The fitted mixture.
         """
+        if _is_dask(X):  # fitted chunk by chunk on the Dask workers
+            from ._dask import fit
+            return fit(self, X, sample_weight)
         self._fit(X, sample_weight)
         return self
 
@@ -204,6 +207,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels, the same as ``fit(X).predict(X)``.
         """
+        if _is_dask(X):  # lazy labels of a Dask array
+            from ._dask import fit_predict
+            return fit_predict(self, X, sample_weight)
         X = self._fit(X, sample_weight)
         return score(X, self._kernel_model(X.dtype))[1]
 
@@ -360,6 +366,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         log_prob : ndarray of shape (n_samples,)
             Log-density of each sample under the model.
         """
+        if _is_dask(X):  # a lazy Dask array, computed chunk by chunk
+            from ._dask import score_samples
+            return score_samples(self, X)
         X = self._validate_for_inference(X)
         return score(X, self._kernel_model(X.dtype))[0]
 
@@ -393,6 +402,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
+        if _is_dask(X):  # a lazy Dask array, computed chunk by chunk
+            from ._dask import predict
+            return predict(self, X)
         X = self._validate_for_inference(X)
         return score(X, self._kernel_model(X.dtype))[1]
 
@@ -409,6 +421,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         resp : ndarray of shape (n_samples, n_components)
             Responsibilities; each row sums to 1.
         """
+        if _is_dask(X):  # a lazy Dask array, computed chunk by chunk
+            from ._dask import predict_proba
+            return predict_proba(self, X)
         X = self._validate_for_inference(X)
         log_resp = score(X, self._kernel_model(X.dtype), want_log_resp=True)[2]
         return np.exp(log_resp, out=log_resp)
@@ -525,6 +540,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             elapsed = time() - self._init_prev_time
             print(f"Initialization {message}. time lapse {elapsed:.5f}s\t "
                   f"lower bound {lower_bound:.5f}.")
+
+
+def _is_dask(X):
+    """A Dask collection, recognised without importing Dask."""
+    return type(X).__module__.startswith("dask")
 
 
 def _n_rows(X):
