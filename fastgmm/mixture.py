@@ -16,7 +16,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from . import _model
 from ._engine import accumulate, score
 from ._init import initial_parameters
-from ._params import check_means, check_precisions, check_weights
+from ._params import check_means, check_precisions, check_weights, precision_shape
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -215,7 +215,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2)
+        # A warm start continues the fitted model: same features, same shapes.
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2,
+                          reset=do_init)
+        if not do_init:
+            self._check_fitted_shapes("set warm_start=False to fit from a new "
+                                      "initialisation")
         n_samples, n_features = X.shape
         if n_samples < self.n_components:
             raise ValueError(
@@ -226,13 +232,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         sample_weight = self._check_sample_weight(sample_weight, X)
         inits = self._check_initial_parameters(n_features)
 
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         rng = check_random_state(self.random_state)
 
+        # converged_ is only set by a fit that completes (it marks a model a
+        # warm start can continue).
         max_lower_bound = -np.inf
         best = None
-        self.converged_ = False
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
             if do_init:
@@ -349,8 +355,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.covariance_type, dtype)
 
     # ------------------------------------------------------------- inference
+    def _check_fitted_shapes(self, remedy):
+        """The fitted arrays still match ``n_components`` and ``covariance_type``."""
+        n_features = self.means_.shape[1]
+        expected = precision_shape(self.covariance_type, self.n_components, n_features)
+        actual = np.shape(self.precisions_cholesky_)
+        if actual != expected or np.shape(self.weights_) != (self.n_components,):
+            raise ValueError(
+                f"The fitted model has {np.shape(self.weights_)[0]} components and "
+                f"precisions_cholesky_ of shape {actual}, which does not match "
+                f"n_components={self.n_components} and "
+                f"covariance_type={self.covariance_type!r} (expected shape "
+                f"{expected}); these parameters were changed after fit: {remedy}."
+            )
+
     def _validate_for_inference(self, X):
         check_is_fitted(self)
+        self._check_fitted_shapes("call fit again")
         return validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
 
     def score_samples(self, X):
@@ -444,6 +465,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             Component label of each sample.
         """
         check_is_fitted(self)
+        self._check_fitted_shapes("call fit again")
         if n_samples < 1:
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples}. The sampling "
