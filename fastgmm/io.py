@@ -229,7 +229,12 @@ def _read_archive(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             members = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise _Refuse("it holds Python objects, which cannot be read without pickle "
+                          "(never enabled for model files)") from None
+        raise _Refuse(f"the archive is truncated or corrupted ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
         raise _Refuse(f"the archive is truncated or corrupted ({exc})") from None
     missing = [n for n in _RESERVED if n not in members]
     if missing:
