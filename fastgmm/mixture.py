@@ -217,8 +217,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _fit(self, X, sample_weight):
         # A warm start continues the fitted model: same features, same shapes.
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        # Kernels see C-ordered rows only (one compilation per dtype): other
+        # layouts are copied once here; a memmap is streamed as it is.
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2,
-                          reset=do_init)
+                          reset=do_init,
+                          order=None if isinstance(X, np.memmap) else "C")
         if not do_init:
             self._check_fitted_shapes("set warm_start=False to fit from a new "
                                       "initialisation")

@@ -1,0 +1,199 @@
+"""Bad input gives a clear ValueError (never a Numba typing traceback);
+unusual but valid input is converted at the boundary and fitted."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from fastgmm import GaussianMixture
+
+
+def _data(n=60, d=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.vstack([rng.normal(size=(n // 2, d)), rng.normal(size=(n - n // 2, d)) + 6])
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return GaussianMixture(2, random_state=0).fit(_data())
+
+
+# --------------------------------------------------------------------- X
+@pytest.mark.parametrize(("X", "match"), [
+    (np.array([[0.0, 1.0], [np.nan, 1.0], [2.0, 3.0]]), "Input X contains NaN"),
+    (np.array([[0.0, 1.0], [np.inf, 1.0], [2.0, 3.0]]), "Input X contains infinity"),
+    (np.arange(10.0), "Expected 2D array, got 1D array instead"),
+    (np.zeros((4, 3, 2)), "Found array with dim 3"),
+    (np.zeros((0, 2)), r"Found array with 0 sample\(s\)"),
+    (np.zeros((1, 2)), r"Found array with 1 sample\(s\).*minimum of 2 is required"),
+    (np.zeros((5, 0)), r"Found array with 0 feature\(s\)"),
+    ([["a", "b"], ["c", "d"], ["e", "f"]], "could not convert string to float: 'a'"),
+    (np.ones((4, 2)) + 1j, "Complex data not supported"),
+])
+def test_bad_X_at_fit(X, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(1).fit(X)
+
+
+def test_fewer_samples_than_components():
+    with pytest.raises(ValueError, match="Expected n_samples >= n_components but got "
+                                         "n_components = 5, n_samples = 4"):
+        GaussianMixture(5).fit(_data(n=4))
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score_samples", "score",
+                                    "bic", "aic"])
+def test_bad_X_at_inference(fitted, method):
+    predict = getattr(fitted, method)
+    with pytest.raises(ValueError, match="X has 3 features, but GaussianMixture is "
+                                         "expecting 2 features as input"):
+        predict(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        predict(np.array([[0.0, np.nan]]))
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        predict(np.zeros(2))
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score_samples", "score",
+                                    "bic", "aic"])
+def test_not_fitted(method):
+    with pytest.raises(NotFittedError, match="This GaussianMixture instance is not "
+                                             "fitted yet"):
+        getattr(GaussianMixture(2), method)(_data())
+
+
+def test_sample_not_fitted_and_bad_n_samples(fitted):
+    with pytest.raises(NotFittedError):
+        GaussianMixture(2).sample(3)
+    with pytest.raises(ValueError, match="Invalid value for 'n_samples': 0"):
+        fitted.sample(0)
+
+
+# ------------------------------------------------------ constructor params
+@pytest.mark.parametrize(("params", "match"), [
+    ({"tol": -1.0}, r"The 'tol' parameter of GaussianMixture must be a float in the "
+                    r"range \[0.0, inf\). Got -1.0 instead"),
+    ({"covariance_type": "banana"}, "The 'covariance_type' parameter of "
+                                    "GaussianMixture must be a str among"),
+    ({"n_components": 0}, "The 'n_components' parameter .* range \\[1, inf\\)"),
+    ({"reg_covar": -1e-6}, "The 'reg_covar' parameter"),
+    ({"max_iter": -1}, "The 'max_iter' parameter"),
+    ({"n_init": 0}, "The 'n_init' parameter"),
+    ({"n_init": 2.0}, "The 'n_init' parameter .* must be an int"),
+    ({"init_params": "kmedoids"}, "The 'init_params' parameter"),
+    ({"verbose_interval": 0}, "The 'verbose_interval' parameter"),
+    ({"random_state": "seed"}, "The 'random_state' parameter"),
+    ({"warm_start": "yes"}, "The 'warm_start' parameter"),
+    ({"means_init": "abc"}, "The 'means_init' parameter .* must be an array-like"),
+])
+def test_bad_constructor_params(params, match):
+    gm = GaussianMixture(**{"n_components": 2, **params})  # __init__ only stores
+    with pytest.raises(ValueError, match=match):
+        gm.fit(_data())
+
+
+# ----------------------------------------------------------- initial params
+@pytest.mark.parametrize(("params", "match"), [
+    ({"weights_init": [0.5, 0.3, 0.2]},
+     r"'weights_init' should have the shape of \(2,\).*but got \(3,\)"),
+    ({"weights_init": [[0.5, 0.5]]}, r"'weights_init' should have the shape of \(2,\)"),
+    ({"weights_init": [-0.5, 1.5]}, r"'weights_init' should be in the range \[0, 1\]"),
+    ({"weights_init": [0.5, 0.6]}, r"'weights_init' should be normalized.*1.10000"),
+    ({"weights_init": [np.nan, 1.0]}, "Input weights_init contains NaN"),
+    ({"means_init": np.zeros((3, 2))},
+     r"'means_init' should have the shape of \(2, 2\).*but got \(3, 2\)"),
+    ({"means_init": [0.0, 1.0]}, r"'means_init' should have the shape of \(2, 2\)"),
+    ({"means_init": [[0.0, np.inf], [1.0, 1.0]]}, "Input means_init contains infinity"),
+    ({"precisions_init": np.ones(2)},
+     r"'precisions_init' should have the shape of \(2, 2, 2\) for "
+     r"covariance_type='full', but got \(2,\)"),
+    ({"precisions_init": np.ones((2, 2, 2))},
+     r"'precisions_init\[0\]' for covariance_type='full' should be symmetric, "
+     r"positive-definite"),
+    ({"precisions_init": np.array([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]])},
+     r"'precisions_init\[1\]' .* symmetric"),
+    ({"covariance_type": "tied", "precisions_init": np.ones((2, 2, 2))},
+     r"shape of \(2, 2\) for covariance_type='tied', but got \(2, 2, 2\)"),
+    ({"covariance_type": "tied", "precisions_init": -np.eye(2)},
+     "covariance_type='tied' should be symmetric, positive-definite"),
+    ({"covariance_type": "diag", "precisions_init": np.ones(2)},
+     r"shape of \(2, 2\) for covariance_type='diag'"),
+    ({"covariance_type": "diag", "precisions_init": np.array([[1.0, 0.0], [1.0, 1.0]])},
+     "covariance_type='diag' should be positive, but got min value 0"),
+    ({"covariance_type": "spherical", "precisions_init": np.ones((2, 2))},
+     r"shape of \(2,\) for covariance_type='spherical', but got \(2, 2\)"),
+    ({"covariance_type": "spherical", "precisions_init": [1.0, -2.0]},
+     "covariance_type='spherical' should be positive, but got min value -2"),
+    ({"precisions_init": np.full((2, 2, 2), np.nan)}, "Input precisions_init contains NaN"),
+])
+def test_bad_initial_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2, **params).fit(_data())
+
+
+def test_initial_parameters_are_checked_against_the_data():
+    """means_init fits the constructor but not X's number of features."""
+    gm = GaussianMixture(2, means_init=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"'means_init' should have the shape of \(2, 2\)"):
+        gm.fit(_data())
+    gm.fit(_data(d=3))
+    assert gm.means_.shape == (2, 3)
+
+
+# ------------------------------------------------------------ sample_weight
+@pytest.mark.parametrize(("sample_weight", "match"), [
+    (np.r_[-1.0, np.ones(59)], "Negative values in data passed to `sample_weight`"),
+    (np.ones(3), r"sample_weight.shape == \(3,\), expected \(60,\)"),
+    (np.zeros(60), "at least one non-zero"),
+    (np.r_[np.nan, np.ones(59)], "Input sample_weight contains NaN"),
+])
+def test_bad_sample_weight(sample_weight, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixture(2).fit(_data(), sample_weight=sample_weight)
+
+
+# ---------------------------------------------- valid input of unusual kinds
+@pytest.mark.parametrize("convert", [
+    lambda X: X.astype(">f8"),            # big-endian: Numba cannot type it as is
+    lambda X: X.astype(np.float16),       # upcast to float64
+    lambda X: X.astype(np.int64),
+    lambda X: np.asfortranarray(X),
+    lambda X: np.repeat(X, 2, axis=1)[:, ::2],  # strided view
+    lambda X: X.tolist(),
+    lambda X: X.astype(object),
+], ids=["big-endian", "float16", "int", "fortran", "strided", "list", "object"])
+def test_unusual_but_valid_X_is_converted(convert):
+    X = np.round(_data() * 8)  # integers, exact in every dtype above
+    expected = GaussianMixture(2, random_state=0).fit(X)
+    gm = GaussianMixture(2, random_state=0).fit(convert(X))
+    assert gm.means_.dtype == np.float64
+    np.testing.assert_allclose(gm.means_, expected.means_, rtol=1e-12)
+    np.testing.assert_array_equal(gm.predict(convert(X)), expected.predict(X))
+
+
+def test_float32_data_on_a_float64_model(fitted):
+    X = _data(seed=3)
+    np.testing.assert_array_equal(fitted.predict(X.astype(np.float32)), fitted.predict(X))
+    np.testing.assert_allclose(fitted.score_samples(X.astype(np.float32)),
+                               fitted.score_samples(X), rtol=1e-5)
+
+
+def _kernel_signatures():
+    from fastgmm import _kernels, _kmeans
+    return {f"{module.__name__}.{name}": len(getattr(module, name).signatures)
+            for module in (_kernels, _kmeans) for name in dir(module)
+            if hasattr(getattr(module, name), "signatures")}
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random"])
+def test_other_layouts_compile_no_new_kernels(init_params):
+    """Fortran-ordered and strided X are converted to C order at the boundary,
+    so every kernel keeps one signature per dtype (the k-means kernels used to
+    compile 'F' and 'A' variants, ~45 s each)."""
+    X = _data()
+    GaussianMixture(2, init_params=init_params, random_state=0).fit(X).predict(X)
+    before = _kernel_signatures()
+    for other in (np.asfortranarray(X), np.repeat(X, 2, axis=1)[:, ::2]):
+        gm = GaussianMixture(2, init_params=init_params, random_state=0).fit(other)
+        gm.predict(other)
+    assert _kernel_signatures() == before
