@@ -1,0 +1,66 @@
+"""Hypothesis strategies: small, well-posed mixture problems.
+
+Hypothesis draws the shape of the problem (covariance type, dtype, k, d, n,
+spread, location) and a seed; the numbers themselves come from a seeded
+NumPy generator, which keeps examples cheap to build and to shrink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+
+import naive
+
+COVARIANCE_TYPES = naive.COVARIANCE_TYPES
+DTYPES = (np.float32, np.float64)
+
+
+@dataclass
+class Problem:
+    X: np.ndarray
+    covariance_type: str
+    n_components: int
+    init: dict  # weights_init, means_init, precisions_init (float64)
+
+    def kwargs(self, **extra):
+        """GaussianMixture keyword arguments for this problem."""
+        return dict(n_components=self.n_components, covariance_type=self.covariance_type,
+                    **self.init, **extra)
+
+    def __repr__(self):  # what hypothesis prints for a failing example
+        return (f"Problem(n={self.X.shape[0]}, d={self.X.shape[1]}, "
+                f"k={self.n_components}, {self.covariance_type!r}, {self.X.dtype})")
+
+
+@st.composite
+def problems(draw, max_components=3, max_features=3, min_rows=None, max_rows=300,
+             dtypes=DTYPES, covariance_types=COVARIANCE_TYPES):
+    """A mixture sample and explicit initial parameters near its components.
+
+    Every component holds a reasonable share of the rows (at least ~20 per
+    component) and variances of order one, so EM is well posed.
+    """
+    cov_type = draw(st.sampled_from(covariance_types))
+    dtype = draw(st.sampled_from(dtypes))
+    k = draw(st.integers(1, max_components))
+    d = draw(st.integers(1, max_features))
+    n = draw(st.integers(min_rows if min_rows is not None else 40 * k, max_rows))
+    separation = draw(st.sampled_from([0.0, 2.0, 6.0]))
+    location = draw(st.sampled_from([0.0, 100.0, -1e4]))
+    seed = draw(st.integers(0, 2**32 - 1))
+
+    rng = np.random.default_rng(seed)
+    weights = 0.5 * rng.dirichlet(np.full(k, 3.0)) + 0.5 / k
+    means = location + rng.normal(scale=separation, size=(k, d))
+    covariances = naive.random_covariances(rng, cov_type, k, d)
+    X, _ = naive.sample(rng, n, weights, means, covariances, cov_type)
+    init = dict(
+        weights_init=np.full(k, 1.0 / k),
+        means_init=means + rng.normal(scale=0.3, size=(k, d)),
+        precisions_init=naive.inverse(
+            naive.random_covariances(rng, cov_type, k, d, scale=2.0), cov_type),
+    )
+    return Problem(np.ascontiguousarray(X, dtype=dtype), cov_type, k, init)
