@@ -188,10 +188,8 @@ def test_non_contiguous_input_gives_the_same_stats(cov_type):
             np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
 
 
-@pytest.mark.xfail(strict=True, reason="bug in fastgmm._engine.accumulate: returns "
-                   "None instead of zero statistics for an empty block of rows "
-                   "(an empty Dask partition or memmap slice breaks Stats addition)")
-def test_bug_engine_accumulate_empty_input_returns_zero_stats():
+def test_accumulate_empty_input_gives_zero_stats():
+    """The identity of Stats addition (an empty Dask partition or memmap slice)."""
     X, weights, means, cov = _problem(7, 10, "full", np.float64)
     model = _kernel_model(weights, means, cov, "full", X.dtype)
     empty = accumulate(X[:0], None, model)
