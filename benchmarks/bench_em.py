@@ -12,7 +12,7 @@ from .common import COVARIANCE_TYPES, fit, fixed_init, make_data, warm
 
 N_SAMPLES = 50_000
 N_ITER = 5
-TINY = {"N_SAMPLES": 300, "N_ITER": 2}  # used by tests/test_asv.py
+TINY = {"N_SAMPLES": 4200, "N_ITER": 2}  # enough rows for d=64, k=16  # used by tests/test_asv.py
 
 
 class EMIterations:

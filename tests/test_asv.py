@@ -1,0 +1,128 @@
+"""The benchmarks run: every asv suite on tiny sizes, and ``fastgmm bench``.
+
+Nothing here asserts a speed; a broken benchmark fails the test suite
+instead of the next ``asv run``. Each ``benchmarks/bench_*.py`` module may
+declare ``TINY = {"NAME": value, ...}``: module constants that are
+monkeypatched to make its suites quick here.
+"""
+
+import importlib
+import inspect
+import itertools
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "benchmarks"
+PREFIXES = ("time_", "timeraw_", "peakmem_", "mem_", "track_")
+
+
+def _import(name):
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+def _suites():
+    """``(module name, class name)`` of every asv benchmark class."""
+    found = []
+    for path in sorted(BENCH_DIR.glob("bench_*.py")):
+        module = _import(path.stem)
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) and obj.__module__ == module.__name__
+                    and any(attr.startswith(PREFIXES) for attr in dir(obj))):
+                found.append((path.stem, name))
+    return found
+
+
+def _run_raw(stmt, setup):
+    """Run a ``timeraw_`` benchmark's code once in a fresh interpreter, as asv does."""
+    code = f"{setup}\n{stmt}\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_module_has_suites():
+    modules = {m for m, _ in _suites()}
+    assert modules == {p.stem for p in BENCH_DIR.glob("bench_*.py")}
+
+
+@pytest.mark.parametrize("module_name, class_name", _suites())
+def test_asv_suite_runs(module_name, class_name, monkeypatch):
+    module = _import(module_name)
+    for attr, value in getattr(module, "TINY", {}).items():
+        monkeypatch.setattr(module, attr, value)
+    cls = getattr(module, class_name)
+    params = getattr(cls, "params", ())
+    if params and not isinstance(params[0], (list, tuple)):
+        params = (params,)  # a single parameter axis may be given as one list
+    methods = sorted(a for a in dir(cls) if a.startswith(PREFIXES))
+    cache = cls().setup_cache() if hasattr(cls, "setup_cache") else None
+    ran = 0
+    for combo in itertools.product(*params):
+        args = ((cache,) if hasattr(cls, "setup_cache") else ()) + combo
+        for name in methods:
+            bench = cls()
+            try:
+                if hasattr(bench, "setup"):
+                    bench.setup(*args)
+            except NotImplementedError:  # asv's way of skipping a combination
+                continue
+            try:
+                result = getattr(bench, name)(*args)
+                if name.startswith("timeraw_"):
+                    stmt, setup = result if isinstance(result, tuple) else (result, "")
+                    _run_raw(stmt, setup)
+                elif name.startswith("track_"):
+                    assert isinstance(result, (int, float)), result
+                    assert math.isnan(result) or result >= 0, result
+            finally:
+                if hasattr(bench, "teardown"):
+                    bench.teardown(*args)
+            ran += 1
+    assert ran > 0
+
+
+def test_bench_main_writes_report(tmp_path, capsys):
+    from fastgmm import bench
+
+    md, png = tmp_path / "bench.md", tmp_path / "bench.png"
+    # One thread: tiny multithreaded BLAS calls crawl on a loaded machine.
+    rc = bench.main(["--scale", "0.0005", "--iters", "1,2", "--repeat", "1", "--threads", "1",
+                     "--extras", "float32,threads,gflops,kmeans,memory",
+                     "--markdown", str(md), "--png", str(png)])
+    assert rc == 0
+    assert png.stat().st_size > 0
+    text = md.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    for case in bench.CASES:
+        assert any(row.startswith(f"| {case.name} |") for row in rows), case.name
+    for what in ("float32", "threads", "GFLOP/s", "k-means", "peak memory"):
+        assert what in text, what
+    out = capsys.readouterr().out
+    assert "speedup" in out and "main" in out
+
+
+def test_bench_rejects_unknown_case():
+    from fastgmm import bench
+
+    with pytest.raises(SystemExit):
+        bench.main(["--cases", "nope"])
+
+
+def test_bench_data_is_the_issue_recipe():
+    import numpy as np
+
+    from fastgmm.bench import make_data
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=3, size=(3, 2))
+    labels = rng.integers(0, 3, 100_000)
+    expected = centres[labels] + rng.standard_normal((100_000, 2))
+    np.testing.assert_array_equal(make_data(100_000, 2, 3), expected)
+    assert make_data(10, 2, 3, np.float32).dtype == np.float32
