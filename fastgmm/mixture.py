@@ -475,7 +475,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "requires at least one sample.")
         rng = check_random_state(self.random_state)
         n_features = self.means_.shape[1]
-        counts = rng.multinomial(n_samples, np.asarray(self.weights_, dtype=np.float64))
+        # Renormalised in float64: float32 weights next to an empty component
+        # can add up to just over 1, which multinomial rejects.
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
         parts = []
         for j, (mean, count) in enumerate(zip(self.means_, counts)):
             if self.covariance_type in ("full", "tied"):

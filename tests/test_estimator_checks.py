@@ -299,3 +299,32 @@ def test_max_iter_0_returns_the_initial_parameters(cov_type):
         gm.score_samples(X),
         naive.log_prob(X, gm.weights_, gm.means_, gm.covariances_, cov_type),
         rtol=1e-10)
+
+
+# ------------------------------------------------------------------ sample
+def test_sample_with_float32_weights_next_to_an_empty_component():
+    """float32 weights such as a fit leaves when a component empties: their
+    float64 sum exceeds 1, which numpy's multinomial used to reject."""
+    X = _blobs(dtype=np.float32)
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    weights = np.array([0.08, 0.92 - 1e-10, 1e-10])
+    weights32 = weights.astype(np.float32)
+    assert weights32[:-1].astype(np.float64).sum() > 1.0 + 1e-12  # the troublesome case
+    gm.weights_ = weights32
+    samples, labels = gm.sample(200)
+    assert samples.shape == (200, 2)
+    assert np.all(labels < 2)
+    assert 3 < np.sum(labels == 0) < 40
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_sample_follows_the_model(cov_type):
+    X = _blobs()
+    gm = GaussianMixture(3, covariance_type=cov_type, random_state=0).fit(X)
+    samples, labels = gm.sample(3000)
+    assert np.all(np.diff(labels) >= 0)  # grouped by component
+    np.testing.assert_allclose(np.bincount(labels, minlength=3) / 3000, gm.weights_,
+                               atol=0.03)
+    for j in range(3):
+        np.testing.assert_allclose(samples[labels == j].mean(axis=0), gm.means_[j],
+                                   atol=0.15)
