@@ -421,8 +421,9 @@ def machine_info():
                     break
     except OSError:
         pass
-    blas = [f"{i.get('internal_api')} {i.get('version')} kernel "
-            f"{i.get('architecture', '?')}, {i.get('num_threads')} threads"
+    blas = [f"{os.path.basename(i.get('filepath', '?'))} ({i.get('internal_api')} "
+            f"{i.get('version')}): kernel {i.get('architecture', '?')}, "
+            f"{i.get('num_threads')} threads"
             for i in threadpool_info() if i.get("user_api") == "blas"]
     env = {name: os.environ.get(name) for name in _BLAS_ENV}
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
@@ -480,7 +481,8 @@ class Report:
             f"NumPy {i['numpy']}, scikit-learn {i['scikit-learn']}, Numba {i['numba']}, "
             f"fastgmm {i['fastgmm']}.",
             f"BLAS: {i['blas']}; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE: {i['blas_env']}. "
-            f"Load average at start: {i['load']}.",
+            f"Load average (1, 5, 15 min) at start: {i['load']}, at end: "
+            f"{i.get('load_end', '?')}.",
             f"Per iteration = (t(max_iter={s['iters'][1]}) - t(max_iter={s['iters'][0]}))"
             f" / {s['iters'][1] - s['iters'][0]}, same initial parameters, tol=0, "
             f"{s['threads']} threads for both; scale {s['scale']:g}; fastgmm best of "
@@ -584,6 +586,8 @@ def main(argv=None):
         log("main case:")
         report.extras = run_extras(args.extras, _CASES["main"], args.scale, args.iters,
                                    args.repeat, args.threads, log)
+    info["load_end"] = _loadavg()
+    log(f"load average at start: {info['load']}, at end: {info['load_end']}")
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(report.markdown())
