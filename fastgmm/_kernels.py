@@ -323,51 +323,53 @@ def _padded_model(kind, means, chol, prec, mu_proj, dtype_like):
     return means_p, chol_p, prec_p, mu_proj_p
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
-def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, s2_cols):
-    """One fused E-step + sufficient-statistics pass over ``X``.
+@njit(cache=True, fastmath=FASTMATH)
+def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
+                 mu_proj_p, out_N, out_S1, out_S2):
+    """Statistics of rows ``[c0, c1)`` into this chunk's own outputs.
 
-    Returns ``(N, S1, S2, loglik, weight)`` summed over all rows, with the
-    statistics shifted by ``means`` (and ``center`` for the tied scatter).
-    Partial results are kept per chunk and reduced in chunk order.
+    Kept out of the parallel loop body so that Numba's parfor passes see a
+    single call (they are slow on large bodies) and the heavy code compiles
+    once. Returns ``(loglik, weight)`` of the chunk.
     """
-    n, d = X.shape
+    d = X.shape[1]
     d4 = _pad4(d)
-    k = means.shape[0]
+    k = means_p.shape[0]
     dt = X.dtype
-    means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
-                                                       mu_proj, X[:0])
-    s2_cols_p = d4 if s2_cols > 1 else 1
-    n_chunks = n_blocks(n, CHUNK_ROWS)
-    part_N = np.zeros((n_chunks, k))
-    part_S1 = np.zeros((n_chunks, k, d))
-    part_S2 = np.zeros((n_chunks, s2_rows, d, s2_cols))
-    part_ll = np.zeros(n_chunks)
-    part_w = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        xt = np.zeros((d4, BLOCK_ROWS), dt)
-        diff = np.zeros((d4, BLOCK_ROWS), dt)
-        wdiff = np.zeros((d4, BLOCK_ROWS), dt)
-        proj = np.zeros((d4, BLOCK_ROWS), dt)
-        quad = np.empty((4, BLOCK_ROWS), dt)
-        maha = np.empty(BLOCK_ROWS, dt)
-        resp = np.empty((k, BLOCK_ROWS), dt)
-        weights = np.empty(BLOCK_ROWS, dt)
-        logp = np.empty((k, BLOCK_ROWS))
-        top = np.empty(BLOCK_ROWS)
-        total = np.empty(BLOCK_ROWS)
-        lnorm = np.empty(BLOCK_ROWS)
-        scratch = np.empty(BLOCK_ROWS)
-        S2_acc = np.zeros((s2_rows, d4, s2_cols_p))
-        ll = 0.0
-        wsum = 0.0
-        for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
-            b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
-            r0 = c0 + b0
-            nb = b1 - b0
-            _load_block(X, r0, nb, xt)
-            _block_weights(sw, r0, nb, weights)
+    given_resp = R.shape[0] > 0
+    xt = np.zeros((d4, BLOCK_ROWS), dt)
+    diff = np.zeros((d4, BLOCK_ROWS), dt)
+    wdiff = np.zeros((d4, BLOCK_ROWS), dt)
+    proj = np.zeros((d4, BLOCK_ROWS), dt)
+    quad = np.empty((4, BLOCK_ROWS), dt)
+    maha = np.empty(BLOCK_ROWS, dt)
+    resp = np.empty((k, BLOCK_ROWS), dt)
+    weights = np.empty(BLOCK_ROWS, dt)
+    logp = np.empty((k, BLOCK_ROWS))
+    top = np.empty(BLOCK_ROWS)
+    total = np.empty(BLOCK_ROWS)
+    lnorm = np.empty(BLOCK_ROWS)
+    scratch = np.empty(BLOCK_ROWS)
+    S2_acc = np.zeros((out_S2.shape[0], d4, d4 if out_S2.shape[2] > 1 else 1))
+    ll = 0.0
+    wsum = 0.0
+    for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
+        b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
+        r0 = c0 + b0
+        nb = b1 - b0
+        _load_block(X, r0, nb, xt)
+        _block_weights(sw, r0, nb, weights)
+        if given_resp:
+            for i in range(nb):
+                wsum += weights[i]
+                mass = 0.0
+                for j in range(k):
+                    resp[j, i] = R[r0 + i, j] * weights[i]
+                    mass += R[r0 + i, j]
+                # The tied scatter pools rows by their responsibility
+                # mass, which is not 1 for rows that no seed claims.
+                weights[i] *= mass
+        else:
             if kind == TIED:
                 _subtract(xt, nb, d, center, diff)
             _block_log_prob(kind, xt, nb, d, means_p, chol_p, prec_p, log_norm,
@@ -380,11 +382,38 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
             for j in range(k):
                 for i in range(nb):
                     resp[j, i] = logp[j, i] * total[i]
-            _block_stats(kind, xt, nb, d, resp, weights, means_p, center, diff,
-                         wdiff, part_N[c], part_S1[c], S2_acc)
-        part_S2[c] = S2_acc[:, :d, :s2_cols]
-        part_ll[c] = ll
-        part_w[c] = wsum
+        _block_stats(kind, xt, nb, d, resp, weights, means_p, center, diff,
+                     wdiff, out_N, out_S1, S2_acc)
+    out_S2[:, :, :] = S2_acc[:, :d, :out_S2.shape[2]]
+    return ll, wsum
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
+                s2_rows, s2_cols):
+    """Sufficient statistics of ``X``, shifted by ``means`` (tied: ``center``).
+
+    With ``R`` of shape (0, k) the responsibilities come from the model (the
+    fused E-step); otherwise ``R`` (n, k) gives them and the model arrays
+    other than ``means`` and ``center`` are not read (initialisation). One
+    kernel serves both so that it compiles once per dtype.
+    Partial results are kept per chunk and reduced in chunk order.
+    """
+    n, d = X.shape
+    k = means.shape[0]
+    means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
+                                                       mu_proj, X[:0])
+    n_chunks = n_blocks(n, CHUNK_ROWS)
+    part_N = np.zeros((n_chunks, k))
+    part_S1 = np.zeros((n_chunks, k, d))
+    part_S2 = np.zeros((n_chunks, s2_rows, d, s2_cols))
+    part_ll = np.zeros(n_chunks)
+    part_w = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
+        part_ll[c], part_w[c] = _chunk_stats(
+            X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
+            mu_proj_p, part_N[c], part_S1[c], part_S2[c])
     N = np.zeros(k)
     S1 = np.zeros((k, d))
     S2 = np.zeros((s2_rows, d, s2_cols))
@@ -399,6 +428,55 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
     return N, S1, S2, ll, wsum
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_proj_p,
+                 out_log_norm, out_label, out_log_resp):
+    """Scores of rows ``[c0, c1)``, written to those rows of the outputs."""
+    d = X.shape[1]
+    d4 = _pad4(d)
+    k = means_p.shape[0]
+    dt = X.dtype
+    want_resp = out_log_resp.shape[0] > 0
+    xt = np.zeros((d4, BLOCK_ROWS), dt)
+    diff = np.zeros((d4, BLOCK_ROWS), dt)
+    proj = np.zeros((d4, BLOCK_ROWS), dt)
+    quad = np.empty((4, BLOCK_ROWS), dt)
+    maha = np.empty(BLOCK_ROWS, dt)
+    logp = np.empty((k, BLOCK_ROWS))
+    work = np.empty((k if want_resp else 0, BLOCK_ROWS))
+    top = np.empty(BLOCK_ROWS)
+    total = np.empty(BLOCK_ROWS)
+    lnorm = np.empty(BLOCK_ROWS)
+    scratch = np.empty(BLOCK_ROWS)
+    for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
+        b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
+        r0 = c0 + b0
+        nb = b1 - b0
+        _load_block(X, r0, nb, xt)
+        if kind == TIED:
+            _subtract(xt, nb, d, center, diff)
+        _block_log_prob(kind, xt, nb, d, means_p, chol_p, prec_p, log_norm,
+                        mu_proj_p, diff, proj, quad, maha, logp)
+        for i in range(nb):
+            out_label[r0 + i] = 0
+            top[i] = logp[0, i]
+        for j in range(1, k):
+            for i in range(nb):
+                if logp[j, i] > top[i]:
+                    top[i] = logp[j, i]
+                    out_label[r0 + i] = j
+        if want_resp:
+            work[:, :nb] = logp[:, :nb]
+            _block_log_norm(work, nb, top, total, lnorm, scratch)
+            for i in range(nb):
+                for j in range(k):
+                    out_log_resp[r0 + i, j] = logp[j, i] - lnorm[i]
+        else:
+            _block_log_norm(logp, nb, top, total, lnorm, scratch)
+        for i in range(nb):
+            out_log_norm[r0 + i] = lnorm[i]
+
+
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
                out_log_norm, out_label, out_log_resp):
@@ -407,109 +485,35 @@ def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
     ``out_log_resp`` has shape (n, k), or (0, k) when it is not wanted.
     Each chunk writes only its own rows, so the outputs are race-free.
     """
-    n, d = X.shape
-    d4 = _pad4(d)
-    k = means.shape[0]
-    dt = X.dtype
+    n = X.shape[0]
     means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
                                                        mu_proj, X[:0])
-    want_resp = out_log_resp.shape[0] > 0
     for c in prange(n_blocks(n, CHUNK_ROWS)):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        xt = np.zeros((d4, BLOCK_ROWS), dt)
-        diff = np.zeros((d4, BLOCK_ROWS), dt)
-        proj = np.zeros((d4, BLOCK_ROWS), dt)
-        quad = np.empty((4, BLOCK_ROWS), dt)
-        maha = np.empty(BLOCK_ROWS, dt)
-        logp = np.empty((k, BLOCK_ROWS))
-        work = np.empty((k if want_resp else 0, BLOCK_ROWS))
-        top = np.empty(BLOCK_ROWS)
-        total = np.empty(BLOCK_ROWS)
-        lnorm = np.empty(BLOCK_ROWS)
-        scratch = np.empty(BLOCK_ROWS)
-        for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
-            b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
-            r0 = c0 + b0
-            nb = b1 - b0
-            _load_block(X, r0, nb, xt)
-            if kind == TIED:
-                _subtract(xt, nb, d, center, diff)
-            _block_log_prob(kind, xt, nb, d, means_p, chol_p, prec_p, log_norm,
-                            mu_proj_p, diff, proj, quad, maha, logp)
-            for i in range(nb):
-                out_label[r0 + i] = 0
-                top[i] = logp[0, i]
-            for j in range(1, k):
-                for i in range(nb):
-                    if logp[j, i] > top[i]:
-                        top[i] = logp[j, i]
-                        out_label[r0 + i] = j
-            if want_resp:
-                work[:, :nb] = logp[:, :nb]
-                _block_log_norm(work, nb, top, total, lnorm, scratch)
-                for i in range(nb):
-                    for j in range(k):
-                        out_log_resp[r0 + i, j] = logp[j, i] - lnorm[i]
-            else:
-                _block_log_norm(logp, nb, top, total, lnorm, scratch)
-            for i in range(nb):
-                out_log_norm[r0 + i] = lnorm[i]
+        _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
+                     mu_proj_p, out_log_norm, out_label, out_log_resp)
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, s2_cols):
+    """One fused E-step + sufficient-statistics pass over ``X``.
+
+    Returns ``(N, S1, S2, loglik, weight)`` summed over all rows, with the
+    statistics shifted by ``means`` (and ``center`` for the tied scatter).
+    """
+    no_resp = np.empty((0, means.shape[0]), X.dtype)
+    return _stats_pass(X, sw, no_resp, kind, means, chol, prec, log_norm, center,
+                       mu_proj, s2_rows, s2_cols)
+
+
 def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
     """Statistics for given responsibilities ``R`` (n, k), shifted by ``shift``.
 
     Used at initialisation, where responsibilities come from k-means labels
     or random draws rather than from a model. Returns ``(N, S1, S2, weight)``.
     """
-    n, d = X.shape
-    d4 = _pad4(d)
-    k = shift.shape[0]
-    dt = X.dtype
-    shift_p = np.zeros((k, d4), dt)
-    shift_p[:, :d] = shift
-    s2_cols_p = d4 if s2_cols > 1 else 1
-    n_chunks = n_blocks(n, CHUNK_ROWS)
-    part_N = np.zeros((n_chunks, k))
-    part_S1 = np.zeros((n_chunks, k, d))
-    part_S2 = np.zeros((n_chunks, s2_rows, d, s2_cols))
-    part_w = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        xt = np.zeros((d4, BLOCK_ROWS), dt)
-        diff = np.zeros((d4, BLOCK_ROWS), dt)
-        wdiff = np.zeros((d4, BLOCK_ROWS), dt)
-        resp = np.empty((k, BLOCK_ROWS), dt)
-        weights = np.empty(BLOCK_ROWS, dt)
-        S2_acc = np.zeros((s2_rows, d4, s2_cols_p))
-        wsum = 0.0
-        for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
-            b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
-            r0 = c0 + b0
-            nb = b1 - b0
-            _load_block(X, r0, nb, xt)
-            _block_weights(sw, r0, nb, weights)
-            for i in range(nb):
-                wsum += weights[i]
-                mass = 0.0
-                for j in range(k):
-                    resp[j, i] = R[r0 + i, j] * weights[i]
-                    mass += R[r0 + i, j]
-                # The tied scatter pools rows by their responsibility mass,
-                # which is not 1 for rows that no seed claims.
-                weights[i] *= mass
-            _block_stats(kind, xt, nb, d, resp, weights, shift_p, center, diff,
-                         wdiff, part_N[c], part_S1[c], S2_acc)
-        part_S2[c] = S2_acc[:, :d, :s2_cols]
-        part_w[c] = wsum
-    N = np.zeros(k)
-    S1 = np.zeros((k, d))
-    S2 = np.zeros((s2_rows, d, s2_cols))
-    wsum = 0.0
-    for c in range(n_chunks):
-        N += part_N[c]
-        S1 += part_S1[c]
-        S2 += part_S2[c]
-        wsum += part_w[c]
+    k, d = shift.shape
+    zeros = np.zeros((k, d), X.dtype)
+    chol = np.zeros((k if kind == FULL else 1, d, d), X.dtype)
+    N, S1, S2, _, wsum = _stats_pass(X, sw, R, kind, shift, chol, zeros, np.zeros(k),
+                                     center, zeros, s2_rows, s2_cols)
     return N, S1, S2, wsum

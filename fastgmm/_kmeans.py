@@ -29,10 +29,16 @@ def _block_sq_dist(X, r0, nb, center, out):
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def candidate_potentials(X, sw, closest, candidates):
-    """For each candidate centre, ``sum_i w_i min(closest_i, |x_i - cand|^2)``."""
+def _nearest_pass(X, sw, closest, candidates, update):
+    """Potentials of candidate centres, or (``update``) fold one centre in.
+
+    With ``update`` false, returns ``sum_i w_i min(closest_i, |x_i - c_t|^2)``
+    for each candidate ``c_t``; with ``update`` true, sets
+    ``closest_i = min(closest_i, |x_i - c_0|^2)`` in place. One kernel for
+    both keeps k-means++ to a single compilation per dtype.
+    """
     n = X.shape[0]
-    m = candidates.shape[0]
+    m = 1 if update else candidates.shape[0]
     n_chunks = n_blocks(n, CHUNK_ROWS)
     part = np.zeros((n_chunks, m))
     for c in prange(n_chunks):
@@ -40,6 +46,10 @@ def candidate_potentials(X, sw, closest, candidates):
         dist = np.empty(c1 - c0)
         for t in range(m):
             _block_sq_dist(X, c0, c1 - c0, candidates[t], dist)
+            if update:
+                for i in range(c1 - c0):
+                    closest[c0 + i] = min(closest[c0 + i], dist[i])
+                continue
             s = 0.0
             for i in range(c1 - c0):
                 w = 1.0 if sw.shape[0] == 0 else sw[c0 + i]
@@ -51,16 +61,15 @@ def candidate_potentials(X, sw, closest, candidates):
     return total
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def candidate_potentials(X, sw, closest, candidates):
+    """For each candidate centre, ``sum_i w_i min(closest_i, |x_i - cand|^2)``."""
+    return _nearest_pass(X, sw, closest, candidates, False)
+
+
 def update_closest(X, center, closest):
     """``closest_i = min(closest_i, |x_i - center|^2)`` in place."""
-    n = X.shape[0]
-    for c in prange(n_blocks(n, CHUNK_ROWS)):
-        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        dist = np.empty(c1 - c0)
-        _block_sq_dist(X, c0, c1 - c0, center, dist)
-        for i in range(c1 - c0):
-            closest[c0 + i] = min(closest[c0 + i], dist[i])
+    center = np.ascontiguousarray(center, dtype=np.float64)[None]
+    _nearest_pass(X, np.empty(0), closest, center, True)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -119,35 +128,18 @@ def lloyd_step(X, sw, centers, labels, dist):
     return sums, weights, inertia, changed
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def weighted_variance_sum(X, sw, ref):
-    """``sum_a var_w(X[:, a])`` computed about a reference row ``ref``."""
-    n, d = X.shape
-    n_chunks = n_blocks(n, CHUNK_ROWS)
-    part_s1 = np.zeros((n_chunks, d))
-    part_s2 = np.zeros((n_chunks, d))
-    part_w = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        for r in range(c0, c1):
-            w = 1.0 if sw.shape[0] == 0 else sw[r]
-            part_w[c] += w
-            for a in range(d):
-                t = X[r, a] - ref[a]
-                part_s1[c, a] += w * t
-                part_s2[c, a] += w * t * t
-    s1 = np.zeros(d)
-    s2 = np.zeros(d)
-    wsum = 0.0
-    for c in range(n_chunks):
-        s1 += part_s1[c]
-        s2 += part_s2[c]
-        wsum += part_w[c]
-    total = 0.0
-    for a in range(d):
-        mean = s1[a] / wsum
-        total += s2[a] / wsum - mean * mean
-    return total
+    """``sum_a var_w(X[:, a])``, from one Lloyd pass with ``ref`` as the only centre.
+
+    Sums are taken relative to ``ref`` (a data row), so they keep their
+    precision for data far from the origin.
+    """
+    n = X.shape[0]
+    center = np.ascontiguousarray(ref, dtype=np.float64)[None]
+    sums, weights, inertia, _ = lloyd_step(X, sw, center, np.full(n, -1, np.int64),
+                                           np.empty(n))
+    mean = sums[0] / weights[0]
+    return inertia / weights[0] - float(mean @ mean)
 
 
 def _locked(kernel, *args):
