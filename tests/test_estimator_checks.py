@@ -22,7 +22,12 @@ COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 DTYPES = (np.float32, np.float64)
 
 
-@parametrize_with_checks([GaussianMixture()])
+@parametrize_with_checks([
+    GaussianMixture(),
+    GaussianMixture(covariance_type="tied", init_params="random"),
+    GaussianMixture(covariance_type="diag", init_params="k-means++", n_init=2),
+    GaussianMixture(covariance_type="spherical", init_params="random_from_data"),
+])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
