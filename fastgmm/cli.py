@@ -377,8 +377,9 @@ def cmd_demo(args) -> int:
     print(f"X: {n:,} x {d} {result.dtype} = {result.x_bytes / 2**20:.1f} MiB in memory "
           f"(sampled in {result.sample_time:.2f} s{hint})")
     state = "converged" if result.converged else "did not converge"
-    print(f"fit: {result.fit_time:.2f} s, {result.n_iter} iterations "
-          f"({result.fit_time / max(result.n_iter, 1):.3f} s/iteration incl. init), "
+    per_iteration = (f", {result.iteration_time:.3f} s per EM iteration after the first"
+                     if np.isfinite(result.iteration_time) else "")
+    print(f"fit: {result.fit_time:.2f} s, {result.n_iter} iterations{per_iteration}, "
           f"{state}, {numba.get_num_threads()} threads")
     print(f"mean log-likelihood: fitted {result.loglik_fitted:.6f}, "
           f"true parameters {result.loglik_true:.6f}")

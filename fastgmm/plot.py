@@ -142,9 +142,13 @@ def plot_mixture(model: GaussianMixture, X, path: str | os.PathLike | None = Non
 
 
 def _colormap(n):
+    """Distinct qualitative colours for up to 20 components, a smooth map beyond."""
     from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
 
-    return colormaps["tab10" if n <= 10 else "tab20"].resampled(max(n, 1))
+    if n <= 20:
+        return ListedColormap(colormaps["tab10" if n <= 10 else "tab20"].colors[:n])
+    return colormaps["turbo"].resampled(n)
 
 
 def plot_criterion(table: Sequence[Candidate], path: str | os.PathLike | None = None, *,
