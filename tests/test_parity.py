@@ -21,11 +21,12 @@ PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_chole
 # (seed, n_samples, n_features, n_components): d = 1, k = 1, and a data set
 # spanning two chunks of rows.
 TIED_SINGLE_ROWS_BUG = pytest.mark.xfail(strict=True, reason=(
-    "bug in fastgmm._init/_kernels.resp_stats_pass: the tied scatter is pooled "
-    "with the sample weight alone, which assumes every row's responsibilities "
-    "sum to 1; with 'random_from_data' (and 'k-means++') only k rows carry "
-    "responsibility, and the initial tied covariance differs from sklearn's "
-    "(sklearn uses the unweighted X.T @ X there)"))
+    "bug in fastgmm._kernels._block_stats (tied branch, reached from _init via "
+    "resp_stats_pass): the tied scatter is pooled with the sample weight alone, "
+    "which assumes every row's responsibilities sum to 1; with 'random_from_data' "
+    "(and 'k-means++') only k rows carry responsibility, so the initial tied "
+    "covariance is the scatter of all rows about X[indices[0]], neither the "
+    "M-step of those responsibilities nor sklearn's (X.T @ X - sum nk mu mu^T) / k"))
 # Random initialisations reproduce sklearn's draws, hence its fits.
 RANDOM_INITS = [
     pytest.param(init, cov, id=f"{init}-{cov}",
