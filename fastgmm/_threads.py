@@ -10,10 +10,10 @@ deterministic and avoids oversubscription under the thread-safe layers
 ``numba.config`` for the whole process, which a library must not do.
 
 Rule: the Python wrappers call a ``parallel=True`` kernel only inside
-``with KERNEL_LOCK:``, and never call Python back from inside one, so the
-lock is never taken twice by one thread.
+``with KERNEL_LOCK:``. The lock is re-entrant, so a wrapper that calls
+another locked wrapper does not deadlock.
 """
 
 import threading
 
-KERNEL_LOCK = threading.Lock()
+KERNEL_LOCK = threading.RLock()
