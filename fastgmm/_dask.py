@@ -148,7 +148,10 @@ class _Chunks:
         self.blocks = X.to_delayed().ravel().tolist()
         self.weights = ([None] * len(self.blocks) if sample_weight is None
                         else sample_weight.to_delayed().ravel().tolist())
+        # Keep the collections alive: a persisted array's chunks live only as
+        # long as a reference to it does.
         self.X = X
+        self.sample_weight = sample_weight
 
     def map(self, func, *args):
         """``func(chunk, weights, chunk_index, first_row, args)`` for each non-empty chunk.
