@@ -178,6 +178,30 @@ def test_stats_are_additive(cov_type):
 
 
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_rounds_of_one_chunk_give_the_same_result(cov_type, monkeypatch):
+    """Large data go through the kernels in several rounds whose Stats are
+    added; with one chunk per round the results are those of a single call."""
+    import fastgmm._engine as engine
+
+    n = 2 * CHUNK_ROWS + 77
+    X, weights, means, cov = _problem(12, n, cov_type, np.float64)
+    model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    single = accumulate(X, None, model)
+    log_prob, labels, log_resp = score(X, model, want_log_resp=True)
+    monkeypatch.setattr(engine, "_PARTIALS_BUDGET", 1)
+    monkeypatch.setattr(engine, "_ROUND_MAX_ROWS", CHUNK_ROWS)
+    assert engine.round_rows(model, X.shape[1]) == CHUNK_ROWS
+    rounds = accumulate(X, None, model)
+    for name in ("N", "S1", "S2", "loglik", "weight"):
+        np.testing.assert_allclose(getattr(rounds, name), getattr(single, name),
+                                   rtol=1e-13, atol=1e-12, err_msg=name)
+    lp2, labels2, lr2 = score(X, model, want_log_resp=True)
+    np.testing.assert_array_equal(lp2, log_prob)
+    np.testing.assert_array_equal(labels2, labels)
+    np.testing.assert_array_equal(lr2, log_resp)
+
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_non_contiguous_input_gives_the_same_stats(cov_type):
     X, weights, means, cov = _problem(6, 600, cov_type, np.float64)
     model = _kernel_model(weights, means, cov, cov_type, X.dtype)
