@@ -127,8 +127,7 @@ def _check_sample_weight(estimator, sample_weight, X):
     if negative:
         raise ValueError("Negative values in data passed to `sample_weight`.")
     if not positive:
-        raise ValueError("sample_weight must have at least one positive "
-                         "entry, but all weights are zero.")
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     return w
 
 
