@@ -39,3 +39,15 @@ def block_bounds(index, n, size):
     start = index * size
     stop = min(start + size, n)
     return start, stop
+
+
+def readonly(a):
+    """A read-only view of ``a`` (no copy).
+
+    Numba types read-only arrays apart from writeable ones, so kernels are
+    only ever handed read-only inputs: a read-only memmap and an ordinary
+    array then share one compiled signature per dtype.
+    """
+    view = a.view()
+    view.flags.writeable = False
+    return view

@@ -37,6 +37,7 @@ from ._blocks import (
     TIED,
     block_bounds,
     n_blocks,
+    readonly,
 )
 
 # exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2.
@@ -478,7 +479,7 @@ def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
+def _score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
                out_log_norm, out_label, out_log_resp):
     """Per-point log-density, most likely component and (optionally) log-resp.
 
@@ -500,8 +501,8 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
     Returns ``(N, S1, S2, loglik, weight)`` summed over all rows, with the
     statistics shifted by ``means`` (and ``center`` for the tied scatter).
     """
-    no_resp = np.empty((0, means.shape[0]), X.dtype)
-    return _stats_pass(X, sw, no_resp, kind, means, chol, prec, log_norm, center,
+    no_resp = readonly(np.empty((0, means.shape[0]), X.dtype))
+    return _stats_pass(readonly(X), readonly(sw), no_resp, kind, means, chol, prec, log_norm, center,
                        mu_proj, s2_rows, s2_cols)
 
 
@@ -514,6 +515,16 @@ def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
     k, d = shift.shape
     zeros = np.zeros((k, d), X.dtype)
     chol = np.zeros((k if kind == FULL else 1, d, d), X.dtype)
-    N, S1, S2, _, wsum = _stats_pass(X, sw, R, kind, shift, chol, zeros, np.zeros(k),
+    N, S1, S2, _, wsum = _stats_pass(readonly(X), readonly(sw), readonly(R), kind, shift, chol, zeros, np.zeros(k),
                                      center, zeros, s2_rows, s2_cols)
     return N, S1, S2, wsum
+
+
+def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
+               out_log_norm, out_label, out_log_resp):
+    """Per-point log-density, most likely component and (optionally) log-resp.
+
+    ``out_log_resp`` has shape (n, k), or (0, k) when it is not wanted.
+    """
+    _score_pass(readonly(X), kind, means, chol, prec, log_norm, center, mu_proj,
+                out_log_norm, out_label, out_log_resp)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._blocks import BLOCK_ROWS, CHUNK_ROWS, FASTMATH, block_bounds, n_blocks
+from ._blocks import BLOCK_ROWS, CHUNK_ROWS, FASTMATH, block_bounds, n_blocks, readonly
 from ._threads import KERNEL_LOCK
 
 
@@ -63,17 +63,17 @@ def _nearest_pass(X, sw, closest, candidates, update):
 
 def candidate_potentials(X, sw, closest, candidates):
     """For each candidate centre, ``sum_i w_i min(closest_i, |x_i - cand|^2)``."""
-    return _nearest_pass(X, sw, closest, candidates, False)
+    return _nearest_pass(readonly(X), readonly(sw), closest, readonly(candidates), False)
 
 
 def update_closest(X, center, closest):
     """``closest_i = min(closest_i, |x_i - center|^2)`` in place."""
     center = np.ascontiguousarray(center, dtype=np.float64)[None]
-    _nearest_pass(X, np.empty(0), closest, center, True)
+    _nearest_pass(readonly(X), readonly(np.empty(0)), closest, readonly(center), True)
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
-def lloyd_step(X, sw, centers, labels, dist):
+def _lloyd_step(X, sw, centers, labels, dist):
     """Assign each row to its nearest centre and sum the rows per centre.
 
     Writes ``labels`` and ``dist`` (squared distance to the chosen centre)
@@ -126,6 +126,15 @@ def lloyd_step(X, sw, centers, labels, dist):
         inertia += part_inertia[c]
         changed += part_changed[c]
     return sums, weights, inertia, changed
+
+
+def lloyd_step(X, sw, centers, labels, dist):
+    """Assign each row to its nearest centre and sum the rows per centre.
+
+    Writes ``labels`` and ``dist`` and returns ``(sums, weights, inertia,
+    n_changed)``; see :func:`_lloyd_step`.
+    """
+    return _lloyd_step(readonly(X), readonly(sw), readonly(centers), labels, dist)
 
 
 def weighted_variance_sum(X, sw, ref):

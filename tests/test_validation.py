@@ -199,14 +199,9 @@ def test_other_layouts_compile_no_new_kernels(init_params):
     assert _kernel_signatures() == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in fastgmm._engine/_init/_kmeans: a read-only X (np.memmap mode 'r', "
-    "joblib's memmapped data in GridSearchCV(n_jobs>1)) is passed to the kernels "
-    "as is, and Numba types read-only arrays separately, so every kernel compiles "
-    "a third and fourth signature (check_readonly_memmap_input spends ~2 min "
-    "compiling on CI); passing read-only views to the kernels always would keep "
-    "one signature per dtype"))
-def test_bug_readonly_X_compiles_no_new_kernels():
+def test_readonly_X_compiles_no_new_kernels():
+    """Kernels only ever see read-only views, so a read-only X (np.memmap mode
+    'r', joblib's memmapped data) reuses the signatures of a writeable one."""
     X = _data()
     GaussianMixture(2, random_state=0).fit(X).predict(X)
     before = _kernel_signatures()
