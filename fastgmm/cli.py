@@ -211,6 +211,7 @@ def _estimator_kwargs(args) -> dict:
 
 
 def cmd_fit(args) -> int:
+    """``fastgmm fit``: fit a mixture to DATA and save it."""
     from .mixture import GaussianMixture
 
     _check_output(args.output, ())
@@ -236,6 +237,7 @@ def cmd_fit(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    """``fastgmm predict``: labels (or probabilities) of DATA under MODEL."""
     if args.output:
         _check_output(args.output, (".npy", ".csv"))
     gm = load_model(args.model)
@@ -253,6 +255,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_score(args) -> int:
+    """``fastgmm score``: print the mean log-likelihood of DATA."""
     gm = load_model(args.model)
     X = read_data(args.data)
     print(f"{gm.score(X):.10g}")
@@ -260,6 +263,7 @@ def cmd_score(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    """``fastgmm sample``: draw points from MODEL."""
     _check_output(args.output, (".npy", ".csv"))
     if args.labels:
         _check_output(args.labels, (".npy", ".csv"))
@@ -313,6 +317,7 @@ def _format_table(table, best) -> str:
 
 
 def cmd_select(args) -> int:
+    """``fastgmm select``: fit the candidates, print the table, save the best."""
     from .selection import select
 
     _check_output(args.output, ())
@@ -345,6 +350,7 @@ def cmd_select(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    """``fastgmm plot``: DATA coloured by component with 1- and 2-sigma ellipses."""
     _check_output(args.output, ())
     _check_matplotlib()
     gm = load_model(args.model)
@@ -357,6 +363,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    """``fastgmm demo``: fit a known mixture and report the errors."""
     import numba
 
     from . import demo

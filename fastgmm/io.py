@@ -72,8 +72,8 @@ def save(model: GaussianMixture, path: str | os.PathLike) -> None:
     arrays: dict[str, np.ndarray] = {}
     for name in _INIT_ARRAYS:
         if params[name] is not None:
-            arrays[name] = np.asarray(params.pop(name), dtype=np.float64)
-            params[name] = None
+            arrays[name] = np.asarray(params[name], dtype=np.float64)
+            params[name] = None  # the array is stored beside the header
     params["random_state"] = _json_random_state(params["random_state"])
     dtype = np.asarray(model.means_).dtype
     for name in _FITTED_ARRAYS:
