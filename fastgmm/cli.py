@@ -37,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------- data files
 def read_data(path: str, dtype: str | None = None) -> np.ndarray:
-    """Open a ``.npy`` file as a (copy-on-write) memmap, or parse a numeric ``.csv``.
+    """Open a ``.npy`` file as a read-only memmap, or parse a numeric ``.csv``.
 
     The result is 2-D float32 or float64 (other numeric dtypes become
     float64, ``dtype`` forces one) and is checked for NaN and infinity a
@@ -50,12 +50,8 @@ def read_data(path: str, dtype: str | None = None) -> np.ndarray:
         raise CLIError(f"{path}: not a file")
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        # Copy-on-write rather than "r": pages are still read lazily and the
-        # file is never written, but the array is writeable, so the kernels
-        # reuse their compiled signatures instead of compiling a second,
-        # "readonly array" set (tens of seconds per dtype on first use).
         try:
-            X = np.load(p, mmap_mode="c", allow_pickle=False)
+            X = np.load(p, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise CLIError(f"{path}: not a readable .npy array ({_one_line(exc)})") from None
     elif suffix == ".csv":
