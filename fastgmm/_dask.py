@@ -70,7 +70,7 @@ _SEED_MAX = 2**31 - 1
 
 
 # ------------------------------------------------------------------ input
-def _check_array(estimator, X, reset):
+def _check_array(estimator, X, reset, fitting):
     """Validate a Dask array as ``validate_data`` would, without computing it.
 
     Returns ``X`` as float32/float64 in whole-row chunks (one chunk along
@@ -94,7 +94,7 @@ def _check_array(estimator, X, reset):
             "float64 data (integers and booleans are converted to float64).")
     validate_data(estimator, X, skip_check_array=True, reset=reset)
     X = X.rechunk({1: -1})
-    if reset:
+    if fitting:
         if any(np.isnan(c) for c in X.chunks[0]):
             X = X.compute_chunk_sizes()
         if X.shape[1] < 1:
@@ -452,7 +452,16 @@ def _initial_parameters(data, n_components, covariance_type, reg_covar, init_par
 # ------------------------------------------------------------ the driver
 @_fit_context(prefer_skip_nested_validation=True)
 def _fit(estimator, X, sample_weight):
-    X = _check_array(estimator, X, reset=True)
+    """``GaussianMixture._fit`` for a Dask array: the same steps and attributes.
+
+    Only validation differs; initialisation and EM are the estimator's own
+    methods, fed with a :class:`_Chunks` source.
+    """
+    do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
+    X = _check_array(estimator, X, reset=do_init, fitting=True)
+    if not do_init:
+        estimator._check_fitted_shapes("set warm_start=False to fit from a new "
+                                       "initialisation")
     n_samples, n_features = X.shape
     if n_samples < estimator.n_components:
         raise ValueError(
@@ -461,13 +470,12 @@ def _fit(estimator, X, sample_weight):
             f"n_samples = {n_samples}")
     data = _Chunks(X, _check_sample_weight(estimator, sample_weight, X))
     inits = estimator._check_initial_parameters(n_features)
-    do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
     n_init = estimator.n_init if do_init else 1
     rng = check_random_state(estimator.random_state)
 
+    # converged_ is only set by a fit that completes (a warm start needs it).
     max_lower_bound = -np.inf
     best = None
-    estimator.converged_ = False
     for init in range(n_init):
         estimator._print_verbose_msg_init_beg(init)
         if do_init:
@@ -525,7 +533,8 @@ def _map_score(estimator, X, output):
 
 def _fitted_input(estimator, X):
     check_is_fitted(estimator)
-    return _check_array(estimator, X, reset=False)
+    estimator._check_fitted_shapes("call fit again")
+    return _check_array(estimator, X, reset=False, fitting=False)
 
 
 def predict(estimator, X):

@@ -104,6 +104,25 @@ def test_dask_sample_weight_and_float32(client):
         np.testing.assert_allclose(getattr(got, name), getattr(expected, name), rtol=2e-5)
 
 
+def test_warm_start_follows_in_memory(client):
+    X = _blobs(11, n=4_000)
+    kwargs = dict(n_components=3, covariance_type="diag", max_iter=3, tol=0.0,
+                  warm_start=True, **_given_init(X, "diag"))
+    expected, got = GaussianMixture(**kwargs), GaussianMixture(**kwargs)
+    Xd = da.from_array(X, chunks=1_500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(2):
+            expected.fit(X)
+            got.fit(Xd)
+    _assert_same_model(got, expected)
+    got.set_params(n_components=2)
+    with pytest.raises(ValueError, match="these parameters were changed after fit"):
+        got.fit(Xd)
+    with pytest.raises(ValueError, match="these parameters were changed after fit"):
+        got.predict(Xd)
+
+
 def test_fit_survives_a_worker_killed_mid_fit(client):
     X = _blobs(5, n=30_000)
     kwargs = dict(n_components=3, covariance_type="full", tol=0.0, max_iter=12,
