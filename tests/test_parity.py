@@ -20,19 +20,16 @@ COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 # (seed, n_samples, n_features, n_components): d = 1, k = 1, and a data set
 # spanning two chunks of rows.
-TIED_SINGLE_ROWS_BUG = pytest.mark.xfail(strict=True, reason=(
-    "bug in fastgmm._kernels._block_stats (tied branch, reached from _init via "
-    "resp_stats_pass): the tied scatter is pooled with the sample weight alone, "
-    "which assumes every row's responsibilities sum to 1; with 'random_from_data' "
-    "(and 'k-means++') only k rows carry responsibility, so the initial tied "
-    "covariance is the scatter of all rows about X[indices[0]], neither the "
-    "M-step of those responsibilities nor sklearn's (X.T @ X - sum nk mu mu^T) / k"))
+# sklearn's tied init from single seed rows pools the scatter of *all* rows
+# (X.T @ X) while the means come from k rows only; fastgmm pools each row by
+# its responsibility mass, the true M-step of those responsibilities (a
+# covariance of reg_covar * I, as 'full' and 'diag' give). The tied case of
+# 'random_from_data' therefore starts elsewhere on purpose.
 # Random initialisations reproduce sklearn's draws, hence its fits.
 RANDOM_INITS = [
-    pytest.param(init, cov, id=f"{init}-{cov}",
-                 marks=[TIED_SINGLE_ROWS_BUG] if (init, cov) == ("random_from_data", "tied")
-                 else [])
+    pytest.param(init, cov, id=f"{init}-{cov}")
     for init in ("random", "random_from_data") for cov in COVARIANCE_TYPES
+    if (init, cov) != ("random_from_data", "tied")
 ]
 DATASETS = [(0, 500, 2, 3), (1, 300, 1, 2), (2, 200, 4, 1), (3, 1200, 5, 4),
             (4, 9000, 2, 2)]
@@ -141,14 +138,17 @@ def test_random_inits_max_iter_0_give_sklearn_initial_parameters(init_params, co
                                    rtol=1e-6, atol=1e-12, err_msg=name)
 
 
-@TIED_SINGLE_ROWS_BUG
-def test_bug_init_tied_from_single_rows_matches_sklearn():
+@pytest.mark.parametrize("init_params", ["random_from_data", "k-means++"])
+def test_init_tied_from_single_rows_is_the_m_step_of_its_responsibilities(init_params):
+    """Seeds are single rows with zero scatter: the tied covariance is reg_covar * I."""
     X, _, _ = _mixture_data(12, 300, 3, 2, "tied")
-    kwargs = dict(n_components=2, covariance_type="tied",
-                  init_params="random_from_data", random_state=3, max_iter=0)
-    ours = GaussianMixture(**kwargs).fit(X)
-    theirs = SkGaussianMixture(**kwargs).fit(X)
-    np.testing.assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-9)
+    ours = GaussianMixture(2, covariance_type="tied", init_params=init_params,
+                           random_state=3, max_iter=0, reg_covar=1e-3).fit(X)
+    np.testing.assert_allclose(ours.covariances_, 1e-3 * np.eye(3), rtol=1e-9, atol=1e-12)
+    # sklearn pools all rows there (X.T @ X / k): a much wider start.
+    theirs = SkGaussianMixture(2, covariance_type="tied", init_params=init_params,
+                               random_state=3, max_iter=0, reg_covar=1e-3).fit(X)
+    assert np.trace(theirs.covariances_) > 100 * np.trace(ours.covariances_)
 
 
 def _sorted_by_first_mean(gm):
