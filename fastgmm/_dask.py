@@ -7,7 +7,10 @@ calls the same driver as an in-memory fit (``_engine.accumulate`` for an EM
 iteration), so there is no Dask-specific kernel. The client adds the
 chunks' small results (``Stats``, k-means sums) in chunk order and does the
 ``O(k d^2)`` model math; the fitted estimator is an ordinary in-memory
-model. Every task is a pure function of its chunk and its arguments (random
+model. The EM loop and the handling of ``*_init`` are the estimator's own:
+``_engine.accumulate`` and ``_init.initial_parameters`` hand a
+:class:`_Chunks` source to its ``accumulate`` and ``initial_parameters``
+methods. Every task is a pure function of its chunk and its arguments (random
 numbers come from a seed per pass and chunk), so a task that Dask reruns
 after losing a worker returns the same result.
 
@@ -261,8 +264,7 @@ def _task_race(X, w, index, start, args):
         with np.errstate(divide="ignore"):
             keys = np.where(w > 0, keys / w if weighted else keys, np.inf)
     top = _smallest(keys, k)
-    return (keys[top], start + top, np.asarray(X[top], dtype=np.float64),
-            np.ones(len(top)) if w is None else w[top])
+    return keys[top], start + top, np.asarray(X[top], dtype=np.float64)
 
 
 def _task_oversample(X, w, index, start, args):
@@ -278,9 +280,7 @@ def _task_oversample(X, w, index, start, args):
         with np.errstate(divide="ignore", invalid="ignore"):
             picked = np.flatnonzero(u < (ell / phi) * mass)
     keys = u[picked] / mass[picked]
-    own = np.ones(len(picked)) if w is None else np.asarray(w, dtype=np.float64)[picked]
-    return (phi, sums, weights, keys, start + picked,
-            np.asarray(X[picked], dtype=np.float64), own)
+    return phi, sums, weights, keys, start + picked, np.asarray(X[picked], dtype=np.float64)
 
 
 def _task_lloyd(X, w, index, start, args):
@@ -351,21 +351,22 @@ def _accumulate(data, model):
 
 
 def _race(data, k, seed, weighted):
-    """The ``k`` winners of a race over all rows: keys, global rows, rows, own weights."""
+    """The ``k`` winners of a race over all rows: their row numbers and rows."""
     parts = data.map(_task_race, seed, k, weighted)
-    keys, index, rows, own = (np.concatenate(p) for p in zip(*parts))
+    keys, index, rows = (np.concatenate(p) for p in zip(*parts))
     order = np.argsort(keys, kind="stable")[:k]
-    return index[order], rows[order], own[order]
+    return index[order], rows[order]
 
 
 def _kmeans_parallel(data, k, seed):
-    """k-means|| candidates: rows, global row numbers, own weights, cluster weights.
+    """k-means|| candidates: rows, their row numbers and the weight nearest to each.
 
     Also returns the sum of the feature variances (for Lloyd's tolerance).
+    A round brings about ``l`` rows per chunk to the client.
     """
     ell = _OVERSAMPLING * k
-    reserve_index, reserve_rows, reserve_own = _race(data, k, seed, weighted=True)
-    index, rows, own = reserve_index[:1], reserve_rows[:1], reserve_own[:1]
+    reserve_index, reserve_rows = _race(data, k, seed, weighted=True)
+    index, rows = reserve_index[:1], reserve_rows[:1]
     variance = None
     for round_ in range(1, _KMEANS_ROUNDS + 1):
         parts = data.map(_task_oversample, seed, round_, rows, ell)
@@ -383,16 +384,14 @@ def _kmeans_parallel(data, k, seed):
         keep = keys < ell / phi
         index = np.concatenate([index, np.concatenate([p[4] for p in parts])[keep]])
         rows = np.vstack([rows, np.vstack([p[5] for p in parts])[keep]])
-        own = np.concatenate([own, np.concatenate([p[6] for p in parts])[keep]])
     if len(index) < k:
         # Fewer distinct candidates than components: add race winners.
         extra = ~np.isin(reserve_index, index)
         index = np.concatenate([index, reserve_index[extra]])[:k]
         rows = np.vstack([rows, reserve_rows[extra]])[:k]
-        own = np.concatenate([own, reserve_own[extra]])[:k]
     parts = data.map(_task_lloyd, rows, 0)
     cluster_weight = _sum_in_order([p[1] for p in parts])
-    return rows, index, own, cluster_weight, variance
+    return rows, index, cluster_weight, variance
 
 
 def _distributed_lloyd(data, centers, tol):
@@ -429,7 +428,7 @@ def _initial_parameters(data, n_components, covariance_type, reg_covar, init_par
     k = n_components
     seed = int(rng.randint(_SEED_MAX))
     if init_params in ("kmeans", "k-means++"):
-        rows, index, own, cluster_weight, variance = _kmeans_parallel(data, k, seed)
+        rows, index, cluster_weight, variance = _kmeans_parallel(data, k, seed)
         if init_params == "kmeans":
             centers, _ = kmeans(rows, k, rng, cluster_weight)
             tol = _LLOYD_TOL * variance / data.shape[1]
@@ -439,7 +438,7 @@ def _initial_parameters(data, n_components, covariance_type, reg_covar, init_par
             seeds, chosen = kmeans_plusplus(rows, k, rng, cluster_weight)
             stats = _initial_stats(data, "rows", index[chosen], seeds, covariance_type)
     elif init_params == "random_from_data":
-        index, rows, _ = _race(data, k, seed, weighted=False)
+        index, rows = _race(data, k, seed, weighted=False)
         stats = _initial_stats(data, "rows", index, rows, covariance_type)
     else:  # random
         first = np.asarray(data.X[:1].compute(), dtype=np.float64)

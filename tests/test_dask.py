@@ -224,6 +224,10 @@ def test_validation_errors(client):
     X = _blobs(9, n=2_000)
     Xd = da.from_array(X, chunks=500)
     gm = GaussianMixture(2, random_state=0)
+    import dask
+
+    with pytest.raises(TypeError, match="fastgmm fits Dask arrays, got a dask.delayed"):
+        gm.fit(dask.delayed(np.ones)((10, 2)))
     with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
         gm.fit(Xd[:, 0])
     with pytest.raises(ValueError, match="Unsupported dtype complex128"):
