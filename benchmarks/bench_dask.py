@@ -72,7 +72,7 @@ def timed_fit(X, k, covariance_type, n_iter, init):
 
 def _report(label, seconds, reference=None):
     median = float(np.median(seconds))
-    line = f"{label:<34} median {median * 1e3:9.1f} ms/iter   "
+    line = f"{label:<34} median {median * 1e3:7.1f}  min {min(seconds) * 1e3:7.1f} ms/iter   "
     line += " ".join(f"{s * 1e3:.0f}" for s in seconds)
     if reference is not None:
         line += f"   overhead x{median / reference:.2f}"
