@@ -535,7 +535,9 @@ def _parse_args(argv):
                    help="multiply every n by this, e.g. 0.1 for a quick run")
     p.add_argument("--iters", default="2,7",
                    help="A,B: per iteration = (t(B) - t(A)) / (B - A) (default %(default)s)")
-    p.add_argument("--repeat", type=int, default=3, help="runs per timing, best kept (scikit-learn: only while a run takes < 20 s)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs per timing, best kept (scikit-learn: only while a run "
+                        "takes < 20 s)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="threads for both libraries (default: all cores)")
     p.add_argument("--extras", default="all",
