@@ -264,26 +264,35 @@ def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff,
     k = means.shape[0]
     zero = xt.dtype.type(0)
     for j in range(k):
+        r = resp[j]
         s = zero
         for i in range(nb):
-            s += resp[j, i]
+            s += r[i]
         N[j] += s
-        _subtract(xt, nb, d, means[j], diff)
-        for a in range(d):
-            t = zero
-            for i in range(nb):
-                v = resp[j, i] * diff[a, i]
-                wdiff[a, i] = v
-                t += v
-            S1[j, a] += t
         if kind == FULL:
-            _scatter_lower(wdiff, diff, nb, d, S2[j])
-        elif kind != TIED:
+            _subtract(xt, nb, d, means[j], diff)
             for a in range(d):
                 t = zero
                 for i in range(nb):
-                    t += wdiff[a, i] * diff[a, i]
-                S2[j, a, 0] += t
+                    v = r[i] * diff[a, i]
+                    wdiff[a, i] = v
+                    t += v
+                S1[j, a] += t
+            _scatter_lower(wdiff, diff, nb, d, S2[j])
+        else:
+            # One pass per feature, nothing stored: S1 (and the diagonal S2).
+            for a in range(d):
+                m = means[j, a]
+                t1 = zero
+                t2 = zero
+                for i in range(nb):
+                    dev = xt[a, i] - m
+                    v = r[i] * dev
+                    t1 += v
+                    t2 += v * dev
+                S1[j, a] += t1
+                if kind != TIED:
+                    S2[j, a, 0] += t2
     if kind == TIED:
         # Pooled scatter about one common shift: sum_j r_ij = 1, so the
         # per-point weight is all that is needed (O(d^2), not O(k d^2)).
