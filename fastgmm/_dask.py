@@ -48,6 +48,7 @@ from __future__ import annotations
 import sys
 import warnings
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import dask
@@ -71,9 +72,12 @@ _LLOYD_MAX_ITER = 300
 _LLOYD_TOL = 1e-4
 _SEED_MAX = 2**31 - 1
 
+if TYPE_CHECKING:
+    from .mixture import GaussianMixture
+
 
 # ------------------------------------------------------------------ input
-def _check_array(estimator, X, reset, fitting):
+def _check_array(estimator: GaussianMixture, X, reset: bool, fitting: bool) -> da.Array:
     """Validate a Dask array as ``validate_data`` would, without computing it.
 
     Returns ``X`` as float32/float64 in whole-row chunks (one chunk along
@@ -255,7 +259,11 @@ def _task_em(X, w, index, start, args):
 
 
 def _task_race(X, w, index, start, args):
-    """The ``k`` rows with the smallest ``Exp(1) / w_i`` (``Exp(1)`` among w_i > 0 if unweighted)."""
+    """The ``k`` rows with the smallest ``Exp(1) / w_i``.
+
+    Unweighted (``'random_from_data'``), the key is ``Exp(1)`` for every row
+    with a positive weight: a uniform draw among them.
+    """
     seed, k, weighted = args
     n = X.shape[0]
     keys = np.random.default_rng([seed, 0, index]).standard_exponential(n)
@@ -508,13 +516,13 @@ def _fit(estimator, X, sample_weight):
 
 
 # --------------------------------------------------- estimator methods
-def fit(estimator, X, sample_weight=None):
+def fit(estimator: GaussianMixture, X: da.Array, sample_weight=None) -> GaussianMixture:
     """``GaussianMixture.fit`` on a Dask array (see the module docstring)."""
     _fit(estimator, X, sample_weight)
     return estimator
 
 
-def fit_predict(estimator, X, sample_weight=None):
+def fit_predict(estimator: GaussianMixture, X: da.Array, sample_weight=None) -> da.Array:
     """Fit, then the lazy labels of ``X``."""
     X = _fit(estimator, X, sample_weight)
     return _map_score(estimator, X, "labels")
@@ -536,16 +544,16 @@ def _fitted_input(estimator, X):
     return _check_array(estimator, X, reset=False, fitting=False)
 
 
-def predict(estimator, X):
+def predict(estimator: GaussianMixture, X: da.Array) -> da.Array:
     """Lazy component labels, a Dask array of shape (n_samples,)."""
     return _map_score(estimator, _fitted_input(estimator, X), "labels")
 
 
-def predict_proba(estimator, X):
+def predict_proba(estimator: GaussianMixture, X: da.Array) -> da.Array:
     """Lazy responsibilities, a Dask array of shape (n_samples, n_components)."""
     return _map_score(estimator, _fitted_input(estimator, X), "proba")
 
 
-def score_samples(estimator, X):
+def score_samples(estimator: GaussianMixture, X: da.Array) -> da.Array:
     """Lazy per-sample log-densities, a Dask array of shape (n_samples,)."""
     return _map_score(estimator, _fitted_input(estimator, X), "log_prob")
