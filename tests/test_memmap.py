@@ -118,3 +118,26 @@ def test_fit_a_1gb_read_only_memmap(tmp_path):
     finally:
         del mm
         path.unlink()
+
+
+def test_nan_in_a_memmap_is_found_without_a_copy(tmp_path):
+    """The finite check sums the data (O(1) memory); only when the sum is not
+    finite does scikit-learn look for the culprit, with an n x d boolean mask
+    (its Cython scan is skipped in 1.9: ``xp is np`` fails), never a copy."""
+    n, d = 1 << 22, 4  # 64 MiB
+    path = _write_memmap(tmp_path / "nan.dat", n, d, np.float32)
+    mm = np.memmap(path, dtype=np.float32, mode="r+", shape=(n, d))
+    try:
+        mm[n - 3, 2] = np.nan
+        gm = GaussianMixture(2, covariance_type="diag", **_two_cluster_init(d))
+        tracemalloc.start()
+        try:
+            with pytest.raises(ValueError, match="Input X contains NaN"):
+                gm.fit(mm)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < n * d + MiB, peak / MiB
+    finally:
+        del mm
+        path.unlink()
