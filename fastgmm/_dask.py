@@ -46,7 +46,6 @@ Dask array.
 from __future__ import annotations
 
 import sys
-import warnings
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 from uuid import uuid4
@@ -55,8 +54,6 @@ import dask
 import dask.array as da
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _model
@@ -466,52 +463,9 @@ def _fit(estimator, X, sample_weight):
     """
     do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
     X = _check_array(estimator, X, reset=do_init, fitting=True)
-    if not do_init:
-        estimator._check_fitted_shapes("set warm_start=False to fit from a new "
-                                       "initialisation")
-    n_samples, n_features = X.shape
-    if n_samples < estimator.n_components:
-        raise ValueError(
-            "Expected n_samples >= n_components "
-            f"but got n_components = {estimator.n_components}, "
-            f"n_samples = {n_samples}")
+    # The chunks carry their weights, so the driver is given none.
     data = _Chunks(X, _check_sample_weight(estimator, sample_weight, X))
-    inits = estimator._check_initial_parameters(n_features)
-    n_init = estimator.n_init if do_init else 1
-    rng = check_random_state(estimator.random_state)
-
-    # converged_ is only set by a fit that completes (a warm start needs it).
-    max_lower_bound = -np.inf
-    best = None
-    for init in range(n_init):
-        estimator._print_verbose_msg_init_beg(init)
-        if do_init:
-            params = estimator._initial_parameters(data, None, rng, inits)
-            lower_bound = -np.inf
-        else:
-            params = (estimator.weights_, estimator.means_, estimator.covariances_,
-                      estimator.precisions_cholesky_)
-            lower_bound = estimator.lower_bound_
-        if estimator.max_iter == 0:
-            best = (params, 0, [], False)
-            continue
-        params, lower_bound, n_iter, bounds, converged = estimator._em(
-            data, None, params, lower_bound)
-        estimator._print_verbose_msg_init_end(lower_bound, converged)
-        if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
-            max_lower_bound = lower_bound
-            best = (params, n_iter, bounds, converged)
-
-    params, estimator.n_iter_, estimator.lower_bounds_, estimator.converged_ = best
-    if not estimator.converged_ and estimator.max_iter > 0:
-        warnings.warn(
-            "Best performing initialization did not converge. "
-            "Try different init parameters, or increase max_iter, "
-            "tol, or check for degenerate data.",
-            ConvergenceWarning,
-        )
-    estimator._set_parameters(params, data.dtype)
-    estimator.lower_bound_ = max_lower_bound
+    estimator._fit_source(data, None, do_init)
     return X
 
 

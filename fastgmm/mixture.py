@@ -222,6 +222,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2,
                           reset=do_init,
                           order=None if isinstance(X, np.memmap) else "C")
+        self._fit_source(X, self._check_sample_weight(sample_weight, X), do_init)
+        return X
+
+    def _fit_source(self, X, sample_weight, do_init):
+        """The EM driver on validated data: ``n_init`` runs, best one kept.
+
+        ``X`` is an array or a chunked source with ``shape``, ``dtype`` and
+        its own ``accumulate`` / ``initial_parameters`` (the Dask path).
+        """
         if not do_init:
             self._check_fitted_shapes("set warm_start=False to fit from a new "
                                       "initialisation")
@@ -232,7 +241,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"but got n_components = {self.n_components}, "
                 f"n_samples = {n_samples}"
             )
-        sample_weight = self._check_sample_weight(sample_weight, X)
         inits = self._check_initial_parameters(n_features)
 
         n_init = self.n_init if do_init else 1
@@ -271,7 +279,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         self._set_parameters(params, X.dtype)
         self.lower_bound_ = max_lower_bound
-        return X
 
     def _em(self, X, sample_weight, params, lower_bound):
         """EM iterations from ``params``; one fused data pass per iteration."""
