@@ -21,7 +21,9 @@ How the loops are laid out, and why:
 * Feature axes are padded with zeros to a multiple of 4 (``_pad4``) so the
   triangular products can be unrolled four features at a time: each pass
   over a row of points then does 4-8 multiply-adds per store instead of
-  one, which is what bounds these loops.
+  one, which is what bounds these loops. One or two features take loops
+  of their own (the full distance and scatter), where a 4 x 4 tile would
+  be mostly zeros.
 * ``exp`` is evaluated by :func:`_exp_shifted_inplace`, a branch-free polynomial
   that vectorises, instead of one libm call per point and component.
 """
@@ -139,6 +141,15 @@ def _upper_quad(diff, nb, U, a, out):
 @njit(cache=True, fastmath=FASTMATH)
 def _mahalanobis_upper(diff, nb, d, U, quad, maha):
     """``maha[i] = |diff[:, i]^T U|^2`` (full covariance)."""
+    if d <= 2:
+        # Low-dimensional data: the 4 x 4 tile would be three quarters zeros.
+        x_0, x_1 = diff[0], diff[1]
+        u00, u01, u11 = U[0, 0], U[0, 1], U[1, 1]
+        for i in range(nb):
+            p0 = x_0[i] * u00
+            p1 = x_0[i] * u01 + x_1[i] * u11
+            maha[i] = p0 * p0 + p1 * p1
+        return
     for i in range(nb):
         maha[i] = 0.0
     for a in range(0, d, 4):
@@ -228,6 +239,17 @@ def _scatter_lower(wdiff, diff, nb, d, S2):
     Entries above the diagonal inside a tile are filled too and ignored.
     """
     zero = diff.dtype.type(0)
+    if d <= 2:
+        w_0, w_1, x_0, x_1 = wdiff[0], wdiff[1], diff[0], diff[1]
+        s00 = s10 = s11 = zero
+        for i in range(nb):
+            s00 += w_0[i] * x_0[i]
+            s10 += w_1[i] * x_0[i]
+            s11 += w_1[i] * x_1[i]
+        S2[0, 0] += s00
+        S2[1, 0] += s10
+        S2[1, 1] += s11
+        return
     for a in range(0, d, 2):
         for b in range(0, a + 2, 4):
             s00 = s01 = s02 = s03 = zero

@@ -128,6 +128,24 @@ def test_em_pass_matches_naive(n, cov_type, dtype):
                          nk=resp.sum(axis=0), radius=radius)
 
 
+
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("n_features", [1, 2, 4, 5, 9])
+def test_em_pass_and_score_every_feature_padding(n_features, cov_type):
+    """d <= 2 has its own loops; other d are padded to a multiple of 4."""
+    n = BLOCK_ROWS + 44
+    X, weights, means, cov = _problem(40 + n_features, n, cov_type, np.float64,
+                                      n_features=n_features)
+    model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    stats = accumulate(X, None, model)
+    resp = np.exp(naive.log_responsibilities(X, weights, means, cov, cov_type))
+    expected_lp = naive.log_prob(X, weights, means, cov, cov_type)
+    np.testing.assert_allclose(stats.loglik, expected_lp.sum(), rtol=1e-10)
+    expected = naive.m_step(X, resp, cov_type, REG, eps=np.finfo(np.float64).eps)
+    actual = _model.m_step(stats, cov_type, REG, np.float64)
+    _assert_params_close(actual, expected, np.float64, scale=10.0)
+    np.testing.assert_allclose(score(X, model)[0], expected_lp, rtol=1e-10, atol=1e-10)
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_em_pass_with_sample_weight_matches_naive(cov_type, dtype):
