@@ -20,10 +20,11 @@ from time import perf_counter
 
 import numpy as np
 
+from ._files import DataFileError, read_data, write_array
+from ._files import one_line as _one_line
 from ._version import __version__
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-_CHECK_ROWS = 65536
 
 
 class CLIError(Exception):
@@ -36,88 +37,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 # ---------------------------------------------------------------- data files
-def read_data(path: str, dtype: str | None = None) -> np.ndarray:
-    """Open a ``.npy`` file as a read-only memmap, or parse a numeric ``.csv``.
-
-    The result is 2-D float32 or float64 (other numeric dtypes become
-    float64, ``dtype`` forces one) and is checked for NaN and infinity a
-    block of rows at a time, so a memmap is never loaded whole.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise CLIError(f"{path}: no such file")
-    if not p.is_file():
-        raise CLIError(f"{path}: not a file")
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        try:
-            X = np.load(p, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise CLIError(f"{path}: not a readable .npy array ({_one_line(exc)})") from None
-    elif suffix == ".csv":
-        X = _read_csv(p)
-    else:
-        raise CLIError(f"{path}: unsupported data file type '{suffix}' (use .npy or .csv)")
-    if X.ndim == 1:
-        X = X.reshape(-1, 1)
-    if X.ndim != 2:
-        raise CLIError(f"{path}: expected a 2-D array (n_samples, n_features), "
-                       f"got shape {X.shape}")
-    if X.dtype.kind not in "fiu":
-        raise CLIError(f"{path}: expected numeric data, got dtype {X.dtype}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise CLIError(f"{path}: no data (shape {X.shape})")
-    if dtype is not None and X.dtype != np.dtype(dtype):
-        X = np.asarray(X, dtype=dtype)
-    elif X.dtype not in (np.float32, np.float64):
-        X = np.asarray(X, dtype=np.float64)
-    _check_finite(X, path)
-    return X
-
-
-def _read_csv(p: Path) -> np.ndarray:
-    with open(p, encoding="utf-8-sig") as f:
-        first = f.readline()
-    if not first.strip():
-        raise CLIError(f"{p}: empty CSV file")
-    header = not _is_numeric_row(first)
-    try:
-        return np.loadtxt(p, delimiter=",", skiprows=int(header), ndmin=2,
-                          dtype=np.float64, encoding="utf-8-sig")
-    except ValueError as exc:
-        reason = _one_line(exc).split(";")[0].rstrip(".")
-        raise CLIError(f"{p}: not a numeric CSV file ({reason}); expected numeric "
-                       "columns separated by commas, with an optional header line") from None
-
-
-def _is_numeric_row(line: str) -> bool:
-    try:
-        [float(field) for field in line.split(",")]
-    except ValueError:
-        return False
-    return True
-
-
-def _check_finite(X: np.ndarray, path: str) -> None:
-    for start in range(0, X.shape[0], _CHECK_ROWS):
-        ok = np.isfinite(np.asarray(X[start:start + _CHECK_ROWS])).all(axis=1)
-        if not ok.all():
-            row = start + int(np.flatnonzero(~ok)[0])
-            raise CLIError(f"{path}: data contain NaN or infinity (first in data row "
-                           f"{row + 1}); remove or impute those values first")
-
-
-def write_array(path: str, array: np.ndarray, fmt: str) -> None:
-    """Write ``array`` as ``.npy`` or ``.csv`` (chosen by the suffix)."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".npy":
-        np.save(path, array, allow_pickle=False)
-    elif suffix == ".csv":
-        np.savetxt(path, array, fmt=fmt, delimiter=",")
-    else:
-        raise CLIError(f"{path}: unsupported output file type '{suffix}' (use .npy or .csv)")
-
-
 def _check_output(path: str, suffixes: tuple[str, ...]) -> None:
     """Fail before any work if ``path`` cannot be an output of this command."""
     p = Path(path)
@@ -513,10 +432,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---------------------------------------------------------------------- main
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     if Progress._open is not None:
         Progress._open.finish()
@@ -545,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
 
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
-        except CLIError as exc:
+        except (CLIError, DataFileError) as exc:
             message = str(exc)
         except (ValueError, OSError) as exc:
             message = _one_line(exc)

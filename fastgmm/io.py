@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import warnings
 import zipfile
 from numbers import Integral
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._files import atomic_write
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -130,42 +130,7 @@ def _write_archive(path, header: dict, arrays: dict[str, np.ndarray]) -> None:
     members["header"] = np.frombuffer(header_bytes, dtype=np.uint8)
     members["checksum"] = np.frombuffer(
         _checksum(header_bytes, arrays).encode("ascii"), dtype=np.uint8)
-    _atomic_write(Path(path), lambda f: np.savez(f, **members))
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary sibling of ``path``, then swap it in."""
-    path = Path(os.fspath(path))
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open honours the umask, unlike mkstemp's 0600.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable where the platform allows it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(path, lambda f: np.savez(f, **members))
 
 
 # ----------------------------------------------------------------- reading

@@ -137,8 +137,16 @@ def plot_mixture(model: GaussianMixture, X, path: str | os.PathLike | None = Non
     ax.set_aspect("equal", adjustable="datalim")
     figure.tight_layout()
     if path is not None:
-        figure.savefig(path)
+        _save(figure, path)
     return figure
+
+
+def _save(figure, path) -> None:
+    """Write ``figure`` atomically, in the format its file name ends with."""
+    from ._files import atomic_write
+
+    fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+    atomic_write(path, lambda f: figure.savefig(f, format=fmt))
 
 
 def _colormap(n):
@@ -188,5 +196,5 @@ def plot_criterion(table: Sequence[Candidate], path: str | os.PathLike | None = 
     ax.grid(alpha=0.3)
     figure.tight_layout()
     if path is not None:
-        figure.savefig(path)
+        _save(figure, path)
     return figure

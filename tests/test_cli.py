@@ -259,3 +259,21 @@ def test_csv_without_header_and_integer_npy_are_read(tmp_path):
     np.save(tmp_path / "f32.npy", np.ones((3, 2), dtype=np.float32))
     X = cli.read_data(str(tmp_path / "f32.npy"))
     assert isinstance(X, np.memmap) and X.dtype == np.float32 and X.mode == "r"
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_crash_while_writing_output_keeps_the_previous_file(tmp_path, monkeypatch, suffix):
+    """Labels and samples are written like model files: whole or not at all."""
+    target = tmp_path / f"labels{suffix}"
+    cli.write_array(str(target), np.arange(5), "%d")
+    before = target.read_bytes()
+
+    def half_written(file, *args, **kwargs):
+        file.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save" if suffix == ".npy" else "savetxt", half_written)
+    with pytest.raises(KeyboardInterrupt):
+        cli.write_array(str(target), np.arange(7), "%d")
+    assert target.read_bytes() == before
+    assert os.listdir(tmp_path) == [target.name]
