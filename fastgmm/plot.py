@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._files import atomic_write
+
 if TYPE_CHECKING:
     from .mixture import GaussianMixture
     from .selection import Candidate
@@ -143,8 +145,6 @@ def plot_mixture(model: GaussianMixture, X, path: str | os.PathLike | None = Non
 
 def _save(figure, path) -> None:
     """Write ``figure`` atomically, in the format its file name ends with."""
-    from ._files import atomic_write
-
     fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
     atomic_write(path, lambda f: figure.savefig(f, format=fmt))
 
