@@ -12,6 +12,7 @@ kernels freeze these constants when they compile: after changing one,
 clear the caches (``find fastgmm -name '*.nb[ic]' -delete``).
 """
 
+import numpy as np
 from numba import njit
 
 BLOCK_ROWS = 256
@@ -39,6 +40,26 @@ def block_bounds(index, n, size):
     start = index * size
     stop = min(start + size, n)
     return start, stop
+
+
+@njit(cache=True)
+def sum_in_order(parts):
+    """``parts.sum(axis=0)``, added part by part in index order.
+
+    The reduction of per-chunk partial results: plain loops, because inside
+    a ``parallel=True`` kernel ``+=`` on arrays would become parallel loops
+    of its own (each one compiled separately, for nothing).
+    """
+    n = parts.shape[0]
+    size = 1
+    for extent in parts.shape[1:]:
+        size *= extent
+    flat = parts.reshape((n, size))
+    total = np.zeros(size)
+    for c in range(n):
+        for e in range(size):
+            total[e] += flat[c, e]
+    return total.reshape(parts.shape[1:])
 
 
 def readonly(a):

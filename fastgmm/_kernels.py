@@ -40,6 +40,7 @@ from ._blocks import (
     block_bounds,
     n_blocks,
     readonly,
+    sum_in_order,
 )
 
 # exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2.
@@ -336,22 +337,31 @@ def s2_shape(kind, k, d):
 
 @njit(cache=True)
 def _padded_model(kind, means, chol, prec, mu_proj, dtype_like):
-    """Zero-padded (to a multiple of 4 features) copies of the model arrays."""
+    """Zero-padded (to a multiple of 4 features) copies of the model arrays.
+
+    Plain loops rather than slice assignments: those would compile a
+    shape-mismatch error path (string formatting) into every kernel.
+    """
     k, d = means.shape
     d4 = _pad4(d)
     dt = dtype_like.dtype
     means_p = np.zeros((k, d4), dt)
-    means_p[:, :d] = means
     chol_p = np.zeros((chol.shape[0], d4, d4), dt)
     prec_p = np.zeros((k, d4), dt)
     mu_proj_p = np.zeros((k, d4), dt)
+    for j in range(k):
+        for a in range(d):
+            means_p[j, a] = means[j, a]
+            if kind == TIED:
+                mu_proj_p[j, a] = mu_proj[j, a]
+                prec_p[j, a] = 1.0  # unit weights: the tied Mahalanobis is a plain sum
+            elif kind != FULL:
+                prec_p[j, a] = prec[j, a]
     if kind == FULL or kind == TIED:
-        chol_p[:, :d, :d] = chol
-    if kind == TIED:
-        mu_proj_p[:, :d] = mu_proj
-        prec_p[:, :d] = 1.0  # unit weights: the tied Mahalanobis is a plain sum
-    elif kind != FULL:
-        prec_p[:, :d] = prec
+        for j in range(chol.shape[0]):
+            for a in range(d):
+                for b in range(d):
+                    chol_p[j, a, b] = chol[j, a, b]
     return means_p, chol_p, prec_p, mu_proj_p
 
 
@@ -383,6 +393,8 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     lnorm = np.empty(BLOCK_ROWS)
     scratch = np.empty(BLOCK_ROWS)
     S2_acc = np.zeros((out_S2.shape[0], d4, d4 if out_S2.shape[2] > 1 else 1))
+    out_N[:] = 0.0
+    out_S1[:, :] = 0.0
     ll = 0.0
     wsum = 0.0
     for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
@@ -416,7 +428,10 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
                     resp[j, i] = logp[j, i] * total[i]
         _block_stats(kind, xt, nb, d, resp, weights, means_p, center, diff,
                      wdiff, out_N, out_S1, S2_acc)
-    out_S2[:, :, :] = S2_acc[:, :d, :out_S2.shape[2]]
+    for r in range(out_S2.shape[0]):
+        for a in range(d):
+            for c in range(out_S2.shape[2]):
+                out_S2[r, a, c] = S2_acc[r, a, c]
     return ll, wsum
 
 
@@ -436,25 +451,22 @@ def _stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
     means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
                                                        mu_proj, X[:0])
     n_chunks = n_blocks(n, CHUNK_ROWS)
-    part_N = np.zeros((n_chunks, k))
-    part_S1 = np.zeros((n_chunks, k, d))
-    part_S2 = np.zeros((n_chunks, s2_rows, d, s2_cols))
-    part_ll = np.zeros(n_chunks)
-    part_w = np.zeros(n_chunks)
+    part_N = np.empty((n_chunks, k))
+    part_S1 = np.empty((n_chunks, k, d))
+    part_S2 = np.empty((n_chunks, s2_rows, d, s2_cols))
+    part_ll = np.empty(n_chunks)
+    part_w = np.empty(n_chunks)
     for c in prange(n_chunks):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
         part_ll[c], part_w[c] = _chunk_stats(
             X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
             mu_proj_p, part_N[c], part_S1[c], part_S2[c])
-    N = np.zeros(k)
-    S1 = np.zeros((k, d))
-    S2 = np.zeros((s2_rows, d, s2_cols))
+    N = sum_in_order(part_N)
+    S1 = sum_in_order(part_S1)
+    S2 = sum_in_order(part_S2)
     ll = 0.0
     wsum = 0.0
     for c in range(n_chunks):
-        N += part_N[c]
-        S1 += part_S1[c]
-        S2 += part_S2[c]
         ll += part_ll[c]
         wsum += part_w[c]
     return N, S1, S2, ll, wsum
@@ -498,7 +510,9 @@ def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_
                     top[i] = logp[j, i]
                     out_label[r0 + i] = j
         if want_resp:
-            work[:, :nb] = logp[:, :nb]
+            for j in range(k):
+                for i in range(nb):
+                    work[j, i] = logp[j, i]
             _block_log_norm(work, nb, top, total, lnorm, scratch)
             for i in range(nb):
                 for j in range(k):

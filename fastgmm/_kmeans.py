@@ -13,7 +13,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._blocks import BLOCK_ROWS, CHUNK_ROWS, FASTMATH, block_bounds, n_blocks, readonly
+from ._blocks import (
+    BLOCK_ROWS,
+    CHUNK_ROWS,
+    FASTMATH,
+    block_bounds,
+    n_blocks,
+    readonly,
+    sum_in_order,
+)
 from ._threads import KERNEL_LOCK
 
 
@@ -40,7 +48,7 @@ def _nearest_pass(X, sw, closest, candidates, update):
     n = X.shape[0]
     m = 1 if update else candidates.shape[0]
     n_chunks = n_blocks(n, CHUNK_ROWS)
-    part = np.zeros((n_chunks, m))
+    part = np.empty((n_chunks, m))
     for c in prange(n_chunks):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
         dist = np.empty(c1 - c0)
@@ -49,16 +57,14 @@ def _nearest_pass(X, sw, closest, candidates, update):
             if update:
                 for i in range(c1 - c0):
                     closest[c0 + i] = min(closest[c0 + i], dist[i])
+                part[c, t] = 0.0
                 continue
             s = 0.0
             for i in range(c1 - c0):
                 w = 1.0 if sw.shape[0] == 0 else sw[c0 + i]
                 s += w * min(closest[c0 + i], dist[i])
             part[c, t] = s
-    total = np.zeros(m)
-    for c in range(n_chunks):
-        total += part[c]
-    return total
+    return sum_in_order(part)
 
 
 def candidate_potentials(X, sw, closest, candidates):
@@ -83,12 +89,18 @@ def _lloyd_step(X, sw, centers, labels, dist):
     n, d = X.shape
     k = centers.shape[0]
     n_chunks = n_blocks(n, CHUNK_ROWS)
-    part_sum = np.zeros((n_chunks, k, d))
-    part_w = np.zeros((n_chunks, k))
-    part_inertia = np.zeros(n_chunks)
-    part_changed = np.zeros(n_chunks, dtype=np.int64)
+    part_sum = np.empty((n_chunks, k, d))
+    part_w = np.empty((n_chunks, k))
+    part_inertia = np.empty(n_chunks)
+    part_changed = np.empty(n_chunks, dtype=np.int64)
     for c in prange(n_chunks):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
+        part_inertia[c] = 0.0
+        part_changed[c] = 0
+        for j in range(k):
+            part_w[c, j] = 0.0
+            for a in range(d):
+                part_sum[c, j, a] = 0.0
         best = np.empty(BLOCK_ROWS)
         arg = np.empty(BLOCK_ROWS, dtype=np.int64)
         cur = np.empty(BLOCK_ROWS)
@@ -97,7 +109,8 @@ def _lloyd_step(X, sw, centers, labels, dist):
             r0 = c0 + b0
             nb = b1 - b0
             _block_sq_dist(X, r0, nb, centers[0], best)
-            arg[:nb] = 0
+            for i in range(nb):
+                arg[i] = 0
             for j in range(1, k):
                 _block_sq_dist(X, r0, nb, centers[j], cur)
                 for i in range(nb):
@@ -116,16 +129,12 @@ def _lloyd_step(X, sw, centers, labels, dist):
                 part_w[c, j] += w
                 for a in range(d):
                     part_sum[c, j, a] += w * (X[r, a] - centers[j, a])
-    sums = np.zeros((k, d))
-    weights = np.zeros(k)
     inertia = 0.0
     changed = 0
     for c in range(n_chunks):
-        sums += part_sum[c]
-        weights += part_w[c]
         inertia += part_inertia[c]
         changed += part_changed[c]
-    return sums, weights, inertia, changed
+    return sum_in_order(part_sum), sum_in_order(part_w), inertia, changed
 
 
 def lloyd_step(X, sw, centers, labels, dist):
