@@ -365,6 +365,26 @@ def _padded_model(kind, means, chol, prec, mu_proj, dtype_like):
     return means_p, chol_p, prec_p, mu_proj_p
 
 
+@njit(cache=True)
+def _estep_buffers(d4, k, dt):
+    """Per-block scratch of the E-step (``_block_log_prob``, ``_block_log_norm``).
+
+    Row blocks in ``dt`` (zeroed, so padded features stay 0), the log-sum-exp
+    work in float64.
+    """
+    xt = np.zeros((d4, BLOCK_ROWS), dt)
+    diff = np.zeros((d4, BLOCK_ROWS), dt)
+    proj = np.zeros((d4, BLOCK_ROWS), dt)
+    quad = np.empty((4, BLOCK_ROWS), dt)
+    maha = np.empty(BLOCK_ROWS, dt)
+    logp = np.empty((k, BLOCK_ROWS))
+    top = np.empty(BLOCK_ROWS)
+    total = np.empty(BLOCK_ROWS)
+    lnorm = np.empty(BLOCK_ROWS)
+    scratch = np.empty(BLOCK_ROWS)
+    return xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
                  mu_proj_p, out_N, out_S1, out_S2):
@@ -379,19 +399,10 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     k = means_p.shape[0]
     dt = X.dtype
     given_resp = R.shape[0] > 0
-    xt = np.zeros((d4, BLOCK_ROWS), dt)
-    diff = np.zeros((d4, BLOCK_ROWS), dt)
+    xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch = _estep_buffers(d4, k, dt)
     wdiff = np.zeros((d4, BLOCK_ROWS), dt)
-    proj = np.zeros((d4, BLOCK_ROWS), dt)
-    quad = np.empty((4, BLOCK_ROWS), dt)
-    maha = np.empty(BLOCK_ROWS, dt)
     resp = np.empty((k, BLOCK_ROWS), dt)
     weights = np.empty(BLOCK_ROWS, dt)
-    logp = np.empty((k, BLOCK_ROWS))
-    top = np.empty(BLOCK_ROWS)
-    total = np.empty(BLOCK_ROWS)
-    lnorm = np.empty(BLOCK_ROWS)
-    scratch = np.empty(BLOCK_ROWS)
     S2_acc = np.zeros((out_S2.shape[0], d4, d4 if out_S2.shape[2] > 1 else 1))
     out_N[:] = 0.0
     out_S1[:, :] = 0.0
@@ -481,17 +492,8 @@ def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_
     k = means_p.shape[0]
     dt = X.dtype
     want_resp = out_log_resp.shape[0] > 0
-    xt = np.zeros((d4, BLOCK_ROWS), dt)
-    diff = np.zeros((d4, BLOCK_ROWS), dt)
-    proj = np.zeros((d4, BLOCK_ROWS), dt)
-    quad = np.empty((4, BLOCK_ROWS), dt)
-    maha = np.empty(BLOCK_ROWS, dt)
-    logp = np.empty((k, BLOCK_ROWS))
+    xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch = _estep_buffers(d4, k, dt)
     work = np.empty((k if want_resp else 0, BLOCK_ROWS))
-    top = np.empty(BLOCK_ROWS)
-    total = np.empty(BLOCK_ROWS)
-    lnorm = np.empty(BLOCK_ROWS)
-    scratch = np.empty(BLOCK_ROWS)
     for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
         b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
         r0 = c0 + b0
