@@ -379,10 +379,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"{expected}); these parameters were changed after fit: {remedy}."
             )
 
-    def _validate_for_inference(self, X):
+    def _score(self, X, want_log_resp=False):
+        """``(log p(x), label, log-responsibilities or None)`` of new data."""
         check_is_fitted(self)
         self._check_fitted_shapes("call fit again")
-        return validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        return score(X, self._kernel_model(X.dtype), want_log_resp)
 
     def score_samples(self, X):
         """Compute the log-likelihood of each sample.
@@ -400,8 +402,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if _is_dask(X):  # a lazy Dask array, computed chunk by chunk
             from ._dask import score_samples
             return score_samples(self, X)
-        X = self._validate_for_inference(X)
-        return score(X, self._kernel_model(X.dtype))[0]
+        return self._score(X)[0]
 
     def score(self, X, y=None):
         """Compute the mean log-likelihood per sample of ``X``.
@@ -436,8 +437,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if _is_dask(X):  # a lazy Dask array, computed chunk by chunk
             from ._dask import predict
             return predict(self, X)
-        X = self._validate_for_inference(X)
-        return score(X, self._kernel_model(X.dtype))[1]
+        return self._score(X)[1]
 
     def predict_proba(self, X):
         """Posterior probability of each component for each sample.
@@ -455,8 +455,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if _is_dask(X):  # a lazy Dask array, computed chunk by chunk
             from ._dask import predict_proba
             return predict_proba(self, X)
-        X = self._validate_for_inference(X)
-        log_resp = score(X, self._kernel_model(X.dtype), want_log_resp=True)[2]
+        log_resp = self._score(X, want_log_resp=True)[2]
         return np.exp(log_resp, out=log_resp)
 
     def sample(self, n_samples=1):
