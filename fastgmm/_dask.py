@@ -54,7 +54,7 @@ import dask
 import dask.array as da
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from . import _model
 from ._engine import accumulate, score
@@ -493,8 +493,7 @@ def _map_score(estimator, X, output):
 
 
 def _fitted_input(estimator, X):
-    check_is_fitted(estimator)
-    estimator._check_fitted_shapes("call fit again")
+    estimator._check_fitted()
     return _check_array(estimator, X, reset=False, fitting=False)
 
 

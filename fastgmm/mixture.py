@@ -379,10 +379,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"{expected}); these parameters were changed after fit: {remedy}."
             )
 
-    def _score(self, X, want_log_resp=False):
-        """``(log p(x), label, log-responsibilities or None)`` of new data."""
+    def _check_fitted(self):
+        """Fitted, with attributes of consistent shapes (before any inference)."""
         check_is_fitted(self)
         self._check_fitted_shapes("call fit again")
+
+    def _score(self, X, want_log_resp=False):
+        """``(log p(x), label, log-responsibilities or None)`` of new data."""
+        self._check_fitted()
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
         return score(X, self._kernel_model(X.dtype), want_log_resp)
 
