@@ -50,6 +50,48 @@ class Stats:
             self.center,
         )
 
+    def scaled(self, factor: float) -> "Stats":
+        """Every additive statistic times ``factor`` (same shifts).
+
+        ``stats.scaled(1 / stats.weight)`` gives per-sample averages, which
+        statistics of different sample counts can be blended as.
+        """
+        return Stats(self.N * factor, self.S1 * factor, self.S2 * factor,
+                     self.loglik * factor, self.weight * factor, self.shift,
+                     self.center)
+
+    def reshifted(self, shift: np.ndarray, center: np.ndarray,
+                  covariance_type: str) -> "Stats":
+        """The same statistics taken about ``shift`` (tied scatter: ``center``).
+
+        Exact algebra, no data needed: with ``delta = old - new`` shift,
+        ``sum r (x - new) = S1 + N delta`` and
+        ``sum r (x - new)(x - new)^T = S2 + S1 delta^T + delta S1^T
+        + N delta delta^T``; the pooled tied scatter moves the same way with
+        its first moment ``sum_j S1_j + N_j (shift_j - center)`` and mass
+        ``sum_j N_j``. A full or tied ``S2`` comes back with both triangles
+        filled.
+        """
+        shift = np.asarray(shift, dtype=np.float64)
+        center = np.asarray(center, dtype=np.float64)
+        N = self.N
+        delta = self.shift - shift
+        S1 = self.S1 + N[:, None] * delta
+        if covariance_type == "full":
+            cross = self.S1[:, :, None] * delta[:, None, :]
+            S2 = (_symmetric_from_lower(self.S2) + (cross + cross.transpose(0, 2, 1))
+                  + N[:, None, None] * (delta[:, :, None] * delta[:, None, :]))
+        elif covariance_type == "tied":
+            dc = self.center - center
+            first = (self.S1 + N[:, None] * (self.shift - self.center)).sum(axis=0)
+            cross = first[:, None] * dc[None, :]
+            S2 = (_symmetric_from_lower(self.S2[0]) + (cross + cross.T)
+                  + N.sum() * (dc[:, None] * dc[None, :]))[None]
+        else:  # diag, spherical: the diagonal scatter of each component
+            S2 = (self.S2[:, :, 0] + 2.0 * self.S1 * delta
+                  + N[:, None] * delta**2)[:, :, None]
+        return Stats(N, S1, S2, self.loglik, self.weight, shift, center)
+
 
 @dataclass
 class KernelModel:

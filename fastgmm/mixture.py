@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _model
+from . import _model, _stream
 from ._engine import accumulate, score
 from ._init import initial_parameters
 from ._params import check_means, check_precisions, check_weights, precision_shape
@@ -65,6 +65,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         prints the time and log-likelihood change per iteration.
     verbose_interval : int, default=10
         Number of iterations between two progress messages.
+    learning_offset : float, default=10.0
+        Down-weights the early batches of :meth:`partial_fit`: the ``t``-th
+        batch after the first is blended into the running statistics with
+        weight ``(t + learning_offset) ** -learning_decay``. Not used by
+        :meth:`fit`. Named as in
+        :class:`sklearn.decomposition.LatentDirichletAllocation`.
+    learning_decay : float, default=0.7
+        How fast the weight of new batches decreases in :meth:`partial_fit`;
+        values in (0.5, 1] give a convergent stepwise EM.
 
     Attributes
     ----------
@@ -124,6 +133,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "learning_offset": [Interval(Real, 1.0, None, closed="left")],
+        "learning_decay": [Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(
@@ -143,6 +154,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        learning_offset=10.0,
+        learning_decay=0.7,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -158,6 +171,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, sample_weight=None):
@@ -212,6 +227,44 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return fit_predict(self, X, sample_weight)
         X = self._fit(X, sample_weight)
         return score(X, self._kernel_model(X.dtype))[1]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one batch of samples (stepwise EM).
+
+        The first call initialises the model from its batch (``init_params``
+        or the ``*_init`` arrays, one initialisation) and does one EM step:
+        the same model as ``fit`` with ``max_iter=1`` gives. Each later call
+        scores its batch with the current model, blends the batch's
+        sufficient statistics (as per-sample averages) into the running ones
+        with weight ``rho_t = (t + learning_offset) ** -learning_decay``
+        for the ``t``-th batch after the first, and does the M-step on the
+        blend. :meth:`fit` (or any other change of the parameters) ends the
+        stream: the next call initialises again.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One batch; float32 and float64 are used without copying (a
+            ``numpy.memmap`` slice is read a block at a time). The first
+            batch needs at least ``n_components`` samples, later ones at
+            least one, with the same number of features.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample of the batch.
+
+        Returns
+        -------
+        self : object
+            The updated mixture. ``n_iter_`` counts the batches since the
+            initialisation, ``lower_bound_`` is the mean log-likelihood of
+            this batch under the model before the update (``lower_bounds_``
+            holds one per batch) and ``converged_`` stays False: a batch
+            does not show convergence.
+        """
+        _stream.partial_fit(self, X, sample_weight)
+        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):

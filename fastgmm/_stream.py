@@ -1,0 +1,142 @@
+"""Stepwise (online) EM for ``GaussianMixture.partial_fit``.
+
+Each batch goes through the ordinary path, ``accumulate -> Stats ->
+m_step``; the only addition is that the batch's statistics are blended
+into running statistics before the M-step (Cappé & Moulines 2009;
+Liang & Klein 2009):
+
+    S_t = (1 - rho_t) S_{t-1} + rho_t S_batch,
+    rho_t = (t + learning_offset) ** -learning_decay,
+
+with both sides taken as per-sample averages (they come from batches of
+different sizes) and about the same shift (each batch's statistics are
+shifted by the means it was scored with, the running ones by older means).
+The blend is expressed at the batch's own sample count, so the first batch,
+which has nothing to blend with, is exactly one EM step of ``fit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import validate_data
+
+from . import _model
+from ._engine import accumulate
+from ._model import Stats
+
+_FLOAT_DTYPES = [np.float64, np.float32]
+
+
+def step_size(t: int, learning_offset: float, learning_decay: float) -> float:
+    """Weight ``rho_t`` of the ``t``-th batch after the first (``t >= 1``)."""
+    return float((t + learning_offset) ** -learning_decay)
+
+
+def blend(running: Stats, batch: Stats, rho: float, covariance_type: str) -> Stats:
+    """``(1 - rho) running + rho batch`` as averages, at ``batch``'s count and shift.
+
+    ``running`` is moved to the batch's shift first (:meth:`Stats.reshifted`),
+    then rescaled to the batch's total sample weight, so the result has the
+    weight of the batch and per-sample averages blended with ``rho``.
+    """
+    moved = running.reshifted(batch.shift, batch.center, covariance_type)
+    return moved.scaled((1.0 - rho) * batch.weight / running.weight) + batch.scaled(rho)
+
+
+@dataclass
+class StreamState:
+    """What ``partial_fit`` carries between calls (a private fitted attribute).
+
+    ``stats`` are the running statistics, ``params`` the float64 parameters
+    they gave (the fitted attributes may be float32), ``t`` the number of
+    batches seen. ``means`` is the very ``means_`` array partial_fit set: if
+    anything else (``fit``, ``load``) replaced the parameters since, the
+    stream starts over.
+    """
+
+    stats: Stats
+    params: tuple
+    t: int
+    means: np.ndarray
+
+
+def stream_step(params, state: StreamState | None, X, sample_weight, covariance_type,
+                reg_covar, learning_offset, learning_decay):
+    """One stepwise EM step on a validated batch.
+
+    Parameters
+    ----------
+    params : tuple
+        ``(weights, means, covariances, precisions_cholesky)`` in float64,
+        the model that scores this batch.
+    state : StreamState or None
+        The running statistics, or None for the first batch.
+
+    Returns
+    -------
+    params : tuple
+        The parameters after the M-step on the blended statistics.
+    stats : Stats
+        The new running statistics.
+    lower_bound : float
+        Mean log-likelihood of the batch under the input ``params``.
+    """
+    weights, means, _, prec_chol = params
+    model = _model.kernel_model(weights, means, prec_chol, covariance_type, X.dtype)
+    batch = accumulate(X, sample_weight, model)
+    lower_bound = batch.loglik / batch.weight
+    if state is None:
+        stats = batch
+    else:
+        rho = step_size(state.t, learning_offset, learning_decay)
+        stats = blend(state.stats, batch, rho, covariance_type)
+    weights, means, covariances = _model.m_step(stats, covariance_type, reg_covar, X.dtype)
+    prec_chol = _model.precision_cholesky(covariances, covariance_type, X.dtype)
+    return (weights, means, covariances, prec_chol), stats, lower_bound
+
+
+
+def partial_fit(estimator, X, sample_weight) -> None:
+    """``GaussianMixture.partial_fit`` on raw input: validate, initialise or step.
+
+    The first batch (or the first after anything but ``partial_fit`` set the
+    parameters, e.g. ``fit``) is validated with ``reset=True`` and
+    initialised with the estimator's ``init_params`` / ``*_init``; later
+    batches must have ``n_features_in_`` features and may hold a single row.
+    The estimator is only updated once the step has succeeded.
+    """
+    state = getattr(estimator, "_stream_state", None)
+    if state is not None and state.means is not getattr(estimator, "means_", None):
+        state = None
+    first = state is None
+    X = validate_data(estimator, X, dtype=_FLOAT_DTYPES, reset=first,
+                      ensure_min_samples=2 if first else 1,
+                      order=None if isinstance(X, np.memmap) else "C")
+    sample_weight = estimator._check_sample_weight(sample_weight, X)
+    n_samples, n_features = X.shape
+    if first:
+        if n_samples < estimator.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components "
+                f"but got n_components = {estimator.n_components}, "
+                f"n_samples = {n_samples}"
+            )
+        inits = estimator._check_initial_parameters(n_features)
+        rng = check_random_state(estimator.random_state)
+        params = estimator._initial_parameters(X, sample_weight, rng, inits)
+        bounds, t = [], 0
+    else:
+        estimator._check_fitted_shapes("call fit, or partial_fit on a new estimator")
+        params, bounds, t = state.params, list(estimator.lower_bounds_), state.t
+    params, stats, lower_bound = stream_step(
+        params, state, X, sample_weight, estimator.covariance_type,
+        estimator.reg_covar, estimator.learning_offset, estimator.learning_decay)
+    estimator._set_parameters(params, X.dtype)
+    estimator.n_iter_ = t + 1
+    estimator.lower_bound_ = lower_bound
+    estimator.lower_bounds_ = bounds + [lower_bound]
+    estimator.converged_ = False
+    estimator._stream_state = StreamState(stats, params, t + 1, estimator.means_)
