@@ -7,10 +7,10 @@ calls the same driver as an in-memory fit (``_engine.accumulate`` for an EM
 iteration), so there is no Dask-specific kernel. The client adds the
 chunks' small results (``Stats``, k-means sums) in chunk order and does the
 ``O(k d^2)`` model math; the fitted estimator is an ordinary in-memory
-model. The EM loop and the handling of ``*_init`` are the estimator's own:
-``_engine.accumulate`` and ``_init.initial_parameters`` hand a
-:class:`_Chunks` source to its ``accumulate`` and ``initial_parameters``
-methods. Every task is a pure function of its chunk and its arguments (random
+model. This module is a data source and knows no estimator: the EM loop,
+the model math and the handling of ``*_init`` are the estimator's own, and
+``_engine.accumulate`` and ``_init.initial_stats`` hand a :class:`Chunks`
+source to its ``accumulate`` and ``initial_stats`` methods. Every task is a pure function of its chunk and its arguments (random
 numbers come from a seed per pass and chunk), so a task that Dask reruns
 after losing a worker returns the same result.
 
@@ -47,16 +47,12 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import dask
 import dask.array as da
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils.validation import validate_data
 
-from . import _model
 from ._engine import accumulate, score
 from ._init import _one_hot, _one_hot_rows, _random_resp, _stats_from_resp
 from ._kmeans import _locked, kmeans, kmeans_plusplus, lloyd_step
@@ -69,17 +65,10 @@ _LLOYD_MAX_ITER = 300
 _LLOYD_TOL = 1e-4
 _SEED_MAX = 2**31 - 1
 
-if TYPE_CHECKING:
-    from .mixture import GaussianMixture
-
 
 # ------------------------------------------------------------------ input
-def _check_array(estimator: GaussianMixture, X, reset: bool, fitting: bool) -> da.Array:
-    """Validate a Dask array as ``validate_data`` would, without computing it.
-
-    Returns ``X`` as float32/float64 in whole-row chunks (one chunk along
-    the features). NaN and infinity are found during the first pass.
-    """
+def as_float_array(X) -> da.Array:
+    """A 2-D Dask array as float32/float64, checked without computing it."""
     if not isinstance(X, da.Array):
         raise TypeError(
             f"fastgmm fits Dask arrays, got a {type(X).__module__}.{type(X).__name__}; "
@@ -96,7 +85,15 @@ def _check_array(estimator: GaussianMixture, X, reset: bool, fitting: bool) -> d
         raise ValueError(
             f"Unsupported dtype {X.dtype} of the Dask array X: pass float32 or "
             "float64 data (integers and booleans are converted to float64).")
-    validate_data(estimator, X, skip_check_array=True, reset=reset)
+    return X
+
+
+def whole_rows(X: da.Array, fitting: bool, estimator_name: str) -> da.Array:
+    """``X`` in whole-row chunks (one chunk along the features).
+
+    For fitting, chunk sizes are made known and the size checked as
+    ``validate_data`` would. NaN and infinity are found during the first pass.
+    """
     X = X.rechunk({1: -1})
     if fitting:
         if any(np.isnan(c) for c in X.chunks[0]):
@@ -104,22 +101,24 @@ def _check_array(estimator: GaussianMixture, X, reset: bool, fitting: bool) -> d
         if X.shape[1] < 1:
             raise ValueError(
                 f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
-                f"of 1 is required by {type(estimator).__name__}.")
+                f"of 1 is required by {estimator_name}.")
         if X.shape[0] < 2:
             raise ValueError(
                 f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a "
-                f"minimum of 2 is required by {type(estimator).__name__}.")
+                f"minimum of 2 is required by {estimator_name}.")
     return X
 
 
-def _check_sample_weight(estimator, sample_weight, X):
-    """Weights as a Dask array chunked like the rows of ``X`` (or None)."""
+def check_sample_weight(sample_weight, X: da.Array):
+    """Weights as a Dask array chunked like the rows of ``X`` (or None).
+
+    A NumPy array must already be validated; a Dask array is checked here.
+    """
     if sample_weight is None:
         return None
     if not isinstance(sample_weight, da.Array):
-        # Validated on the client, then sent to the workers once per fit.
-        w = estimator._check_sample_weight(sample_weight, X)
-        return da.from_array(w, chunks=(X.chunks[0],)).persist()
+        # Sent to the workers once per fit.
+        return da.from_array(sample_weight, chunks=(X.chunks[0],)).persist()
     w = sample_weight
     if w.ndim != 1 or w.shape[0] != X.shape[0]:
         raise ValueError(f"sample_weight.shape == {w.shape}, expected {(X.shape[0],)}!")
@@ -140,8 +139,13 @@ def _compute(*collections):
     return dask.compute(*collections)
 
 
-class _Chunks:
-    """A validated Dask array (and its weights) as an ordered list of row chunks."""
+class Chunks:
+    """A validated Dask array (and its weights) as an ordered list of row chunks.
+
+    The data source an estimator drives: ``accumulate`` and
+    ``initial_stats`` are the calls :func:`fastgmm._engine.accumulate` and
+    :func:`fastgmm._init.initial_stats` hand to it.
+    """
 
     def __init__(self, X, sample_weight):
         self.dtype = X.dtype
@@ -174,11 +178,9 @@ class _Chunks:
         """EM statistics of every chunk added in chunk order (weights are held here)."""
         return _accumulate(self, model)
 
-    def initial_parameters(self, sample_weight, n_components, covariance_type, reg_covar,
-                           init_params, rng):
-        """``(weights, means, covariances)`` from ``init_params``, computed chunk by chunk."""
-        return _initial_parameters(self, n_components, covariance_type, reg_covar,
-                                   init_params, rng)
+    def initial_stats(self, sample_weight, n_components, covariance_type, init_params, rng):
+        """Statistics of the initial responsibilities of ``init_params``, chunk by chunk."""
+        return _initial_stats_of(self, n_components, covariance_type, init_params, rng)
 
     def chunk_of(self, position):
         """(chunk index, first row, last row + 1) of the ``position``-th non-empty chunk."""
@@ -428,8 +430,8 @@ def _initial_stats(data, mode, payload, shift, covariance_type, seed=0):
     return _sum_in_order(parts)
 
 
-def _initial_parameters(data, n_components, covariance_type, reg_covar, init_params, rng):
-    """``(weights, means, covariances)`` from the chosen initialisation, chunk by chunk."""
+def _initial_stats_of(data, n_components, covariance_type, init_params, rng):
+    """Statistics of the chosen initial responsibilities, chunk by chunk."""
     k = n_components
     seed = int(rng.randint(_SEED_MAX))
     if init_params in ("kmeans", "k-means++"):
@@ -449,64 +451,19 @@ def _initial_parameters(data, n_components, covariance_type, reg_covar, init_par
         first = np.asarray(data.X[:1].compute(), dtype=np.float64)
         stats = _initial_stats(data, "random", None, np.repeat(first, k, axis=0),
                                covariance_type, seed)
-    return _model.m_step(stats, covariance_type, reg_covar, data.dtype,
-                         normalize_weights=False)
+    return stats
 
 
-# ------------------------------------------------------------ the driver
-@_fit_context(prefer_skip_nested_validation=True)
-def _fit(estimator, X, sample_weight):
-    """``GaussianMixture._fit`` for a Dask array: the same steps and attributes.
+# ------------------------------------------------------------ inference
+def map_score(X: da.Array, model, output: str, n_components: int) -> da.Array:
+    """Lazy ``output`` of ``X`` under ``model``, one task per block.
 
-    Only validation differs; initialisation and EM are the estimator's own
-    methods, fed with a :class:`_Chunks` source.
+    ``output`` is ``'labels'`` (shape (n_samples,)), ``'proba'`` (shape
+    (n_samples, n_components)) or ``'log_prob'`` (shape (n_samples,)).
     """
-    do_init = not (estimator.warm_start and hasattr(estimator, "converged_"))
-    X = _check_array(estimator, X, reset=do_init, fitting=True)
-    # The chunks carry their weights, so the driver is given none.
-    data = _Chunks(X, _check_sample_weight(estimator, sample_weight, X))
-    estimator._fit_source(data, None, do_init)
-    return X
-
-
-# --------------------------------------------------- estimator methods
-def fit(estimator: GaussianMixture, X: da.Array, sample_weight=None) -> GaussianMixture:
-    """``GaussianMixture.fit`` on a Dask array (see the module docstring)."""
-    _fit(estimator, X, sample_weight)
-    return estimator
-
-
-def fit_predict(estimator: GaussianMixture, X: da.Array, sample_weight=None) -> da.Array:
-    """Fit, then the lazy labels of ``X``."""
-    X = _fit(estimator, X, sample_weight)
-    return _map_score(estimator, X, "labels")
-
-
-def _map_score(estimator, X, output):
-    model = estimator._kernel_model(X.dtype)
     if output == "proba":
         return X.map_blocks(_block_score, model, output, dtype=X.dtype,
-                            chunks=(X.chunks[0], (estimator.n_components,)))
+                            chunks=(X.chunks[0], (n_components,)))
     dtype = np.dtype(np.int64) if output == "labels" else X.dtype
     return X.map_blocks(_block_score, model, output, dtype=dtype, drop_axis=1,
                         meta=np.empty((0,), dtype=dtype))
-
-
-def _fitted_input(estimator, X):
-    estimator._check_fitted()
-    return _check_array(estimator, X, reset=False, fitting=False)
-
-
-def predict(estimator: GaussianMixture, X: da.Array) -> da.Array:
-    """Lazy component labels, a Dask array of shape (n_samples,)."""
-    return _map_score(estimator, _fitted_input(estimator, X), "labels")
-
-
-def predict_proba(estimator: GaussianMixture, X: da.Array) -> da.Array:
-    """Lazy responsibilities, a Dask array of shape (n_samples, n_components)."""
-    return _map_score(estimator, _fitted_input(estimator, X), "proba")
-
-
-def score_samples(estimator: GaussianMixture, X: da.Array) -> da.Array:
-    """Lazy per-sample log-densities, a Dask array of shape (n_samples,)."""
-    return _map_score(estimator, _fitted_input(estimator, X), "log_prob")

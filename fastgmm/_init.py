@@ -1,9 +1,9 @@
-"""Initial responsibilities -> initial parameters, for each ``init_params``.
+"""Initial responsibilities -> their statistics, for each ``init_params``.
 
 As in scikit-learn, initialisation picks responsibilities (k-means labels,
-k-means++ seeds, random rows, or random soft assignments) and runs one
-M-step on them. Responsibilities are produced a bounded slice of rows at a
-time, so nothing of size ``n x k`` is ever held.
+k-means++ seeds, random rows, or random soft assignments); the estimator
+runs its M-step on their statistics. Responsibilities are produced a
+bounded slice of rows at a time, so nothing of size ``n x k`` is ever held.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from ._blocks import CHUNK_ROWS, KIND_CODES
 from ._kernels import resp_stats_pass, s2_shape
 from ._kmeans import kmeans, kmeans_plusplus
-from ._model import Stats, m_step
+from ._model import Stats
 from ._threads import KERNEL_LOCK
 
 _SLICE_ROWS = 16 * CHUNK_ROWS
@@ -97,9 +97,11 @@ def _random_rows(rng, n, k, sample_weight):
     return rng.choice(n, size=k, replace=False)
 
 
-def initial_parameters(X, sample_weight, n_components, covariance_type, reg_covar,
-                       init_params, rng):
-    """``(weights, means, covariances)`` from the chosen initialisation.
+def initial_stats(X, sample_weight, n_components, covariance_type, init_params, rng) -> Stats:
+    """Statistics of the initial responsibilities chosen by ``init_params``.
+
+    An estimator turns them into its initial parameters with its M-step
+    (scikit-learn initialises both of its mixtures this way).
 
     Parameters
     ----------
@@ -107,17 +109,15 @@ def initial_parameters(X, sample_weight, n_components, covariance_type, reg_cova
     sample_weight : ndarray of shape (n_samples,) or None
     n_components : int
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
-    reg_covar : float
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     rng : numpy.random.RandomState
 
     A chunked source (see :func:`fastgmm._engine.accumulate`) initialises
-    itself through its ``initial_parameters`` method.
+    itself through its ``initial_stats`` method.
     """
-    chunked = getattr(X, "initial_parameters", None)
+    chunked = getattr(X, "initial_stats", None)
     if chunked is not None:
-        return chunked(sample_weight, n_components, covariance_type, reg_covar,
-                       init_params, rng)
+        return chunked(sample_weight, n_components, covariance_type, init_params, rng)
     n, d = X.shape
     k = n_components
     ref = np.asarray(X[0], dtype=np.float64)
@@ -134,5 +134,4 @@ def initial_parameters(X, sample_weight, n_components, covariance_type, reg_cova
             indices = _random_rows(rng, n, k, sample_weight)
         make = _one_hot_rows(indices, k)
         shift = np.asarray(X[indices], dtype=np.float64)
-    stats = _stats_from_resp(X, sample_weight, make, shift, covariance_type)
-    return m_step(stats, covariance_type, reg_covar, X.dtype, normalize_weights=False)
+    return _stats_from_resp(X, sample_weight, make, shift, covariance_type)

@@ -116,7 +116,7 @@ def partial_fit(estimator, X, sample_weight) -> None:
                       ensure_min_samples=2 if first else 1,
                       order=None if isinstance(X, np.memmap) else "C")
     sample_weight = estimator._check_sample_weight(sample_weight, X)
-    n_samples, n_features = X.shape
+    n_samples = X.shape[0]
     if first:
         if n_samples < estimator.n_components:
             raise ValueError(
@@ -124,7 +124,7 @@ def partial_fit(estimator, X, sample_weight) -> None:
                 f"but got n_components = {estimator.n_components}, "
                 f"n_samples = {n_samples}"
             )
-        inits = estimator._check_initial_parameters(n_features)
+        inits = estimator._check_parameters(X, sample_weight)
         rng = check_random_state(estimator.random_state)
         params = estimator._initial_parameters(X, sample_weight, rng, inits)
         bounds, t = [], 0
