@@ -63,9 +63,10 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
         w = empty_w if sample_weight is None else _rows(sample_weight, start, stop)
         block = _rows(X, start, stop)
         with KERNEL_LOCK:
-            N, S1, S2, ll, wsum = em_pass(block, w, *model.args(), rows_s2[0], rows_s2[2])
+            N, S1, S2, ll, wsum, ent = em_pass(block, w, *model.args(), rows_s2[0],
+                                               rows_s2[2], model.want_entropy)
         part = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
-                     model.center.astype(np.float64))
+                     model.center.astype(np.float64), ent)
         total = part if total is None else total + part
     return total
 

@@ -50,21 +50,30 @@ _LN2_LO = 1.90821492927058770002e-10
 # Adding 1.5 * 2^52 rounds to an integer held in the low mantissa bits; the
 # extra 1023 is the exponent bias, so those bits shifted left by 52 are 2^n.
 _ROUND_MAGIC = 6755399441055744.0 + 1023.0
-# Below this, exp underflows; responsibilities that small are zero anyway.
+# Keeps the exponent trick in range; exp(-700) is far below any flush threshold.
 _EXP_FLOOR = -700.0
 
 
 @njit(cache=True, fastmath={"contract"})
-def _exp_shifted_inplace(x, shift, scratch, nb):
-    """``x[:nb] = exp(x[:nb] - shift[:nb])`` for ``x <= shift`` (relative error ~1e-15).
+def _exp_shifted_inplace(x, shift, scratch, nb, flush, shifted):
+    """``x[:nb] = exp(x[:nb] - shift[:nb])`` for ``x <= shift``, 0 below ``flush``.
 
-    Branch-free so that it vectorises. No reassociation here: it would fold
-    the rounding trick away.
+    Branch-free so that it vectorises (relative error ~1e-15). Results
+    below ``flush`` become exactly 0 (a select, not a branch): they would
+    otherwise reach the statistics as subnormal numbers, which Intel cores
+    process with a microcode assist per operand (a float32 fit ran 17x
+    slower). With ``shifted`` non-empty, ``x - shift`` (clamped) is also kept
+    there, for the responsibility entropy. No reassociation here: it would
+    fold the rounding trick away.
     """
+    keep = shifted.shape[0] > 0
     for i in range(nb):
         v = max(x[i] - shift[i], _EXP_FLOOR)
         x[i] = v
         scratch[i] = v * _LOG2E + _ROUND_MAGIC
+    if keep:
+        for i in range(nb):
+            shifted[i] = x[i]
     for i in range(nb):
         n = scratch[i] - _ROUND_MAGIC
         r = (x[i] - n * _LN2_HI) - n * _LN2_LO
@@ -85,7 +94,21 @@ def _exp_shifted_inplace(x, shift, scratch, nb):
     for i in range(nb):
         bits[i] = bits[i] << 52  # now scratch[i] == 2.0 ** n
     for i in range(nb):
-        x[i] *= scratch[i]
+        e = x[i] * scratch[i]
+        x[i] = e if e >= flush else 0.0
+
+
+@njit(cache=True)
+def flush_threshold(X):
+    """Relative responsibility below which a point's share of a component is 0.
+
+    Chosen per dtype so that ``w r (x - mu)^2`` stays a normal number:
+    float32 data keep 8 decades above float32's smallest normal (1.2e-38),
+    float64 data 100 above float64's (2.2e-308). Dropping shares this
+    small changes statistics by far less than rounding does, except for a
+    component no point reaches, which becomes exactly empty (N = 0).
+    """
+    return 1e-30 if X.itemsize == 4 else 1e-200
 
 
 @njit(cache=True)
@@ -203,9 +226,15 @@ def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj,
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _block_log_norm(logp, nb, top, total, lnorm, scratch):
-    """Per point ``log sum_j exp(logp[j, i])``; leaves ``exp(logp - max)`` in logp."""
+def _block_log_norm(logp, nb, top, total, lnorm, scratch, flush, shifted, ent):
+    """Per point ``log sum_j exp(logp[j, i])``; leaves ``exp(logp - max)`` in logp.
+
+    Shares below ``flush`` are exactly 0. With ``ent`` non-empty (and
+    ``shifted`` as scratch), ``ent[i] = sum_j e_ij (logp_ij - max_i)`` for
+    the entropy ``sum_j r_ij log r_ij = ent_i / total_i - log total_i``.
+    """
     k = logp.shape[0]
+    want_ent = ent.shape[0] > 0
     for i in range(nb):
         top[i] = logp[0, i]
     for j in range(1, k):
@@ -213,11 +242,17 @@ def _block_log_norm(logp, nb, top, total, lnorm, scratch):
             top[i] = max(top[i], logp[j, i])
     for i in range(nb):
         total[i] = 0.0
+    if want_ent:
+        for i in range(nb):
+            ent[i] = 0.0
     for j in range(k):
         row = logp[j]
-        _exp_shifted_inplace(row, top, scratch, nb)
+        _exp_shifted_inplace(row, top, scratch, nb, flush, shifted)
         for i in range(nb):
             total[i] += row[i]
+        if want_ent:
+            for i in range(nb):
+                ent[i] += row[i] * shifted[i]
     for i in range(nb):
         lnorm[i] = top[i] + np.log(total[i])
 
@@ -387,12 +422,13 @@ def _estep_buffers(d4, k, dt):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
-                 mu_proj_p, out_N, out_S1, out_S2):
+                 mu_proj_p, want_entropy, out_N, out_S1, out_S2):
     """Statistics of rows ``[c0, c1)`` into this chunk's own outputs.
 
     Kept out of the parallel loop body so that Numba's parfor passes see a
     single call (they are slow on large bodies) and the heavy code compiles
-    once. Returns ``(loglik, weight)`` of the chunk.
+    once. Returns ``(loglik, weight, entropy)`` of the chunk; the entropy
+    ``sum_i w_i sum_j r_ij log r_ij`` only when ``want_entropy`` (else 0).
     """
     d = X.shape[1]
     d4 = _pad4(d)
@@ -403,11 +439,15 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     wdiff = np.zeros((d4, BLOCK_ROWS), dt)
     resp = np.empty((k, BLOCK_ROWS), dt)
     weights = np.empty(BLOCK_ROWS, dt)
+    shifted = np.empty(BLOCK_ROWS if want_entropy else 0)
+    ent = np.empty(BLOCK_ROWS if want_entropy else 0)
+    flush = flush_threshold(X)
     S2_acc = np.zeros((out_S2.shape[0], d4, d4 if out_S2.shape[2] > 1 else 1))
     out_N[:] = 0.0
     out_S1[:, :] = 0.0
     ll = 0.0
     wsum = 0.0
+    entropy = 0.0
     for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
         b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
         r0 = c0 + b0
@@ -429,10 +469,14 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
                 _subtract(xt, nb, d, center, diff)
             _block_log_prob(kind, xt, nb, d, means_p, chol_p, prec_p, log_norm,
                             mu_proj_p, diff, proj, quad, maha, logp)
-            _block_log_norm(logp, nb, top, total, lnorm, scratch)
+            _block_log_norm(logp, nb, top, total, lnorm, scratch, flush, shifted, ent)
             for i in range(nb):
                 ll += weights[i] * lnorm[i]
                 wsum += weights[i]
+            if want_entropy:
+                for i in range(nb):
+                    entropy += weights[i] * (ent[i] / total[i] - (lnorm[i] - top[i]))
+            for i in range(nb):
                 total[i] = weights[i] / total[i]
             for j in range(k):
                 for i in range(nb):
@@ -443,12 +487,12 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
         for a in range(d):
             for c in range(out_S2.shape[2]):
                 out_S2[r, a, c] = S2_acc[r, a, c]
-    return ll, wsum
+    return ll, wsum, entropy
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
-                s2_rows, s2_cols):
+                want_entropy, s2_rows, s2_cols):
     """Sufficient statistics of ``X``, shifted by ``means`` (tied: ``center``).
 
     With ``R`` of shape (0, k) the responsibilities come from the model (the
@@ -467,20 +511,23 @@ def _stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
     part_S2 = np.empty((n_chunks, s2_rows, d, s2_cols))
     part_ll = np.empty(n_chunks)
     part_w = np.empty(n_chunks)
+    part_ent = np.empty(n_chunks)
     for c in prange(n_chunks):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        part_ll[c], part_w[c] = _chunk_stats(
+        part_ll[c], part_w[c], part_ent[c] = _chunk_stats(
             X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
-            mu_proj_p, part_N[c], part_S1[c], part_S2[c])
+            mu_proj_p, want_entropy, part_N[c], part_S1[c], part_S2[c])
     N = sum_in_order(part_N)
     S1 = sum_in_order(part_S1)
     S2 = sum_in_order(part_S2)
     ll = 0.0
     wsum = 0.0
+    entropy = 0.0
     for c in range(n_chunks):
         ll += part_ll[c]
         wsum += part_w[c]
-    return N, S1, S2, ll, wsum
+        entropy += part_ent[c]
+    return N, S1, S2, ll, wsum, entropy
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -494,6 +541,8 @@ def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_
     want_resp = out_log_resp.shape[0] > 0
     xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch = _estep_buffers(d4, k, dt)
     work = np.empty((k if want_resp else 0, BLOCK_ROWS))
+    flush = flush_threshold(X)
+    no_ent = np.empty(0)
     for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
         b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
         r0 = c0 + b0
@@ -515,12 +564,12 @@ def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_
             for j in range(k):
                 for i in range(nb):
                     work[j, i] = logp[j, i]
-            _block_log_norm(work, nb, top, total, lnorm, scratch)
+            _block_log_norm(work, nb, top, total, lnorm, scratch, flush, no_ent, no_ent)
             for i in range(nb):
                 for j in range(k):
                     out_log_resp[r0 + i, j] = logp[j, i] - lnorm[i]
         else:
-            _block_log_norm(logp, nb, top, total, lnorm, scratch)
+            _block_log_norm(logp, nb, top, total, lnorm, scratch, flush, no_ent, no_ent)
         for i in range(nb):
             out_log_norm[r0 + i] = lnorm[i]
 
@@ -542,15 +591,18 @@ def _score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
                      mu_proj_p, out_log_norm, out_label, out_log_resp)
 
 
-def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, s2_cols):
+def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, s2_cols,
+            want_entropy=False):
     """One fused E-step + sufficient-statistics pass over ``X``.
 
-    Returns ``(N, S1, S2, loglik, weight)`` summed over all rows, with the
-    statistics shifted by ``means`` (and ``center`` for the tied scatter).
+    Returns ``(N, S1, S2, loglik, weight, entropy)`` summed over all rows,
+    with the statistics shifted by ``means`` (and ``center`` for the tied
+    scatter); ``entropy`` is ``sum_i w_i sum_j r_ij log r_ij`` when
+    ``want_entropy``, else 0.
     """
     no_resp = readonly(np.empty((0, means.shape[0]), X.dtype))
-    return _stats_pass(readonly(X), readonly(sw), no_resp, kind, means, chol, prec, log_norm, center,
-                       mu_proj, s2_rows, s2_cols)
+    return _stats_pass(readonly(X), readonly(sw), no_resp, kind, means, chol, prec, log_norm,
+                       center, mu_proj, bool(want_entropy), s2_rows, s2_cols)
 
 
 def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
@@ -562,8 +614,9 @@ def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
     k, d = shift.shape
     zeros = np.zeros((k, d), X.dtype)
     chol = np.zeros((k if kind == FULL else 1, d, d), X.dtype)
-    N, S1, S2, _, wsum = _stats_pass(readonly(X), readonly(sw), readonly(R), kind, shift, chol, zeros, np.zeros(k),
-                                     center, zeros, s2_rows, s2_cols)
+    N, S1, S2, _, wsum, _ = _stats_pass(readonly(X), readonly(sw), readonly(R), kind, shift,
+                                        chol, zeros, np.zeros(k), center, zeros, False,
+                                        s2_rows, s2_cols)
     return N, S1, S2, wsum
 
 

@@ -28,7 +28,9 @@ class Stats:
     ``S1`` and ``S2`` are shifted by ``shift`` (the means the pass used);
     the tied scatter ``S2`` is pooled and shifted by ``center``. Two
     ``Stats`` computed with the same model add up to the statistics of the
-    union of their data.
+    union of their data. ``entropy`` is ``sum_i w_i sum_j r_ij log r_ij``
+    of the pass's responsibilities, computed only when the model asks for it
+    (``KernelModel.want_entropy``; the variational lower bound needs it).
     """
 
     N: np.ndarray
@@ -38,6 +40,7 @@ class Stats:
     weight: float
     shift: np.ndarray
     center: np.ndarray
+    entropy: float = 0.0
 
     def __add__(self, other: "Stats") -> "Stats":
         return Stats(
@@ -48,6 +51,7 @@ class Stats:
             self.weight + other.weight,
             self.shift,
             self.center,
+            self.entropy + other.entropy,
         )
 
     def scaled(self, factor: float) -> "Stats":
@@ -104,6 +108,7 @@ class KernelModel:
     log_norm: np.ndarray
     center: np.ndarray
     mu_proj: np.ndarray
+    want_entropy: bool = False
 
     def args(self):
         return (self.kind, self.means, self.chol, self.prec, self.log_norm,

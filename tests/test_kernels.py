@@ -301,3 +301,61 @@ def test_m_step_far_from_origin_loses_no_precision(cov_type):
     np.testing.assert_allclose(far[0], near[0], rtol=1e-8)
     np.testing.assert_allclose(far[1] - shift, near[1], rtol=0, atol=1e-8)
     np.testing.assert_allclose(far[2], near[2], rtol=1e-7)
+
+
+# ------------------------------------------------- entropy and subnormals
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_entropy_statistic_matches_naive(cov_type, dtype):
+    """``Stats.entropy`` is ``sum_i w_i sum_j r_ij log r_ij``, only when asked for."""
+    X, weights, means, cov = _problem(3, 2 * BLOCK_ROWS + 17, cov_type, dtype)
+    sw = np.random.default_rng(4).uniform(0.0, 3.0, size=len(X)).astype(dtype)
+    model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    assert accumulate(X, sw, model).entropy == 0.0
+    model.want_entropy = True
+    stats = accumulate(X, sw, model)
+    log_resp = naive.log_responsibilities(X, weights, model.means.astype(np.float64),
+                                          cov, cov_type)
+    expected = np.sum(sw[:, None] * np.exp(log_resp) * log_resp)
+    assert expected < 0
+    np.testing.assert_allclose(stats.entropy, expected, rtol=_tolerance(dtype))
+
+
+def _far_component_problem(dtype, gap):
+    """Two unit components; the second one's share of every point is ~exp(-gap^2/2)."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-0.2, 0.2, size=(3 * BLOCK_ROWS, 1)).astype(dtype)
+    means = np.array([[0.0], [gap]])
+    cov = np.ones((2, 1, 1))
+    return X, _kernel_model(np.array([0.5, 0.5]), means, cov, "full", dtype)
+
+
+@pytest.mark.parametrize("dtype, gap", [
+    # Shares between 1e-45 and 1e-38: float32's subnormal band.
+    (np.float32, 13.8),
+    # Shares near 1e-300, whose products with (x - mu)^2 go subnormal in float64.
+    (np.float64, 37.0),
+])
+def test_subnormal_responsibilities_never_reach_the_statistics(dtype, gap):
+    """A component whose every share lies in the subnormal band gets exactly nothing."""
+    X, model = _far_component_problem(dtype, gap)
+    shares = np.exp(-0.5 * (gap - X[:, 0].astype(np.float64)) ** 2
+                    + 0.5 * X[:, 0].astype(np.float64) ** 2)
+    tiny = np.finfo(dtype).tiny
+    if dtype == np.float32:
+        assert np.all((shares > 1e-45) & (shares < tiny))  # the data are in the band
+    else:
+        assert np.all((shares > 1e-310) & (shares < 1e-290))
+    stats = accumulate(X, None, model)
+    assert stats.N[1] == 0.0
+    assert np.all(stats.S1[1] == 0.0) and np.all(stats.S2[1] == 0.0)
+    # The near component is untouched: it holds every point.
+    np.testing.assert_allclose(stats.N[0], len(X), rtol=1e-6)
+    assert stats.weight == len(X)
+
+
+def test_shares_above_the_flush_threshold_are_kept():
+    """Small but normal shares (1e-20) still count, so nearly-empty components move."""
+    X, model = _far_component_problem(np.float64, 9.5)
+    stats = accumulate(X, None, model)
+    assert 1e-22 * len(X) < stats.N[1] < 1e-17 * len(X)
