@@ -95,7 +95,7 @@ def _exp_shifted_inplace(x, shift, scratch, nb, flush, shifted):
         bits[i] = bits[i] << 52  # now scratch[i] == 2.0 ** n
     for i in range(nb):
         e = x[i] * scratch[i]
-        x[i] = e if e >= flush else 0.0
+        x[i] = 0.0 if e < flush else e  # NaN (from NaN data) stays NaN
 
 
 @njit(cache=True)
