@@ -1,8 +1,9 @@
 """Validation of user-given initial parameters.
 
-The checks are scikit-learn's; the messages name the constructor parameter
-(``weights_init``, ``means_init``, ``precisions_init``), echo what was given
-and say what is expected.
+The checks and the start of every message are scikit-learn's, word for word
+(``sklearn/mixture/_gaussian_mixture.py``: code that matches on its texts
+keeps working); what follows names the constructor parameter
+(``weights_init``, ``means_init``, ``precisions_init``) and what it expects.
 """
 
 from __future__ import annotations
@@ -23,33 +24,50 @@ def precision_shape(covariance_type, n_components, n_features):
     }[covariance_type]
 
 
-def _as_float_array(param, name):
-    return check_array(param, dtype=_FLOAT_DTYPES, ensure_2d=False, allow_nd=True,
-                       input_name=name)
+_SHAPE_NAMES = {
+    "full": "(n_components, n_features, n_features)",
+    "tied": "(n_features, n_features)",
+    "diag": "(n_components, n_features)",
+    "spherical": "(n_components,)",
+}
 
 
-def _check_shape(param, shape, name, context=""):
+def _as_float_array(param, parameter, allow_nd=False):
+    """scikit-learn's ``check_array`` call; its message, then the parameter's name."""
+    try:
+        return check_array(param, dtype=_FLOAT_DTYPES, ensure_2d=False, allow_nd=allow_nd)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (in {parameter})") from None
+
+
+def _check_shape(param, shape, name, detail):
+    """``sklearn.mixture._base._check_shape``'s test and text, then ``detail``."""
     if param.shape != shape:
         raise ValueError(
-            f"The parameter '{name}' should have the shape of {shape}{context}, "
-            f"but got {param.shape}"
+            f"The parameter '{name}' should have the shape of {shape}, "
+            f"but got {param.shape}. {detail}"
         )
 
 
 def check_weights(weights, n_components):
     """Weights of shape (n_components,), in [0, 1], summing to 1."""
     weights = _as_float_array(weights, "weights_init")
-    _check_shape(weights, (n_components,), "weights_init", " (n_components,)")
+    _check_shape(weights, (n_components,), "weights",
+                 "weights_init must have one weight per component, shape (n_components,).")
     if np.any(weights < 0.0) or np.any(weights > 1.0):
+        low, high = float(weights.min()), float(weights.max())
+        # scikit-learn prints the minimum as "max value" and the maximum as
+        # "min value"; its text is kept as it is and the detail says which is which.
         raise ValueError(
-            "The parameter 'weights_init' should be in the range [0, 1], but got "
-            f"max value {weights.max():.5f}, min value {weights.min():.5f}"
+            "The parameter 'weights' should be in the range [0, 1], but got "
+            f"max value {low:.5f}, min value {high:.5f}. weights_init ranges "
+            f"from {low:.5g} to {high:.5g}."
         )
     atol = 1e-6 if weights.dtype == np.float32 else 1e-8
     if not abs(1.0 - float(weights.sum())) <= atol:
         raise ValueError(
-            "The parameter 'weights_init' should be normalized (sum to 1), but got "
-            f"sum(weights_init) = {weights.sum():.5f}"
+            "The parameter 'weights' should be normalized, but got "
+            f"sum(weights) = {weights.sum():.5f}. weights_init must sum to 1."
         )
     return weights
 
@@ -57,33 +75,37 @@ def check_weights(weights, n_components):
 def check_means(means, n_components, n_features):
     """Means of shape (n_components, n_features)."""
     means = _as_float_array(means, "means_init")
-    _check_shape(means, (n_components, n_features), "means_init",
-                 " (n_components, n_features)")
+    _check_shape(means, (n_components, n_features), "means",
+                 "means_init must have one row per component, shape "
+                 "(n_components, n_features).")
     return means
 
 
-def _check_symmetric_positive_definite(matrix, covariance_type, where):
+def _check_precision_matrix(matrix, covariance_type, where):
     if not (np.allclose(matrix, matrix.T) and np.all(np.linalg.eigvalsh(matrix) > 0.0)):
         raise ValueError(
-            f"'precisions_init{where}' for covariance_type='{covariance_type}' "
-            "should be symmetric, positive-definite (the inverse of a covariance "
-            "matrix)"
+            f"'{covariance_type} precision' should be symmetric, positive-definite. "
+            f"precisions_init{where} is not: it must be the inverse of a "
+            "covariance matrix."
         )
 
 
 def check_precisions(precisions, covariance_type, n_components, n_features):
     """Precisions of the shape ``covariance_type`` implies, positive-definite."""
-    precisions = _as_float_array(precisions, "precisions_init")
+    precisions = _as_float_array(precisions, "precisions_init",
+                                 allow_nd=covariance_type == "full")
     _check_shape(precisions, precision_shape(covariance_type, n_components, n_features),
-                 "precisions_init", f" for covariance_type='{covariance_type}'")
+                 f"{covariance_type} precision",
+                 f"precisions_init for covariance_type='{covariance_type}' must have "
+                 f"shape {_SHAPE_NAMES[covariance_type]}.")
     if covariance_type == "full":
         for j, matrix in enumerate(precisions):
-            _check_symmetric_positive_definite(matrix, covariance_type, f"[{j}]")
+            _check_precision_matrix(matrix, covariance_type, f"[{j}]")
     elif covariance_type == "tied":
-        _check_symmetric_positive_definite(precisions, covariance_type, "")
+        _check_precision_matrix(precisions, covariance_type, "")
     elif np.any(precisions <= 0.0):
         raise ValueError(
-            f"'precisions_init' for covariance_type='{covariance_type}' should be "
-            f"positive, but got min value {precisions.min():.5g}"
+            f"'{covariance_type} precision' should be positive, but got min value "
+            f"{precisions.min():.5g} in precisions_init."
         )
     return precisions

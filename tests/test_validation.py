@@ -93,48 +93,102 @@ def test_bad_constructor_params(params, match):
 
 
 # ----------------------------------------------------------- initial params
+# scikit-learn's text first (word for word), then which parameter and what it expects.
 @pytest.mark.parametrize(("params", "match"), [
     ({"weights_init": [0.5, 0.3, 0.2]},
-     r"'weights_init' should have the shape of \(2,\).*but got \(3,\)"),
-    ({"weights_init": [[0.5, 0.5]]}, r"'weights_init' should have the shape of \(2,\)"),
-    ({"weights_init": [-0.5, 1.5]}, r"'weights_init' should be in the range \[0, 1\]"),
-    ({"weights_init": [0.5, 0.6]}, r"'weights_init' should be normalized.*1.10000"),
-    ({"weights_init": [np.nan, 1.0]}, "Input weights_init contains NaN"),
+     r"^The parameter 'weights' should have the shape of \(2,\), but got \(3,\)\. "
+     r"weights_init must have one weight per component"),
+    ({"weights_init": [[0.5, 0.5]]},
+     r"^The parameter 'weights' should have the shape of \(2,\), but got \(1, 2\)"),
+    ({"weights_init": [-0.5, 1.5]},
+     r"^The parameter 'weights' should be in the range \[0, 1\], but got max value "
+     r"-0\.50000, min value 1\.50000\. weights_init ranges from -0\.5 to 1\.5\.$"),
+    ({"weights_init": [0.5, 0.6]},
+     r"^The parameter 'weights' should be normalized, but got sum\(weights\) = "
+     r"1\.10000\. weights_init must sum to 1\.$"),
+    ({"weights_init": [np.nan, 1.0]}, r"^Input contains NaN\. \(in weights_init\)$"),
     ({"means_init": np.zeros((3, 2))},
-     r"'means_init' should have the shape of \(2, 2\).*but got \(3, 2\)"),
-    ({"means_init": [0.0, 1.0]}, r"'means_init' should have the shape of \(2, 2\)"),
-    ({"means_init": [[0.0, np.inf], [1.0, 1.0]]}, "Input means_init contains infinity"),
+     r"^The parameter 'means' should have the shape of \(2, 2\), but got \(3, 2\)\. "
+     r"means_init must have one row per component"),
+    ({"means_init": [0.0, 1.0]}, r"^The parameter 'means' should have the shape of \(2, 2\)"),
+    ({"means_init": [[0.0, np.inf], [1.0, 1.0]]},
+     r"^Input contains infinity or a value too large for dtype\('float64'\)\. "
+     r"\(in means_init\)$"),
     ({"precisions_init": np.ones(2)},
-     r"'precisions_init' should have the shape of \(2, 2, 2\) for "
-     r"covariance_type='full', but got \(2,\)"),
+     r"^The parameter 'full precision' should have the shape of \(2, 2, 2\), but got "
+     r"\(2,\)\. precisions_init for covariance_type='full' must have shape "
+     r"\(n_components, n_features, n_features\)\.$"),
     ({"precisions_init": np.ones((2, 2, 2))},
-     r"'precisions_init\[0\]' for covariance_type='full' should be symmetric, "
-     r"positive-definite"),
+     r"^'full precision' should be symmetric, positive-definite\. precisions_init\[0\] "
+     r"is not"),
     ({"precisions_init": np.array([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]])},
-     r"'precisions_init\[1\]' .* symmetric"),
+     r"^'full precision' should be symmetric, positive-definite\. precisions_init\[1\]"),
+    ({"covariance_type": "tied", "precisions_init": np.ones((3, 3))},
+     r"^The parameter 'tied precision' should have the shape of \(2, 2\), but got "
+     r"\(3, 3\)"),
     ({"covariance_type": "tied", "precisions_init": np.ones((2, 2, 2))},
-     r"shape of \(2, 2\) for covariance_type='tied', but got \(2, 2, 2\)"),
+     r"^Found array with dim 3, while dim <= 2 is required\. \(in precisions_init\)$"),
     ({"covariance_type": "tied", "precisions_init": -np.eye(2)},
-     "covariance_type='tied' should be symmetric, positive-definite"),
+     r"^'tied precision' should be symmetric, positive-definite\. precisions_init is "
+     r"not"),
     ({"covariance_type": "diag", "precisions_init": np.ones(2)},
-     r"shape of \(2, 2\) for covariance_type='diag'"),
+     r"^The parameter 'diag precision' should have the shape of \(2, 2\), but got \(2,\)"),
     ({"covariance_type": "diag", "precisions_init": np.array([[1.0, 0.0], [1.0, 1.0]])},
-     "covariance_type='diag' should be positive, but got min value 0"),
+     r"^'diag precision' should be positive, but got min value 0 in precisions_init\.$"),
     ({"covariance_type": "spherical", "precisions_init": np.ones((2, 2))},
-     r"shape of \(2,\) for covariance_type='spherical', but got \(2, 2\)"),
+     r"^The parameter 'spherical precision' should have the shape of \(2,\), but got "
+     r"\(2, 2\)"),
     ({"covariance_type": "spherical", "precisions_init": [1.0, -2.0]},
-     "covariance_type='spherical' should be positive, but got min value -2"),
-    ({"precisions_init": np.full((2, 2, 2), np.nan)}, "Input precisions_init contains NaN"),
+     r"^'spherical precision' should be positive, but got min value -2 in "
+     r"precisions_init\.$"),
+    ({"precisions_init": np.full((2, 2, 2), np.nan)},
+     r"^Input contains NaN\. \(in precisions_init\)$"),
 ])
 def test_bad_initial_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         GaussianMixture(2, **params).fit(_data())
 
 
+@pytest.mark.parametrize("params", [
+    {"weights_init": np.full((2, 1), 0.5)},
+    {"weights_init": [0.5, 0.3, 0.2]},
+    {"weights_init": [1.25, 1.5]},
+    {"weights_init": [-0.5, 1.5]},
+    {"weights_init": [0.3, 0.3]},
+    {"weights_init": np.array([0.3, 0.3], dtype=np.float32)},
+    {"weights_init": [np.nan, 1.0]},
+    {"means_init": np.zeros((3, 2))},
+    {"means_init": [[0.0, np.inf], [1.0, 1.0]]},
+    {"precisions_init": np.ones((3, 2, 2))},
+    {"precisions_init": np.array([np.eye(2), [[1.0, 0.5], [0.0, 1.0]]])},
+    {"precisions_init": np.array([np.eye(2), -np.eye(2)])},
+    {"covariance_type": "tied", "precisions_init": np.ones((3, 3))},
+    {"covariance_type": "tied", "precisions_init": np.ones((2, 2, 2))},
+    {"covariance_type": "tied", "precisions_init": np.ones((2, 2))},
+    {"covariance_type": "diag", "precisions_init": np.ones(2)},
+    {"covariance_type": "diag", "precisions_init": np.array([[1.0, 0.0], [1.0, 1.0]])},
+    {"covariance_type": "spherical", "precisions_init": np.ones((2, 2))},
+    {"covariance_type": "spherical", "precisions_init": [1.0, -2.0]},
+    {"covariance_type": "spherical", "precisions_init": [1.0, np.nan]},
+], ids=lambda params: "-".join(f"{k}={np.shape(v)}" for k, v in params.items()))
+def test_initial_parameter_messages_are_sklearns(params):
+    """The message starts with scikit-learn's own, verbatim (run both, compare)."""
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+    X = _data()
+    with pytest.raises(ValueError) as theirs:
+        SkGaussianMixture(2, **params).fit(X)
+    with pytest.raises(ValueError) as ours:
+        GaussianMixture(2, **params).fit(X)
+    assert str(ours.value).startswith(str(theirs.value))
+    # Whatever follows is extra detail naming the constructor parameter.
+    assert "_init" in str(ours.value)[len(str(theirs.value)):]
+
+
 def test_initial_parameters_are_checked_against_the_data():
     """means_init fits the constructor but not X's number of features."""
     gm = GaussianMixture(2, means_init=np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"'means_init' should have the shape of \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"'means' should have the shape of \(2, 2\)"):
         gm.fit(_data())
     gm.fit(_data(d=3))
     assert gm.means_.shape == (2, 3)
