@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._blocks import DIAG, FULL, KIND_CODES, SPHERICAL, TIED
+from ._kernels import _EXP_FLOOR
 
 SINGULAR_MESSAGE = (
     "Fitting the mixture model failed because some components have "
@@ -123,45 +124,85 @@ def _symmetric_from_lower(S):
     return S
 
 
+def _without_clamped_mass(stats: Stats, covariance_type: str):
+    """``N``, ``S1``, ``S2`` with components that hold only the kernel's clamp zeroed.
+
+    The E-step clamps ``exp`` at ``exp(_EXP_FLOOR)`` (about 1e-304) so that no
+    subnormal number reaches the statistics: a component far from every point
+    still collects that much mass per row, where scikit-learn's
+    responsibilities underflow to exactly 0. A component holding no more
+    than the clamp of every row is empty, and its statistics are made so
+    (the pooled tied scatter keeps its share, which is below rounding).
+    """
+    N, S1, S2 = stats.N, stats.S1, stats.S2
+    clamped = N <= stats.weight * math.exp(_EXP_FLOOR) * (1.0 + 1e-6)
+    if stats.weight > 0 and np.any(clamped):
+        keep = ~clamped
+        N = N * keep
+        S1 = S1 * keep[:, None]
+        if covariance_type != "tied":
+            S2 = S2 * keep[:, None, None]
+    return N, S1, S2
+
+
 def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
            normalize_weights: bool = True):
     """Weights, means and covariances from shifted sufficient statistics.
 
-    Mirrors scikit-learn's estimators (``nk = N + 10 eps``) but works from
-    shifted statistics, so data far from the origin lose no precision.
+    scikit-learn's estimators, ``nk = N + 10 eps`` included, computed from
+    shifted statistics so that data far from the origin lose no precision:
+    ``mu = sum_i r_i x_i / nk`` (an empty component's mean is 0, as in
+    scikit-learn, whatever its shift; its covariance is ``reg_covar * I``).
+    Diagonal and spherical variances are floored at :func:`variance_floor`.
     ``normalize_weights=False`` divides by the total sample weight instead of
     ``sum(nk)``, as scikit-learn does when it initialises from
     responsibilities.
     """
-    N = stats.N
+    N, S1, S2 = _without_clamped_mass(stats, covariance_type)
     nk = N + 10 * np.finfo(dtype).eps
     weights = nk / (nk.sum() if normalize_weights else stats.weight)
-    delta = stats.S1 / nk[:, None]
+    # mu - c = (S1 + N c) / nk - c: exactly -c for an empty component.
+    delta = S1 / nk[:, None] - stats.shift * (1.0 - N / nk)[:, None]
     means = stats.shift + delta
     d = means.shape[1]
     if covariance_type == "full":
-        S2 = _symmetric_from_lower(stats.S2)
-        outer = np.einsum("ka,kb->kab", stats.S1, delta)
+        S2 = _symmetric_from_lower(S2)
+        outer = np.einsum("ka,kb->kab", S1, delta)
         cov = S2 - outer - outer.transpose(0, 2, 1)
         cov += N[:, None, None] * np.einsum("ka,kb->kab", delta, delta)
         cov /= nk[:, None, None]
         cov[:, np.arange(d), np.arange(d)] += reg_covar
     elif covariance_type == "tied":
-        S2 = _symmetric_from_lower(stats.S2[0])
+        S2 = _symmetric_from_lower(S2[0])
         offset = stats.shift - stats.center
-        A = stats.S1 + N[:, None] * offset
+        A = S1 + N[:, None] * offset
         delta_c = means - stats.center
         cross = A.T @ delta_c
         cov = S2 - cross - cross.T + (N[:, None] * delta_c).T @ delta_c
         cov /= nk.sum()
         cov[np.arange(d), np.arange(d)] += reg_covar
     else:
-        S2 = stats.S2[:, :, 0]
-        cov = (S2 - 2 * stats.S1 * delta + N[:, None] * delta**2) / nk[:, None]
-        cov += reg_covar
+        S2 = S2[:, :, 0]
+        cov = (S2 - 2 * S1 * delta + N[:, None] * delta**2) / nk[:, None]
+        cov = np.maximum(cov, variance_floor(means, dtype)) + reg_covar
         if covariance_type == "spherical":
             cov = cov.mean(axis=1)
     return weights, means, cov
+
+
+def variance_floor(means, dtype):
+    """The variance of rounding ``x`` to ``dtype`` near ``means``: ``spacing(mu)^2 / 12``.
+
+    A spread below it cannot be told apart from the rounding of the data
+    themselves (a value stored in ``dtype`` is known to half a spacing, a
+    uniform error of that width has this variance). Diagonal and spherical
+    variances never fall below it, so a component on a single point or on
+    duplicated rows keeps a positive variance where scikit-learn's
+    ``E[x^2] - mu^2`` keeps one by rounding; at a mean of exactly 0 the floor
+    is 0 and such a component is ill-defined, as in scikit-learn.
+    """
+    spacing = np.spacing(np.abs(np.asarray(means, dtype=dtype))).astype(np.float64)
+    return spacing**2 / 12.0
 
 
 def _singular_error(dtype) -> ValueError:
