@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 import naive
 from fastgmm import GaussianMixture
 from fastgmm._blocks import CHUNK_ROWS
-from fastgmm._init import _stats_from_resp
+from fastgmm._resp import stats_from_resp
 from fastgmm._model import m_step
 from fastgmm._stream import blend, step_size
 
@@ -39,7 +39,7 @@ def _given_init(truth, cov_type, seed=1):
 
 
 def _resp_stats(X, R, shift, cov_type):
-    return _stats_from_resp(X, None, lambda a, b: R[a:b], shift, cov_type)
+    return stats_from_resp(X, None, lambda a, b: R[a:b], shift, cov_type)
 
 
 def _lower(S2, cov_type):

@@ -1,0 +1,291 @@
+"""Initialisation over an ordered sequence of row chunks, in bounded memory.
+
+A *chunked source* is anything with ``shape``, ``dtype``, ``kind`` (a name
+for messages), ``first_row()``, ``chunk_of(position)`` and
+``map(func, *args)``, which calls ``func(chunk, weights, chunk_index,
+first_row, args)`` on every non-empty chunk and returns the results in chunk
+order. Two sources exist: :class:`RowBlocks`, a large ``numpy.memmap`` read
+one block of rows at a time in this process, and ``fastgmm._dask.Chunks``,
+the chunks of a Dask array on the workers. Every pass keeps per-chunk
+arrays only, so memory is set by the chunk size, ``k`` and ``d``, not by
+the number of rows. Each task is a pure function of its chunk and its
+arguments (random numbers come from a seed per pass and chunk).
+
+``'kmeans'`` and ``'k-means++'`` use k-means|| (Bahmani et al., "Scalable
+k-means++", VLDB 2012):
+
+1. one pass draws a first centre with probability proportional to its
+   sample weight (an exponential race: the row with the least
+   ``Exp(1) / w_i`` wins), keeping the next ``k - 1`` winners in reserve;
+2. ``_KMEANS_ROUNDS`` passes each add every row independently with
+   probability ``min(1, l w_i d_i^2 / phi)`` (``l = 2 k`` oversampling,
+   ``d_i`` the distance to the nearest candidate, ``phi = sum_i w_i d_i^2``).
+   A chunk does not know ``phi`` while it runs, so it returns the rows with
+   ``u_i / (w_i d_i^2) < l / phi_chunk`` (a superset, about ``l`` rows) and
+   the caller keeps those below ``l / phi``;
+3. one pass weights each candidate by the sample weight of the rows nearest
+   to it; weighted k-means++ (``'k-means++'``) or k-means++ and Lloyd
+   (``'kmeans'``) run on the few candidates;
+4. for ``'kmeans'``, Lloyd iterations continue on the whole data set, one
+   pass each, from per-chunk sums about the current centres, until the
+   squared centre shift falls below ``1e-4`` of the mean feature variance.
+
+``'random_from_data'`` draws ``k`` rows uniformly (an unweighted race among
+rows with positive weight) and ``'random'`` draws responsibilities per
+chunk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._blocks import CHUNK_ROWS
+from ._kmeans import _locked, kmeans, kmeans_plusplus, lloyd_step
+from ._resp import one_hot, one_hot_rows, random_resp, stats_from_resp
+
+_KMEANS_ROUNDS = 5
+_OVERSAMPLING = 2.0
+# Distributed Lloyd iterations, as the in-memory k-means.
+_LLOYD_MAX_ITER = 300
+_LLOYD_TOL = 1e-4
+_SEED_MAX = 2**31 - 1
+# Rows per block of a memmap: a pass holds about 40 bytes per row of one block.
+BLOCK_ROWS = 64 * CHUNK_ROWS
+
+
+def _smallest(values, m):
+    """Positions of the ``m`` smallest values, ascending (ties by position)."""
+    if m <= 0:
+        return np.empty(0, dtype=np.int64)
+    if m < len(values):
+        values_m = np.partition(values, m - 1)[m - 1]
+        candidates = np.flatnonzero(values <= values_m)
+    else:
+        candidates = np.arange(len(values))
+    return candidates[np.argsort(values[candidates], kind="stable")][:m]
+
+
+def _float64_weights(w):
+    return np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64)
+
+
+def _nearest(X, w, centers):
+    """``lloyd_step`` of one chunk: nearest-centre labels, squared distances, sums."""
+    n = X.shape[0]
+    labels = np.full(n, -1, dtype=np.int64)
+    dist = np.empty(n)
+    sums, weights, inertia, _ = _locked(lloyd_step, X, _float64_weights(w),
+                                        np.ascontiguousarray(centers, dtype=np.float64),
+                                        labels, dist)
+    return labels, dist, sums, weights, inertia
+
+
+
+def _task_race(X, w, index, start, args):
+    """The ``k`` rows with the smallest ``Exp(1) / w_i``.
+
+    Unweighted (``'random_from_data'``), the key is ``Exp(1)`` for every row
+    with a positive weight: a uniform draw among them.
+    """
+    seed, k, weighted = args
+    n = X.shape[0]
+    keys = np.random.default_rng([seed, 0, index]).standard_exponential(n)
+    if w is not None:
+        w = np.asarray(w, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            keys = np.where(w > 0, keys / w if weighted else keys, np.inf)
+    top = _smallest(keys, k)
+    return keys[top], start + top, np.asarray(X[top], dtype=np.float64)
+
+
+def _task_oversample(X, w, index, start, args):
+    """One k-means|| round: ``phi`` of the chunk and the rows it may contribute."""
+    seed, round_, centers, ell = args
+    X = np.ascontiguousarray(X)
+    _, dist, sums, weights, phi = _nearest(X, w, centers)
+    mass = dist if w is None else dist * np.asarray(w, dtype=np.float64)
+    u = np.random.default_rng([seed, round_, index]).random(X.shape[0])
+    picked = np.empty(0, dtype=np.int64)
+    if phi > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            picked = np.flatnonzero(u < (ell / phi) * mass)
+    keys = u[picked] / mass[picked]
+    return phi, sums, weights, keys, start + picked, np.asarray(X[picked], dtype=np.float64)
+
+
+def _task_lloyd(X, w, index, start, args):
+    """Per-centre sums about the centres, weights, and the farthest weighted rows."""
+    centers, n_far = args
+    X = np.ascontiguousarray(X)
+    _, dist, sums, weights, inertia = _nearest(X, w, centers)
+    if w is not None:
+        dist = np.where(np.asarray(w) > 0, dist, -np.inf)
+    far = _smallest(-dist, n_far)
+    return sums, weights, inertia, dist[far], np.asarray(X[far], dtype=np.float64)
+
+
+def _task_init_stats(X, w, index, start, args):
+    """Statistics of one chunk for initial responsibilities (see ``_stats_pass``)."""
+    mode, payload, shift, covariance_type, seed = args
+    X = np.ascontiguousarray(X)
+    k = shift.shape[0]
+    if mode == "nearest":
+        make = one_hot(_nearest(X, w, payload)[0], k)
+    elif mode == "rows":
+        make = one_hot_rows(payload - start, k)
+    else:  # random
+        make = random_resp(np.random.default_rng([seed, index]), k, w)
+    return stats_from_resp(X, w, make, shift, covariance_type)
+
+
+
+# ---------------------------------------------------------- reductions
+def sum_in_order(parts):
+    """``parts[0] + parts[1] + ...`` in chunk order (``Stats`` or arrays)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def nonfinite_error(data, parts, value_of):
+    """The error naming the first chunk whose pass gave a non-finite value (or None)."""
+    for position, part in enumerate(parts):
+        if not np.isfinite(value_of(part)):
+            i, first, last = data.chunk_of(position)
+            return ValueError(
+                "Input X contains NaN or infinity: the pass over chunk "
+                f"{i} (rows {first} to {last - 1}) of the {data.kind} gave "
+                f"{value_of(part)}. Remove or impute those rows before fitting.")
+    return None
+
+
+def _race(data, k, seed, weighted):
+    """The ``k`` winners of a race over all rows: their row numbers and rows."""
+    parts = data.map(_task_race, seed, k, weighted)
+    keys, index, rows = (np.concatenate(p) for p in zip(*parts))
+    order = np.argsort(keys, kind="stable")[:k]
+    return index[order], rows[order]
+
+
+def _kmeans_parallel(data, k, seed):
+    """k-means|| candidates: rows, their row numbers and the weight nearest to each.
+
+    Also returns the sum of the feature variances (for Lloyd's tolerance).
+    A round brings about ``l`` rows per chunk to the client.
+    """
+    ell = _OVERSAMPLING * k
+    reserve_index, reserve_rows = _race(data, k, seed, weighted=True)
+    index, rows = reserve_index[:1], reserve_rows[:1]
+    variance = None
+    for round_ in range(1, _KMEANS_ROUNDS + 1):
+        parts = data.map(_task_oversample, seed, round_, rows, ell)
+        phi = sum(p[0] for p in parts)
+        if not np.isfinite(phi):
+            raise nonfinite_error(data, parts, lambda p: p[0])
+        if variance is None:
+            # Round 1 measures distances to the single first centre.
+            w_total = sum(p[2][0] for p in parts)
+            s1 = sum_in_order([p[1][0] for p in parts]) / w_total
+            variance = max(phi / w_total - float(s1 @ s1), 0.0)
+        if phi <= 0:
+            break
+        keys = np.concatenate([p[3] for p in parts])
+        keep = keys < ell / phi
+        index = np.concatenate([index, np.concatenate([p[4] for p in parts])[keep]])
+        rows = np.vstack([rows, np.vstack([p[5] for p in parts])[keep]])
+    if len(index) < k:
+        # Fewer distinct candidates than components: add race winners.
+        extra = ~np.isin(reserve_index, index)
+        index = np.concatenate([index, reserve_index[extra]])[:k]
+        rows = np.vstack([rows, reserve_rows[extra]])[:k]
+    parts = data.map(_task_lloyd, rows, 0)
+    cluster_weight = sum_in_order([p[1] for p in parts])
+    return rows, index, cluster_weight, variance
+
+
+def _distributed_lloyd(data, centers, tol):
+    """Lloyd iterations over every chunk from ``centers``; returns the final centres."""
+    k = centers.shape[0]
+    for _ in range(_LLOYD_MAX_ITER):
+        parts = data.map(_task_lloyd, centers, k)
+        sums = sum_in_order([p[0] for p in parts])
+        weights = sum_in_order([p[1] for p in parts])
+        if not np.isfinite(sum(p[2] for p in parts)):
+            raise nonfinite_error(data, parts, lambda p: p[2])
+        shift = np.zeros_like(centers)
+        nonempty = weights > 0
+        shift[nonempty] = sums[nonempty] / weights[nonempty, None]
+        empty = np.flatnonzero(~nonempty)
+        if len(empty):
+            far_dist = np.concatenate([p[3] for p in parts])
+            far_rows = np.vstack([p[4] for p in parts])
+            far = np.argsort(-far_dist, kind="stable")[: len(empty)]
+            shift[empty[: len(far)]] = far_rows[far] - centers[empty[: len(far)]]
+        centers = centers + shift
+        if (shift**2).sum() <= tol and not len(empty):
+            break
+    return centers
+
+
+def _stats_pass(data, mode, payload, shift, covariance_type, seed=0):
+    parts = data.map(_task_init_stats, mode, payload, shift, covariance_type, seed)
+    return sum_in_order(parts)
+
+
+def initial_stats(data, n_components, covariance_type, init_params, rng):
+    """Statistics of the chosen initial responsibilities, chunk by chunk."""
+    k = n_components
+    seed = int(rng.randint(_SEED_MAX))
+    if init_params in ("kmeans", "k-means++"):
+        rows, index, cluster_weight, variance = _kmeans_parallel(data, k, seed)
+        if init_params == "kmeans":
+            centers, _ = kmeans(rows, k, rng, cluster_weight)
+            tol = _LLOYD_TOL * variance / data.shape[1]
+            centers = _distributed_lloyd(data, centers, tol)
+            stats = _stats_pass(data, "nearest", centers, centers, covariance_type)
+        else:
+            seeds, chosen = kmeans_plusplus(rows, k, rng, cluster_weight)
+            stats = _stats_pass(data, "rows", index[chosen], seeds, covariance_type)
+    elif init_params == "random_from_data":
+        index, rows = _race(data, k, seed, weighted=False)
+        stats = _stats_pass(data, "rows", index, rows, covariance_type)
+    else:  # random
+        first = data.first_row()
+        stats = _stats_pass(data, "random", None, np.repeat(first, k, axis=0),
+                               covariance_type, seed)
+    return stats
+
+
+class RowBlocks:
+    """A ``numpy.memmap`` (and its weights) as a sequence of row-block chunks.
+
+    The blocks are visited in order in this process; each is a view of the
+    file, so a pass holds only the arrays of one block.
+    """
+
+    kind = "memmap"
+
+    def __init__(self, X, sample_weight, block_rows=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.shape = X.shape
+        self.dtype = X.dtype
+        self.block_rows = BLOCK_ROWS if block_rows is None else block_rows
+
+    def first_row(self):
+        return np.asarray(self.X[:1], dtype=np.float64)
+
+    def chunk_of(self, position):
+        """(chunk index, first row, last row + 1) of the ``position``-th chunk."""
+        start = position * self.block_rows
+        return position, start, min(start + self.block_rows, self.shape[0])
+
+    def map(self, func, *args):
+        """``func(block, weights, block_index, first_row, args)`` for each block, in order."""
+        n = self.shape[0]
+        w = self.sample_weight
+        return [func(self.X[start:start + self.block_rows],
+                     None if w is None else w[start:start + self.block_rows],
+                     index, start, args)
+                for index, start in enumerate(range(0, n, self.block_rows))]

@@ -1,0 +1,88 @@
+"""Initial responsibilities, a bounded slice of rows at a time -> statistics.
+
+Every initialisation (in memory, over the row blocks of a large memmap, or
+over Dask chunks) ends here: a ``make_resp(start, stop)`` gives the
+responsibilities of rows ``[start, stop)`` and :func:`stats_from_resp`
+folds them into :class:`~fastgmm._model.Stats`, so nothing of size
+``n x k`` is ever held.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._blocks import CHUNK_ROWS, KIND_CODES
+from ._kernels import resp_stats_pass, s2_shape
+from ._model import Stats
+from ._threads import KERNEL_LOCK
+
+SLICE_ROWS = 16 * CHUNK_ROWS
+
+
+def _contiguous(X, start, stop):
+    return np.ascontiguousarray(np.asarray(X[start:stop]))
+
+
+def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
+    """Statistics for responsibilities produced slice by slice by ``make_resp``."""
+    n, d = X.shape
+    k = shift.shape[0]
+    kind = KIND_CODES[covariance_type]
+    s2 = s2_shape(kind, k, d)
+    shift = np.ascontiguousarray(shift, dtype=X.dtype)
+    center = np.ascontiguousarray(shift[0])
+    empty_w = np.empty(0, dtype=X.dtype)
+    total = None
+    for start in range(0, n, SLICE_ROWS):
+        stop = min(start + SLICE_ROWS, n)
+        R = np.ascontiguousarray(make_resp(start, stop), dtype=X.dtype)
+        w = empty_w if sample_weight is None else _contiguous(sample_weight, start, stop)
+        block = _contiguous(X, start, stop)
+        with KERNEL_LOCK:
+            N, S1, S2, wsum = resp_stats_pass(block, w, R, kind, shift, center, s2[0], s2[2])
+        part = Stats(N, S1, S2, 0.0, wsum, shift.astype(np.float64),
+                     center.astype(np.float64))
+        total = part if total is None else total + part
+    return total
+
+
+def one_hot(labels, k):
+    def make(start, stop):
+        block = labels[start:stop]
+        R = np.zeros((stop - start, k))
+        hit = block >= 0
+        R[np.flatnonzero(hit), block[hit]] = 1.0
+        return R
+    return make
+
+
+def one_hot_rows(indices, k):
+    """Responsibility 1 of component j at row ``indices[j]``, 0 elsewhere (no n-sized array)."""
+    indices = np.asarray(indices, dtype=np.int64)
+
+    def make(start, stop):
+        R = np.zeros((stop - start, k))
+        hit = np.flatnonzero((indices >= start) & (indices < stop))
+        R[indices[hit] - start, hit] = 1.0
+        return R
+    return make
+
+
+def random_resp(rng, k, sample_weight):
+    """Uniform random responsibilities, drawn only for rows that carry weight.
+
+    Skipping zero-weight rows keeps the draws of the other rows exactly those
+    of a fit without the zero-weight rows.
+    """
+    def make(start, stop):
+        if sample_weight is None:
+            rows = slice(None)
+            count = stop - start
+        else:
+            rows = np.flatnonzero(np.asarray(sample_weight[start:stop]) > 0)
+            count = len(rows)
+        R = np.zeros((stop - start, k))
+        draws = rng.uniform(size=(count, k))
+        R[rows] = draws / draws.sum(axis=1)[:, None]
+        return R
+    return make
