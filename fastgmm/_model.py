@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._blocks import DIAG, FULL, KIND_CODES, SPHERICAL, TIED
-from ._kernels import _EXP_FLOOR
 
 SINGULAR_MESSAGE = (
     "Fitting the mixture model failed because some components have "
@@ -124,27 +123,6 @@ def _symmetric_from_lower(S):
     return S
 
 
-def _without_clamped_mass(stats: Stats, covariance_type: str):
-    """``N``, ``S1``, ``S2`` with components that hold only the kernel's clamp zeroed.
-
-    The E-step clamps ``exp`` at ``exp(_EXP_FLOOR)`` (about 1e-304) so that no
-    subnormal number reaches the statistics: a component far from every point
-    still collects that much mass per row, where scikit-learn's
-    responsibilities underflow to exactly 0. A component holding no more
-    than the clamp of every row is empty, and its statistics are made so
-    (the pooled tied scatter keeps its share, which is below rounding).
-    """
-    N, S1, S2 = stats.N, stats.S1, stats.S2
-    clamped = N <= stats.weight * math.exp(_EXP_FLOOR) * (1.0 + 1e-6)
-    if stats.weight > 0 and np.any(clamped):
-        keep = ~clamped
-        N = N * keep
-        S1 = S1 * keep[:, None]
-        if covariance_type != "tied":
-            S2 = S2 * keep[:, None, None]
-    return N, S1, S2
-
-
 def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
            normalize_weights: bool = True):
     """Weights, means and covariances from shifted sufficient statistics.
@@ -158,7 +136,7 @@ def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
     ``sum(nk)``, as scikit-learn does when it initialises from
     responsibilities.
     """
-    N, S1, S2 = _without_clamped_mass(stats, covariance_type)
+    N, S1, S2 = stats.N, stats.S1, stats.S2
     nk = N + 10 * np.finfo(dtype).eps
     weights = nk / (nk.sum() if normalize_weights else stats.weight)
     # mu - c = (S1 + N c) / nk - c: exactly -c for an empty component.
