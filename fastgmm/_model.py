@@ -244,13 +244,20 @@ def log_det_cholesky(prec_chol, covariance_type, n_features):
     return n_features * np.log(prec_chol)
 
 
-def kernel_model(weights, means, prec_chol, covariance_type, dtype) -> KernelModel:
-    """Precompute the per-iteration arrays of :class:`KernelModel` in ``dtype``."""
+def kernel_model(weights, means, prec_chol, covariance_type, dtype,
+                 log_weights=None) -> KernelModel:
+    """Precompute the per-iteration arrays of :class:`KernelModel` in ``dtype``.
+
+    ``log_weights`` (default ``log(weights)``) is the per-component constant
+    added to each Gaussian log-density; the variational E-step puts its
+    expectations there.
+    """
     kind = KIND_CODES[covariance_type]
     means = np.asarray(means, dtype=np.float64)
     k, d = means.shape
-    with np.errstate(divide="ignore"):
-        log_weights = np.log(np.asarray(weights, dtype=np.float64))
+    if log_weights is None:
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(np.asarray(weights, dtype=np.float64))
     log_norm = (log_weights + log_det_cholesky(prec_chol, covariance_type, d)
                 - 0.5 * d * math.log(2 * math.pi))
     chol = np.zeros((1, 1, 1))
