@@ -1,13 +1,15 @@
 """fastgmm: Gaussian mixture models fitted by EM with fused Numba kernels.
 
-``fastgmm.GaussianMixture`` is a drop-in replacement for
-``sklearn.mixture.GaussianMixture``. Importing the package compiles
-nothing; kernels compile on first use and are cached on disk.
+``fastgmm.GaussianMixture`` and ``fastgmm.BayesianGaussianMixture`` are
+drop-in replacements for their ``sklearn.mixture`` namesakes. Importing the
+package compiles nothing; kernels compile on first use and are cached on
+disk.
 """
 
 from ._version import __version__
+from .bayesian import BayesianGaussianMixture
 from .io import load
 from .mixture import GaussianMixture
 from .selection import select
 
-__all__ = ["GaussianMixture", "__version__", "load", "select"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture", "__version__", "load", "select"]
