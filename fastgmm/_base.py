@@ -51,8 +51,9 @@ class BaseMixture(DensityMixin, BaseEstimator):
     """Base class of the fastgmm mixtures (not to be used directly).
 
     Subclasses implement the hooks listed in the module docstring and
-    declare, for model files, ``_file_arrays`` (fitted array attributes)
-    and ``_array_params`` (hyper-parameters that may hold arrays).
+    declare, for model files, ``_file_arrays`` (fitted array attributes),
+    ``_array_params`` (hyper-parameters that may hold arrays) and
+    ``_file_any_float`` (fitted arrays whose dtype is not the model's).
     """
 
     _parameter_constraints: dict = {
@@ -72,6 +73,9 @@ class BaseMixture(DensityMixin, BaseEstimator):
     _file_arrays: tuple[str, ...] = ("weights_", "means_", "covariances_", "precisions_",
                                      "precisions_cholesky_")
     _array_params: tuple[str, ...] = ()
+    # Fitted arrays of a model file that may be float32 or float64 whatever
+    # the model's dtype (priors given by the user keep theirs).
+    _file_any_float: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, sample_weight=None):
@@ -446,8 +450,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 params[name] = None  # the array is stored beside the header
         param_arrays = list(arrays)
         params["random_state"] = _modelfile.json_random_state(params["random_state"])
-        for name in self._file_arrays:
-            arrays[name] = np.ascontiguousarray(getattr(self, name))
+        arrays.update(self._file_array_values())
         fitted = self._file_scalar_values()
         fitted["n_features_in_"] = int(self.n_features_in_)
         if hasattr(self, "feature_names_in_"):
@@ -455,6 +458,21 @@ class BaseMixture(DensityMixin, BaseEstimator):
         header = _modelfile.header(type(self).__name__, np.asarray(self.means_).dtype,
                                    params, param_arrays, fitted, arrays)
         _modelfile.write_archive(path, header, arrays)
+
+    def _file_array_values(self) -> dict[str, np.ndarray]:
+        """The fitted arrays of a model file, one plain array per name in ``_file_arrays``."""
+        return {name: np.ascontiguousarray(getattr(self, name)) for name in self._file_arrays}
+
+    def _set_file_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Fitted arrays from a model file (checked already)."""
+        for name in self._file_arrays:
+            setattr(self, name, arrays[name])
+
+    def _check_file_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Checks of a model file's arrays beyond shapes and positive-definiteness.
+
+        Raises :class:`fastgmm._modelfile.Refuse` naming the problem.
+        """
 
     def _file_scalar_values(self) -> dict:
         """The fitted scalars of a model file, as JSON values."""

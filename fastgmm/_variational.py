@@ -44,12 +44,14 @@ def moments(stats: _model.Stats, covariance_type: str, dtype):
     ``stats`` come from a pass with a single component (every
     responsibility is 1); the covariance has the shape of ``covariance_type``
     (a scalar for 'spherical'), as scikit-learn's default ``covariance_prior``.
-    A weight counts as that many rows.
+    A weight counts as that many rows (``ddof=1`` becomes ``sum(w) - 1``).
     """
     _, means, cov = _model.m_step(stats, covariance_type, 0.0, dtype)
-    nk = stats.N[0] + 10 * np.finfo(dtype).eps
-    # m_step divides the scatter by nk; the unbiased estimate divides by N - 1.
-    cov = cov * (nk / (stats.N[0] - 1.0))
+    total = stats.N[0]
+    nk = total + 10 * np.finfo(dtype).eps
+    # m_step divides the scatter by nk; the unbiased estimate divides by
+    # N - 1 (weights summing to at most 1 have no such correction).
+    cov = cov * (nk / (total - 1.0 if total > 1.0 else total))
     if covariance_type != "tied":
         cov = cov[0]
     return means[0], cov

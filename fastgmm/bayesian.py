@@ -8,7 +8,7 @@ to the driver.
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_array
@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from . import _model, _variational
 from ._base import BaseMixture
 from ._engine import accumulate
+from ._modelfile import Refuse
 from ._params import precision_shape
 
 _FLOAT_DTYPES = [np.float64, np.float32]
@@ -163,6 +164,7 @@ class BayesianGaussianMixture(BaseMixture):
         "weight_concentration_", "mean_precision_", "degrees_of_freedom_",
         "mean_prior_", "covariance_prior_")
     _array_params = ("mean_prior", "covariance_prior")
+    _file_any_float = ("mean_prior_", "covariance_prior_")
 
     def __init__(
         self,
@@ -248,7 +250,10 @@ class BayesianGaussianMixture(BaseMixture):
         if mean is None or covariance is None:
             data_mean, data_cov = self._data_moments(X, sample_weight)
             mean = data_mean.astype(X.dtype) if mean is None else mean
-            covariance = _cast(data_cov, X.dtype) if covariance is None else covariance
+            if covariance is None:
+                # As scikit-learn's np.cov (float64) and np.var (X's dtype).
+                covariance = (data_cov if cov_type in ("full", "tied")
+                              else _cast(data_cov, X.dtype))
         return _variational.Priors(self.weight_concentration_prior_type,
                                    weight_concentration, mean_precision, mean, dof,
                                    covariance)
@@ -299,7 +304,7 @@ class BayesianGaussianMixture(BaseMixture):
             for p in (self.mean_precision_, self.means_, self.degrees_of_freedom_,
                       self.covariances_, self.precisions_cholesky_))
 
-    def _set_parameters(self, params, priors, dtype):
+    def _set_parameters(self, params, dtype, priors=None):
         concentration, mean_precision, means, dof, covariances, prec_chol = params
         prior_type = self.weight_concentration_prior_type
         self.weights_ = np.asarray(
@@ -321,6 +326,69 @@ class BayesianGaussianMixture(BaseMixture):
         self.mean_prior_ = priors.mean
         self.degrees_of_freedom_prior_ = priors.degrees_of_freedom
         self.covariance_prior_ = priors.covariance
+
+    # ------------------------------------------------------------ model file
+    def _file_array_values(self):
+        arrays = super()._file_array_values()
+        dtype = np.asarray(self.means_).dtype
+        # A tuple of two arrays for 'dirichlet_process' is stored as (2, k).
+        # np.array, not np.ascontiguousarray: a scalar stays 0-d ('tied'
+        # degrees of freedom, 'spherical' covariance prior).
+        arrays["weight_concentration_"] = np.array(self.weight_concentration_, dtype=dtype)
+        arrays["degrees_of_freedom_"] = np.array(self.degrees_of_freedom_, dtype=dtype)
+        for name in self._file_any_float:  # the priors keep their own dtype
+            arrays[name] = np.array(getattr(self, name), order="C")
+        return arrays
+
+    def _set_file_arrays(self, arrays):
+        super()._set_file_arrays(arrays)
+        if self.weight_concentration_prior_type == "dirichlet_process":
+            self.weight_concentration_ = (arrays["weight_concentration_"][0].copy(),
+                                          arrays["weight_concentration_"][1].copy())
+        self.degrees_of_freedom_ = _cast(arrays["degrees_of_freedom_"],
+                                         arrays["degrees_of_freedom_"].dtype)
+        self.covariance_prior_ = _cast(arrays["covariance_prior_"],
+                                       arrays["covariance_prior_"].dtype)
+
+    def _file_shapes(self, n_features):
+        shapes = super()._file_shapes(n_features)
+        k, cov_type = self.n_components, self.covariance_type
+        dp = self.weight_concentration_prior_type == "dirichlet_process"
+        shapes.update({
+            "weight_concentration_": (2, k) if dp else (k,),
+            "mean_precision_": (k,),
+            "degrees_of_freedom_": () if cov_type == "tied" else (k,),
+            "mean_prior_": (n_features,),
+            "covariance_prior_": {"full": (n_features, n_features),
+                                  "tied": (n_features, n_features),
+                                  "diag": (n_features,), "spherical": ()}[cov_type],
+        })
+        return shapes
+
+    def _check_file_arrays(self, arrays):
+        n_features = arrays["means_"].shape[1]
+        if np.any(arrays["weight_concentration_"] <= 0) or np.any(
+                arrays["mean_precision_"] <= 0):
+            raise Refuse("weight_concentration_ and mean_precision_ must be positive")
+        if np.any(arrays["degrees_of_freedom_"] <= n_features - 1):
+            raise Refuse(f"degrees_of_freedom_ must exceed n_features - 1 = {n_features - 1}")
+
+    def _file_scalar_values(self):
+        fitted = super()._file_scalar_values()
+        for name in ("weight_concentration_prior_", "mean_precision_prior_",
+                     "degrees_of_freedom_prior_"):
+            value = getattr(self, name)
+            fitted[name] = int(value) if isinstance(value, Integral) else float(value)
+        return fitted
+
+    def _set_file_scalars(self, fitted):
+        super()._set_file_scalars(fitted)
+        for name in ("weight_concentration_prior_", "mean_precision_prior_",
+                     "degrees_of_freedom_prior_"):
+            value = fitted[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise Refuse(f"{name} must be a positive number, got {value!r}")
+            setattr(self, name, value)
 
 
 def _check_shape(param, shape, name):

@@ -21,12 +21,16 @@ from ._modelfile import check_array as _check_array
 from ._modelfile import check_positive_definite as _check_positive_definite
 from ._modelfile import check_weights as _check_weights
 from ._modelfile import write_archive as _write_archive  # noqa: F401 (tests write archives)
+from .bayesian import BayesianGaussianMixture
 from .mixture import GaussianMixture
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
 
 # The estimators a model file may name.
-_ESTIMATORS: dict[str, type[BaseMixture]] = {"GaussianMixture": GaussianMixture}
+_ESTIMATORS: dict[str, type[BaseMixture]] = {
+    "GaussianMixture": GaussianMixture,
+    "BayesianGaussianMixture": BayesianGaussianMixture,
+}
 
 
 def save(model: BaseMixture, path: str | os.PathLike) -> None:
@@ -34,7 +38,7 @@ def save(model: BaseMixture, path: str | os.PathLike) -> None:
 
     Parameters
     ----------
-    model : GaussianMixture
+    model : GaussianMixture or BayesianGaussianMixture
         A fitted mixture.
     path : str or path-like
         Destination, written exactly as given (no suffix is added; ``.npz``
@@ -49,7 +53,8 @@ def save(model: BaseMixture, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike) -> BaseMixture:
-    """Read a model written by :meth:`GaussianMixture.save`.
+    """Read a model written by :meth:`GaussianMixture.save` or
+    :meth:`BayesianGaussianMixture.save`.
 
     The file is checked before anything is built from it: archive
     integrity, format name and version (files from a newer format are
@@ -64,8 +69,8 @@ def load(path: str | os.PathLike) -> BaseMixture:
 
     Returns
     -------
-    model : GaussianMixture
-        The fitted mixture.
+    model : GaussianMixture or BayesianGaussianMixture
+        The fitted mixture, of the class that was saved.
 
     Raises
     ------
@@ -125,12 +130,15 @@ def _build(header: dict, arrays: dict[str, np.ndarray]) -> BaseMixture:
         n_features = int(fitted["n_features_in_"])
         shapes = model._file_shapes(n_features)
         for name in cls._file_arrays:
-            _check_array(name, arrays[name], dtype, shapes[name], declared[name])
+            expected_dtype = dtype
+            if name in cls._file_any_float and arrays[name].dtype in (np.float32, np.float64):
+                expected_dtype = arrays[name].dtype
+            _check_array(name, arrays[name], expected_dtype, shapes[name], declared[name])
         _check_weights(arrays["weights_"])
         _check_positive_definite(arrays, model.covariance_type)
-        for name in cls._file_arrays:
-            setattr(model, name, arrays[name])
         model.n_features_in_ = n_features
+        model._check_file_arrays(arrays)
+        model._set_file_arrays(arrays)
         model._set_file_scalars(fitted)
         if "feature_names_in_" in fitted:
             names = np.asarray(fitted["feature_names_in_"], dtype=object)

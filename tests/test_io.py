@@ -2,10 +2,11 @@
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import fastgmm
 from fastgmm import GaussianMixture, io
@@ -254,3 +255,61 @@ def test_unexpected_arrays_are_refused(saved):
     _rewrite(saved, header, arrays)
     with pytest.raises(ValueError, match="holds arrays"):
         fastgmm.load(saved)
+
+
+# ------------------------------------------------------- the Bayesian mixture
+BAYES_ARRAYS = FITTED + ["mean_precision_"]
+
+
+@pytest.mark.parametrize("prior_type", ["dirichlet_process", "dirichlet_distribution"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_bayesian_round_trip_is_bitwise(tmp_path, covariance_type, dtype, prior_type):
+    X = _data(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        bgm = fastgmm.BayesianGaussianMixture(
+            n_components=4, covariance_type=covariance_type, random_state=0,
+            weight_concentration_prior_type=prior_type, mean_prior=[0.0, 1.0, 0.0]).fit(X)
+    bgm.save(tmp_path / "b.npz")
+    loaded = fastgmm.load(tmp_path / "b.npz")
+    assert type(loaded) is fastgmm.BayesianGaussianMixture
+    assert loaded.get_params().keys() == bgm.get_params().keys()
+    np.testing.assert_array_equal(loaded.mean_prior, bgm.mean_prior)
+    for name in BAYES_ARRAYS:
+        assert getattr(loaded, name).tobytes() == np.asarray(getattr(bgm, name),
+                                                             dtype=dtype).tobytes(), name
+    for name in ("degrees_of_freedom_", "mean_prior_", "covariance_prior_"):
+        assert np.shape(getattr(loaded, name)) == np.shape(getattr(bgm, name)), name
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(bgm, name))
+    if prior_type == "dirichlet_process":
+        assert isinstance(loaded.weight_concentration_, tuple)
+    np.testing.assert_array_equal(np.asarray(loaded.weight_concentration_),
+                                  np.asarray(bgm.weight_concentration_))
+    for name in ("n_iter_", "converged_", "lower_bound_", "lower_bounds_",
+                 "weight_concentration_prior_", "mean_precision_prior_",
+                 "degrees_of_freedom_prior_"):
+        assert getattr(loaded, name) == getattr(bgm, name), name
+    assert loaded.predict_proba(X).tobytes() == bgm.predict_proba(X).tobytes()
+    assert loaded.score_samples(X).tobytes() == bgm.score_samples(X).tobytes()
+    assert loaded.sample(5)[0].tobytes() == bgm.sample(5)[0].tobytes()
+    # A loaded model continues like the saved one.
+    loaded.set_params(warm_start=True, max_iter=2)
+    bgm.set_params(warm_start=True, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        np.testing.assert_array_equal(loaded.fit(X).means_, bgm.fit(X).means_)
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("degrees_of_freedom_", lambda a: a * 0.0, "degrees_of_freedom_ must exceed"),
+    ("mean_precision_", lambda a: -a, "mean_precision_ must be positive"),
+    ("weight_concentration_", lambda a: a[:1].copy(), "weight_concentration_ has shape"),
+    ("mean_prior_", _set(0, np.nan), "mean_prior_ contains non-finite"),
+])
+def test_invalid_bayesian_parameters_are_refused(tmp_path, name, change, message):
+    path = tmp_path / "b.npz"
+    fastgmm.BayesianGaussianMixture(n_components=3, random_state=0).fit(_data()).save(path)
+    _corrupt(path, name, change)
+    with pytest.raises(ValueError, match=message):
+        fastgmm.load(path)
