@@ -79,6 +79,7 @@ class Progress:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.label = ""
+        self.quantity = "log-likelihood"  # what the fit monitors
         self._run = 0
         self._last = perf_counter()
 
@@ -100,7 +101,7 @@ class Progress:
             self.finish()
         run = f"run {self._run}, " if self._run > 1 else ""
         change_text = f"{change:+.3e}" if np.isfinite(change) else "-"
-        line = (f"{self.label}{run}iteration {n_iter:4d}  log-likelihood {lower_bound:.6f}  "
+        line = (f"{self.label}{run}iteration {n_iter:4d}  {self.quantity} {lower_bound:.6f}  "
                 f"change {change_text:>10}  {seconds:.3f} s/iteration")
         sys.stderr.write("\r" + line + "\x1b[K")
         sys.stderr.flush()
@@ -125,15 +126,36 @@ def _estimator_kwargs(args) -> dict:
                 random_state=args.seed)
 
 
-def cmd_fit(args) -> int:
-    """``fastgmm fit``: fit a mixture to DATA and save it."""
-    from .mixture import GaussianMixture
+def _fit_estimator(args):
+    """The estimator ``fastgmm fit`` asks for: maximum likelihood or ``--bayesian``."""
+    if not args.bayesian:
+        for option, value in (("--weight-concentration-prior-type",
+                               args.weight_concentration_prior_type),
+                              ("--weight-concentration-prior", args.weight_concentration_prior)):
+            if value is not None:
+                raise CLIError(f"{option} sets the prior of a variational fit: add --bayesian")
+        from .mixture import GaussianMixture
 
+        return GaussianMixture(args.k, covariance_type=args.covariance_type,
+                               **_estimator_kwargs(args))
+    from .bayesian import BayesianGaussianMixture
+
+    return BayesianGaussianMixture(
+        n_components=args.k, covariance_type=args.covariance_type,
+        weight_concentration_prior_type=(args.weight_concentration_prior_type
+                                         or "dirichlet_process"),
+        weight_concentration_prior=args.weight_concentration_prior,
+        **_estimator_kwargs(args))
+
+
+def cmd_fit(args) -> int:
+    """``fastgmm fit``: fit a mixture (``--bayesian``: a variational one) to DATA and save it."""
     _check_output(args.output, ())
+    gm = _fit_estimator(args)
     X = read_data(args.data, args.dtype)
-    gm = GaussianMixture(args.k, covariance_type=args.covariance_type,
-                         **_estimator_kwargs(args))
     progress = _progress(args)
+    if args.bayesian:
+        progress.quantity = "lower bound"
     gm._iteration_hook = progress
     start = perf_counter()
     try:
@@ -144,9 +166,14 @@ def cmd_fit(args) -> int:
     seconds = perf_counter() - start
     gm.save(args.output)
     state = "converged" if gm.converged_ else "did not converge"
+    bound = "lower bound" if args.bayesian else "mean log-likelihood"
     print(f"fitted {gm.n_components} {gm.covariance_type} components to "
           f"{X.shape[0]:,} x {X.shape[1]} {X.dtype} points in {seconds:.2f} s: "
-          f"{gm.n_iter_} iterations, {state}, mean log-likelihood {gm.lower_bound_:.6f}")
+          f"{gm.n_iter_} iterations, {state}, {bound} {gm.lower_bound_:.6f}")
+    if args.bayesian:
+        kept = np.sort(gm.weights_[gm.weights_ > 0.01])[::-1]
+        print(f"{len(kept)} of {gm.n_components} components kept a weight above 1%: "
+              + " ".join(f"{w:.3f}" for w in kept))
     print(f"saved model to {args.output}")
     return 0
 
@@ -326,6 +353,16 @@ def run_bench(argv: list[str]) -> int:
 
 
 # -------------------------------------------------------------------- parser
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+    if not value > 0 or not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -368,6 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--covariance-type", choices=COVARIANCE_TYPES, default="full")
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write (.npz)")
+    p.add_argument("--bayesian", action="store_true",
+                   help="variational Bayesian mixture (BayesianGaussianMixture): -k is an "
+                        "upper bound, the prior switches off unneeded components")
+    p.add_argument("--weight-concentration-prior-type", default=None,
+                   choices=("dirichlet_process", "dirichlet_distribution"),
+                   help="prior on the weights with --bayesian (default: dirichlet_process)")
+    p.add_argument("--weight-concentration-prior", type=_positive_float, default=None,
+                   metavar="GAMMA", help="concentration of the weight prior with --bayesian; "
+                   "smaller keeps fewer components (default: 1 / k)")
     _add_em_options(p)
     p.set_defaults(func=cmd_fit)
 

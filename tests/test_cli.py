@@ -6,6 +6,7 @@ the round trips are few. Progress and ``bench`` delegation are checked
 in-process, where a fake terminal and a fake module are easy to arrange.
 """
 
+import importlib.util
 import io
 import json
 import os
@@ -104,6 +105,34 @@ def test_predict_proba_to_stdout_and_sample(workdir):
     assert np.mean(np.linalg.norm(S - gm.means_[y], axis=1)) < 3
 
 
+def test_bayesian_fit_then_predict_score_sample_plot(workdir):
+    """``fit --bayesian``: k is an upper bound, the report counts the kept components."""
+    out = assert_ok(run("fit", "x.npy", "-k", "8", "--bayesian", "--weight-concentration-prior",
+                        "0.01", "--weight-concentration-prior-type", "dirichlet_process",
+                        "-o", "bayes.npz", "--max-iter", "500", cwd=workdir)).stdout
+    assert re.search(r"fitted 8 full components to 600 x 2 float64 points.*lower bound",
+                     out)
+    kept = re.search(r"^(\d+) of 8 components kept a weight above 1%: ([\d. ]+)$", out, re.M)
+    assert kept, out
+    bgm = fastgmm.load(workdir / "bayes.npz")
+    assert isinstance(bgm, fastgmm.BayesianGaussianMixture)
+    assert bgm.weight_concentration_prior == 0.01
+    assert int(kept.group(1)) == int(np.sum(bgm.weights_ > 0.01)) == 3
+    weights = [float(w) for w in kept.group(2).split()]
+    np.testing.assert_allclose(weights, np.sort(bgm.weights_[bgm.weights_ > 0.01])[::-1],
+                               atol=5e-4)
+    X = blobs()
+    score = float(assert_ok(run("score", "bayes.npz", "x.npy", cwd=workdir)).stdout)
+    assert score == pytest.approx(bgm.score(X), rel=1e-9)
+    assert_ok(run("predict", "bayes.npz", "x.npy", "-o", "bayes_labels.npy", cwd=workdir))
+    np.testing.assert_array_equal(np.load(workdir / "bayes_labels.npy"), bgm.predict(X))
+    assert_ok(run("sample", "bayes.npz", "-n", "300", "-o", "bayes_s.npy", cwd=workdir))
+    assert np.load(workdir / "bayes_s.npy").shape == (300, 2)
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert_ok(run("plot", "bayes.npz", "x.npy", "-o", "bayes.png", cwd=workdir))
+        assert (workdir / "bayes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.skipif(shutil.which("fastgmm") is None, reason="fastgmm is not installed")
 def test_installed_entry_point(workdir):
     out = assert_ok(run("--version", cwd=workdir, exe=(shutil.which("fastgmm"),)))
@@ -164,6 +193,12 @@ IN_PROCESS_CASES = [
     (["select", "x.npy", "-k", "5..2", "-o", "m.npz"], r"invalid range '5\.\.2'"),
     (["demo", "--n-samples", "10"], r"--n-samples must be at least twice --n-components"),
     (["frobnicate"], r"invalid choice: 'frobnicate'"),
+    (["fit", "x.npy", "-k", "2", "--weight-concentration-prior", "0.1", "-o", "m.npz"],
+     r"--weight-concentration-prior sets the prior of a variational fit: add --bayesian"),
+    (["fit", "x.npy", "-k", "2", "--bayesian", "--weight-concentration-prior", "0",
+      "-o", "m.npz"], r"argument --weight-concentration-prior: must be a number > 0, got 0"),
+    (["fit", "x.npy", "-k", "2", "--bayesian", "--weight-concentration-prior-type", "beta",
+      "-o", "m.npz"], r"--weight-concentration-prior-type: invalid choice: 'beta'"),
 ]
 
 
