@@ -6,7 +6,10 @@ one iteration is ``(t(max_iter=B) - t(max_iter=A)) / (B - A)``: validation
 and other fixed costs cancel. fastgmm's times are the best of ``--repeat``
 runs, scikit-learn's too as long as its runs take less than 20 s.
 
-The cases and goals are those of issue 6. Extra measurements (``--extras``)
+The cases and goals are those of issue 6, plus ``bayes-main``: the main
+case for ``BayesianGaussianMixture`` (issue 10), where both start from the
+rows ``init_params='random_from_data'`` draws with ``random_state=0``
+(the variational mixtures take no ``*_init``). Extra measurements (``--extras``)
 on the main case: float32 vs float64, 1 vs N threads, achieved GFLOP/s next
 to NumPy's matmul rate, k-means initialisation time, import and first-fit
 time in fresh processes (warm and cold Numba cache), and the peak memory of
@@ -53,6 +56,7 @@ class Case:
     n_components: int
     covariance_type: str
     goal: float
+    bayesian: bool = False  # BayesianGaussianMixture instead of GaussianMixture
 
 
 CASES = (
@@ -62,6 +66,7 @@ CASES = (
     Case("wide", 200_000, 64, 16, "full", 6.0),
     Case("tied", 1_000_000, 16, 16, "tied", 10.0),
     Case("spherical", 1_000_000, 16, 16, "spherical", 10.0),
+    Case("bayes-main", 1_000_000, 16, 16, "full", 20.0, bayesian=True),
 )
 _CASES = {case.name: case for case in CASES}
 
@@ -109,8 +114,15 @@ def initial_parameters(X, n_components, covariance_type, n_sub=20_000):
 
 # --------------------------------------------------------------- timing
 def _fit(cls, X, case, init, max_iter):
-    gm = cls(case.n_components, covariance_type=case.covariance_type,
-             max_iter=max_iter, tol=0, n_init=1, **init)
+    if case.bayesian:
+        # No *_init in the variational mixtures: both start from the rows
+        # that init_params='random_from_data' draws (fastgmm draws sklearn's).
+        gm = cls(n_components=case.n_components, covariance_type=case.covariance_type,
+                 max_iter=max_iter, tol=0, n_init=1, init_params="random_from_data",
+                 random_state=0)
+    else:
+        gm = cls(case.n_components, covariance_type=case.covariance_type,
+                 max_iter=max_iter, tol=0, n_init=1, **init)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 never converges
         start = time.perf_counter()
@@ -162,11 +174,22 @@ class _numba_threads:
         numba.set_num_threads(self.previous)
 
 
+def _estimators(case):
+    """``(scikit-learn's class, fastgmm's class)`` for a case."""
+    if case.bayesian:
+        from sklearn.mixture import BayesianGaussianMixture as Sk
+
+        from fastgmm import BayesianGaussianMixture as Fast
+    else:
+        from sklearn.mixture import GaussianMixture as Sk
+
+        from fastgmm import GaussianMixture as Fast
+    return Sk, Fast
+
+
 def _warm_fastgmm(X, case, init):
     """Compile (or load from cache) the kernels before anything is timed."""
-    from fastgmm import GaussianMixture
-
-    _fit(GaussianMixture, X[:4096], case, init, 1)
+    _fit(_estimators(case)[1], X[:4096], case, init, 1)
 
 
 def _rel(a, b):
@@ -185,14 +208,13 @@ def _max_rel_param_diff(gm, ref):
 
 def compare_case(case, scale, iters, repeat, threads):
     """Time both libraries on one case; a dict row of the table."""
-    from sklearn.mixture import GaussianMixture as SkGaussianMixture
     from threadpoolctl import threadpool_limits
 
-    from fastgmm import GaussianMixture
-
+    SkGaussianMixture, GaussianMixture = _estimators(case)
     n = _n_rows(case, scale)
     X = make_data(n, case.n_features, case.n_components)
-    init = initial_parameters(X, case.n_components, case.covariance_type)
+    init = {} if case.bayesian else initial_parameters(X, case.n_components,
+                                                        case.covariance_type)
     with threadpool_limits(limits=threads, user_api="blas"):
         # scikit-learn is repeated only while it is cheap.
         t_sk, sk = per_iteration(SkGaussianMixture, X, case, init, iters, repeat,
