@@ -10,9 +10,10 @@ chunks' small results (``Stats``, k-means sums) in chunk order and does the
 model. This module is a data source and knows no estimator: the EM loop,
 the model math and the handling of ``*_init`` are the estimator's own, and
 ``_engine.accumulate`` and ``_init.initial_stats`` hand a :class:`Chunks`
-source to its ``accumulate`` and ``initial_stats`` methods. Every task is a pure function of its chunk and its arguments (random
-numbers come from a seed per pass and chunk), so a task that Dask reruns
-after losing a worker returns the same result.
+source to its ``accumulate`` and ``initial_stats`` methods. Every task is a
+pure function of its chunk and its arguments (random numbers come from a
+seed per pass and chunk), so a task that Dask reruns after losing a worker
+returns the same result.
 
 Initialisation never gathers the data: ``fastgmm._chunked`` runs
 k-means|| (``'kmeans'``, ``'k-means++'``), a race for ``'random_from_data'``
