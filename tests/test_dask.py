@@ -90,6 +90,33 @@ def test_fit_matches_in_memory_fit(client, cov_type, weighted):
     assert got.n_features_in_ == 3
 
 
+@pytest.mark.parametrize("cov_type", ["full", "spherical"])
+def test_bayesian_fit_on_the_workers_matches_in_memory_fit(client, cov_type):
+    """BayesianGaussianMixture through the same chunked source: priors from
+    chunk passes, variational iterations with the entropy summed per chunk."""
+    import copy
+
+    from fastgmm import BayesianGaussianMixture
+
+    X = _blobs(5, n=6_000)
+    w = np.random.default_rng(6).integers(0, 3, size=len(X)).astype(float)
+    kwargs = dict(n_components=4, covariance_type=cov_type, init_params="random",
+                  random_state=0)
+    # Dask's 'random' init draws per chunk: both continue from one state.
+    start = BayesianGaussianMixture(max_iter=0, warm_start=True, **kwargs).fit(
+        X, sample_weight=w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        expected = copy.deepcopy(start).set_params(max_iter=25).fit(X, sample_weight=w)
+        got = copy.deepcopy(start).set_params(max_iter=25).fit(
+            da.from_array(X, chunks=(2_300, 3)), sample_weight=w)
+    _assert_same_model(got, expected, rtol=1e-9)
+    for name in ("mean_precision_", "degrees_of_freedom_", "mean_prior_",
+                 "covariance_prior_"):
+        np.testing.assert_allclose(getattr(got, name), getattr(expected, name),
+                                   rtol=1e-9, err_msg=name)
+
+
 def test_dask_sample_weight_and_float32(client):
     X = _blobs(3, dtype=np.float32)
     w = np.random.default_rng(4).random(len(X))
