@@ -7,9 +7,11 @@ disk.
 """
 
 from ._version import __version__
+from ._warmup import warmup
 from .bayesian import BayesianGaussianMixture
 from .io import load
 from .mixture import GaussianMixture
 from .selection import select
 
-__all__ = ["BayesianGaussianMixture", "GaussianMixture", "__version__", "load", "select"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture", "__version__", "load", "select",
+           "warmup"]

@@ -7,13 +7,14 @@ Both sizes are constants, never derived from the thread count, so a
 reduction of chunk partials in chunk order gives bitwise the same result
 for any number of threads.
 
-Numba's on-disk cache does not notice edits to *other* modules, and the
-kernels freeze these constants when they compile: after changing one,
-clear the caches (``find fastgmm -name '*.nb[ic]' -delete``).
+The kernels freeze these constants when they compile; the kernel cache
+is keyed on a hash of every kernel module (see :mod:`fastgmm._compile`),
+so changing one here recompiles them.
 """
 
 import numpy as np
-from numba import njit
+
+from ._compile import kernel
 
 BLOCK_ROWS = 256
 CHUNK_BLOCKS = 32
@@ -28,13 +29,13 @@ KIND_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 
-@njit(cache=True)
+@kernel()
 def n_blocks(n, size):
     """Number of blocks of ``size`` rows needed to cover ``n`` rows."""
     return (n + size - 1) // size
 
 
-@njit(cache=True)
+@kernel()
 def block_bounds(index, n, size):
     """Row range ``[start, stop)`` of block ``index`` of ``size`` rows."""
     start = index * size
@@ -42,7 +43,7 @@ def block_bounds(index, n, size):
     return start, stop
 
 
-@njit(cache=True)
+@kernel(internal=True)
 def sum_in_order(parts):
     """``parts.sum(axis=0)``, added part by part in index order.
 

@@ -29,19 +29,21 @@ How the loops are laid out, and why:
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._blocks import (
     BLOCK_ROWS,
     CHUNK_ROWS,
     FASTMATH,
     FULL,
+    KIND_CODES,
     TIED,
     block_bounds,
     n_blocks,
     readonly,
     sum_in_order,
 )
+from ._compile import kernel
 
 # exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2.
 _LOG2E = 1.4426950408889634
@@ -54,7 +56,7 @@ _ROUND_MAGIC = 6755399441055744.0 + 1023.0
 _EXP_FLOOR = -700.0
 
 
-@njit(cache=True, fastmath={"contract"})
+@kernel(internal=True, fastmath={"contract"})
 def _exp_shifted_inplace(x, shift, scratch, nb, flush, shifted):
     """``x[:nb] = exp(x[:nb] - shift[:nb])`` for ``x <= shift``, 0 below ``flush``.
 
@@ -98,7 +100,7 @@ def _exp_shifted_inplace(x, shift, scratch, nb, flush, shifted):
         x[i] = 0.0 if e < flush else e  # NaN (from NaN data) stays NaN
 
 
-@njit(cache=True)
+@kernel(internal=True)
 def flush_threshold(X):
     """Relative responsibility below which a point's share of a component is 0.
 
@@ -111,12 +113,12 @@ def flush_threshold(X):
     return 1e-30 if X.itemsize == 4 else 1e-200
 
 
-@njit(cache=True)
+@kernel(internal=True)
 def _pad4(d):
     return (d + 3) // 4 * 4
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _load_block(X, r0, nb, xt):
     d = X.shape[1]
     for i in range(nb):
@@ -124,7 +126,7 @@ def _load_block(X, r0, nb, xt):
             xt[a, i] = X[r0 + i, a]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _subtract(xt, nb, d, mean, diff):
     """``diff[a, i] = xt[a, i] - mean[a]`` for the ``d`` real features."""
     for a in range(d):
@@ -133,7 +135,7 @@ def _subtract(xt, nb, d, mean, diff):
             diff[a, i] = xt[a, i] - m
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _upper_quad(diff, nb, U, a, out):
     """Columns ``a .. a+3`` of ``diff^T U`` into ``out[0..3]`` (U upper-triangular, padded).
 
@@ -162,7 +164,7 @@ def _upper_quad(diff, nb, U, a, out):
                 o3[i] += x0 * u03 + x1 * u13 + x2 * u23 + x3 * u33
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _mahalanobis_upper(diff, nb, d, U, quad, maha):
     """``maha[i] = |diff[:, i]^T U|^2`` (full covariance)."""
     if d <= 2:
@@ -183,7 +185,7 @@ def _mahalanobis_upper(diff, nb, d, U, quad, maha):
                         + quad[2, i] * quad[2, i] + quad[3, i] * quad[3, i])
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _mahalanobis_diag(xt, nb, d4, mean, prec, maha):
     """``maha[i] = sum_a prec[a] (xt[a, i] - mean[a])^2`` with padded ``prec``."""
     for i in range(nb):
@@ -199,7 +201,7 @@ def _mahalanobis_diag(xt, nb, d4, mean, prec, maha):
             maha[i] += q0 * t0 * t0 + q1 * t1 * t1 + q2 * t2 * t2 + q3 * t3 * t3
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj,
                     diff, proj, quad, maha, logp):
     """``logp[j, i] = log phi_j + log N(x_i | j)`` for one block.
@@ -225,7 +227,7 @@ def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj,
             logp[j, i] = ln - 0.5 * maha[i]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _block_log_norm(logp, nb, top, total, lnorm, scratch, flush, shifted, ent):
     """Per point ``log sum_j exp(logp[j, i])``; leaves ``exp(logp - max)`` in logp.
 
@@ -257,7 +259,7 @@ def _block_log_norm(logp, nb, top, total, lnorm, scratch, flush, shifted, ent):
         lnorm[i] = top[i] + np.log(total[i])
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _block_weights(sw, r0, nb, weights):
     if sw.shape[0] == 0:
         for i in range(nb):
@@ -267,7 +269,7 @@ def _block_weights(sw, r0, nb, weights):
             weights[i] = sw[r0 + i]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _scatter_lower(wdiff, diff, nb, d, S2):
     """``S2[a, b] += sum_i wdiff[a, i] diff[b, i]`` for ``b <= a`` (padded tiles).
 
@@ -311,7 +313,7 @@ def _scatter_lower(wdiff, diff, nb, d, S2):
             S2[a + 1, b + 3] += s13
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff,
                  N, S1, S2):
     """Add one block's statistics (``resp`` already holds ``w_i r_ij``).
@@ -370,7 +372,7 @@ def s2_shape(kind, k, d):
     return (k, d, 1)
 
 
-@njit(cache=True)
+@kernel(internal=True)
 def _padded_model(kind, means, chol, prec, mu_proj, dtype_like):
     """Zero-padded (to a multiple of 4 features) copies of the model arrays.
 
@@ -400,7 +402,7 @@ def _padded_model(kind, means, chol, prec, mu_proj, dtype_like):
     return means_p, chol_p, prec_p, mu_proj_p
 
 
-@njit(cache=True)
+@kernel(internal=True)
 def _estep_buffers(d4, k, dt):
     """Per-block scratch of the E-step (``_block_log_prob``, ``_block_log_norm``).
 
@@ -420,7 +422,7 @@ def _estep_buffers(d4, k, dt):
     return xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
                  mu_proj_p, want_entropy, out_N, out_S1, out_S2):
     """Statistics of rows ``[c0, c1)`` into this chunk's own outputs.
@@ -490,7 +492,7 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     return ll, wsum, entropy
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+@kernel(parallel=True, internal=True, fastmath=FASTMATH)
 def _stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
                 want_entropy, s2_rows, s2_cols):
     """Sufficient statistics of ``X``, shifted by ``means`` (tied: ``center``).
@@ -530,7 +532,7 @@ def _stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
     return N, S1, S2, ll, wsum, entropy
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_proj_p,
                  out_log_norm, out_label, out_log_resp):
     """Scores of rows ``[c0, c1)``, written to those rows of the outputs."""
@@ -574,7 +576,7 @@ def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_
             out_log_norm[r0 + i] = lnorm[i]
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+@kernel(parallel=True, internal=True, fastmath=FASTMATH)
 def _score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
                out_log_norm, out_label, out_log_resp):
     """Per-point log-density, most likely component and (optionally) log-resp.
@@ -591,6 +593,34 @@ def _score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
                      mu_proj_p, out_log_norm, out_label, out_log_resp)
 
 
+def _entry_points(kind):
+    """The kernels Python calls for one covariance kind, ``kind`` frozen in.
+
+    ``kind`` reaches the generic kernels as a compile-time constant, so each
+    kind compiles (lazily, on first use) only its own branches: a first
+    ``full`` fit does not wait for the ``tied``, ``diag`` and ``spherical``
+    code.
+    """
+
+    @kernel(fastmath=FASTMATH)
+    def stats(X, sw, R, means, chol, prec, log_norm, center, mu_proj, want_entropy,
+              s2_rows, s2_cols):
+        return _stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
+                           want_entropy, s2_rows, s2_cols)
+
+    @kernel(fastmath=FASTMATH)
+    def score(X, means, chol, prec, log_norm, center, mu_proj, out_log_norm, out_label,
+              out_log_resp):
+        _score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj, out_log_norm,
+                    out_label, out_log_resp)
+
+    return stats, score
+
+
+# kind code -> (statistics kernel, scoring kernel)
+KERNELS = {code: _entry_points(code) for code in sorted(KIND_CODES.values())}
+
+
 def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, s2_cols,
             want_entropy=False):
     """One fused E-step + sufficient-statistics pass over ``X``.
@@ -601,8 +631,8 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
     ``want_entropy``, else 0.
     """
     no_resp = readonly(np.empty((0, means.shape[0]), X.dtype))
-    return _stats_pass(readonly(X), readonly(sw), no_resp, kind, means, chol, prec, log_norm,
-                       center, mu_proj, bool(want_entropy), s2_rows, s2_cols)
+    return KERNELS[kind][0](readonly(X), readonly(sw), no_resp, means, chol, prec, log_norm,
+                            center, mu_proj, bool(want_entropy), s2_rows, s2_cols)
 
 
 def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
@@ -614,9 +644,9 @@ def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
     k, d = shift.shape
     zeros = np.zeros((k, d), X.dtype)
     chol = np.zeros((k if kind == FULL else 1, d, d), X.dtype)
-    N, S1, S2, _, wsum, _ = _stats_pass(readonly(X), readonly(sw), readonly(R), kind, shift,
-                                        chol, zeros, np.zeros(k), center, zeros, False,
-                                        s2_rows, s2_cols)
+    N, S1, S2, _, wsum, _ = KERNELS[kind][0](readonly(X), readonly(sw), readonly(R), shift,
+                                             chol, zeros, np.zeros(k), center, zeros, False,
+                                             s2_rows, s2_cols)
     return N, S1, S2, wsum
 
 
@@ -626,5 +656,5 @@ def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
 
     ``out_log_resp`` has shape (n, k), or (0, k) when it is not wanted.
     """
-    _score_pass(readonly(X), kind, means, chol, prec, log_norm, center, mu_proj,
-                out_log_norm, out_label, out_log_resp)
+    KERNELS[kind][1](readonly(X), means, chol, prec, log_norm, center, mu_proj,
+                     out_log_norm, out_label, out_log_resp)

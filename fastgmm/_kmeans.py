@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ._blocks import (
     BLOCK_ROWS,
@@ -22,10 +22,11 @@ from ._blocks import (
     readonly,
     sum_in_order,
 )
+from ._compile import kernel
 from ._threads import KERNEL_LOCK
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH)
 def _block_sq_dist(X, r0, nb, center, out):
     d = X.shape[1]
     for i in range(nb):
@@ -36,7 +37,7 @@ def _block_sq_dist(X, r0, nb, center, out):
         out[i] = s
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+@kernel(parallel=True, fastmath=FASTMATH)
 def _nearest_pass(X, sw, closest, candidates, update):
     """Potentials of candidate centres, or (``update``) fold one centre in.
 
@@ -78,7 +79,7 @@ def update_closest(X, center, closest):
     _nearest_pass(readonly(X), readonly(np.empty(0)), closest, readonly(center), True)
 
 
-@njit(parallel=True, cache=True, fastmath=FASTMATH)
+@kernel(parallel=True, fastmath=FASTMATH)
 def _lloyd_step(X, sw, centers, labels, dist):
     """Assign each row to its nearest centre and sum the rows per centre.
 
@@ -160,10 +161,10 @@ def weighted_variance_sum(X, sw, ref):
     return inertia / weights[0] - float(mean @ mean)
 
 
-def _locked(kernel, *args):
+def _locked(launch, *args):
     """Launch a parallel kernel while holding the process-wide kernel lock."""
     with KERNEL_LOCK:
-        return kernel(*args)
+        return launch(*args)
 
 
 def _weighted_choice(rng, cumulative, n_draws):

@@ -1,4 +1,4 @@
-"""The ``fastgmm`` command line: fit, predict, score, sample, select, plot, demo, bench.
+"""The ``fastgmm`` command line: fit, predict, score, sample, select, plot, demo, bench, warmup.
 
 Every command exits with status 0 on success and 2 with a one-line
 ``fastgmm: error: ...`` message on stderr (no traceback) when its input is
@@ -340,6 +340,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_warmup(args) -> int:
+    """``fastgmm warmup``: compile and cache the kernels, one progress line per kind."""
+    from ._warmup import warmup
+
+    start = perf_counter()
+    warmup(args.covariance_type, args.dtype, progress=lambda line: print(line, flush=True))
+    print(f"fastgmm warmup: done in {perf_counter() - start:.1f} s")
+    return 0
+
+
 def run_bench(argv: list[str]) -> int:
     """``fastgmm bench ...``: hand the arguments to :func:`fastgmm.bench.main`."""
     try:
@@ -471,6 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-init", type=_positive_int, default=1)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("warmup", help="compile and cache the kernels (for Docker images and CI)")
+    p.add_argument("--covariance-type", nargs="+", choices=COVARIANCE_TYPES,
+                   default=list(COVARIANCE_TYPES), help="types to compile (default: all)")
+    p.add_argument("--dtype", nargs="+", choices=("float64", "float32"),
+                   default=["float64", "float32"], help="dtypes to compile (default: both)")
+    p.set_defaults(func=cmd_warmup)
 
     sub.add_parser("bench", help="benchmarks (fastgmm.bench; see 'fastgmm bench --help')",
                    add_help=False)

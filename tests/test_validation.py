@@ -234,9 +234,13 @@ def test_float32_data_on_a_float64_model(fitted):
 
 def _kernel_signatures():
     from fastgmm import _kernels, _kmeans
-    return {f"{module.__name__}.{name}": len(getattr(module, name).signatures)
-            for module in (_kernels, _kmeans) for name in dir(module)
-            if hasattr(getattr(module, name), "signatures")}
+    counts = {f"{module.__name__}.{name}": len(getattr(module, name).signatures)
+              for module in (_kernels, _kmeans) for name in dir(module)
+              if hasattr(getattr(module, name), "signatures")}
+    for kind, entry_points in _kernels.KERNELS.items():
+        for entry in entry_points:
+            counts[f"KERNELS[{kind}].{entry.__name__}"] = len(entry.signatures)
+    return counts
 
 
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random"])

@@ -1,0 +1,277 @@
+"""How fastgmm's Numba kernels are compiled and where their machine code is cached.
+
+Every kernel module declares its functions with :func:`kernel` instead of
+``numba.njit(cache=True)``. The differences:
+
+* **The cache can never be stale.** Numba keys a cached function on the
+  source of the file that defines it, so an upgrade that changes only a
+  helper module (a block size, a threshold) would load old machine code.
+  Here the cache directory is named after the fastgmm version and a hash
+  of every kernel module's source (:func:`source_hash`), so any change to
+  any kernel source selects a new, empty directory.
+* **Nothing lands in site-packages.** The directory is under the user's
+  cache directory (``$XDG_CACHE_HOME``, else ``~/.cache``; ``%LOCALAPPDATA%``
+  on Windows, ``~/Library/Caches`` on macOS), or under ``NUMBA_CACHE_DIR``
+  when that is set. ``pip uninstall`` then leaves nothing behind in the
+  package, and no leftover ``__pycache__`` can shadow a later install.
+* **Unwritable is not an error.** If no directory can be written (a
+  read-only home, a locked-down container), kernels compile in memory for
+  each process, with one ``RuntimeWarning`` saying so.
+* **Concurrent first use is serialised.** Processes that find an empty
+  cache at once (Dask workers) take an exclusive ``flock`` on the cache
+  directory to write an entry, and a shared one to read it, so no process
+  reads an index or data file another one is halfway through replacing.
+* **Parallel kernels use only ``prange``.** Numba's other automatic
+  parallel transforms (array expressions, reductions, fusion) are switched
+  off: the kernels are written as explicit loops, and each of those passes
+  only costs compile time.
+
+Nothing here compiles anything; kernels compile when first called.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+from numba import njit
+from numba.core import config
+from numba.core.caching import FunctionCache, NullCache, _CacheLocator, _Cache
+from numba.core.caching import CompileResultCacheImpl
+
+from ._version import __version__
+
+try:  # POSIX advisory locks; elsewhere entries are written without one
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+# Numba's parallel transforms other than prange, all off (see module docstring).
+PARALLEL = {
+    "comprehension": False,
+    "reduction": False,
+    "inplace_binop": False,
+    "setitem": False,
+    "numpy": False,
+    "stencil": False,
+    "fusion": False,
+    "prange": True,
+}
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# A module holds kernels exactly when it imports this decorator.
+_KERNEL_MARKER = "from ._compile import"
+
+
+def kernel_sources(package_dir: Path = _PACKAGE_DIR) -> list[Path]:
+    """The package's kernel modules: ``_compile.py`` and every module that imports it."""
+    paths = []
+    for path in sorted(Path(package_dir).glob("*.py")):
+        if path.name == "_compile.py" or _KERNEL_MARKER in path.read_text(encoding="utf-8"):
+            paths.append(path)
+    return paths
+
+
+def _hash_sources(package_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in kernel_sources(package_dir):
+        digest.update(path.name.encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+_source_hash: str | None = None
+
+
+def source_hash(package_dir: Path | None = None) -> str:
+    """SHA-256 (16 hex digits) of the names and contents of the kernel modules.
+
+    Computed once per process for the installed package (on the first
+    compilation, not at import); ``package_dir`` hashes another copy.
+    """
+    global _source_hash
+    if package_dir is not None:
+        return _hash_sources(package_dir)
+    if _source_hash is None:
+        _source_hash = _hash_sources(_PACKAGE_DIR)
+    return _source_hash
+
+
+def _user_cache_root() -> Path:
+    if sys.platform == "win32":  # pragma: no cover
+        base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
+    elif sys.platform == "darwin":  # pragma: no cover
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base)
+
+
+def cache_dir(version: str = __version__, sources: str | None = None) -> Path:
+    """Directory of the compiled kernels for this fastgmm version and kernel source.
+
+    ``NUMBA_CACHE_DIR`` (read by Numba at start-up) takes precedence over the
+    user cache directory; either way the last component is
+    ``fastgmm/<version>-<source hash>``.
+    """
+    root = Path(config.CACHE_DIR) if config.CACHE_DIR else _user_cache_root()
+    return root / "fastgmm" / f"{version}-{sources or source_hash()}"
+
+
+class _VersionedLocator(_CacheLocator):
+    """Numba cache locator: :func:`cache_dir`, stamped with the source hash."""
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._path = str(cache_dir())
+
+    def get_cache_path(self):
+        return self._path
+
+    def get_source_stamp(self):
+        return (__version__, source_hash())
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        locator = cls(py_func, py_file)
+        try:
+            locator.ensure_cache_path()
+        except OSError:
+            return None
+        return locator
+
+
+class _VersionedImpl(CompileResultCacheImpl):
+    _locator_classes = [_VersionedLocator]
+
+
+class _VersionedFunctionCache(FunctionCache):
+    _impl_class = _VersionedImpl
+
+
+_warned_unwritable = False
+_warn_lock = threading.Lock()
+
+
+def _warn_unwritable(reason: str) -> None:
+    global _warned_unwritable
+    with _warn_lock:
+        if _warned_unwritable:
+            return
+        _warned_unwritable = True
+    warnings.warn(
+        f"fastgmm cannot write its kernel cache in {cache_dir()} ({reason}); "
+        "kernels are compiled in every process instead of once. Set "
+        "NUMBA_CACHE_DIR to a writable directory to cache them.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+@contextlib.contextmanager
+def _locked_dir(path: str, exclusive: bool):
+    """An advisory lock on the cache directory (no-op without ``fcntl``)."""
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    try:
+        handle = open(os.path.join(path, ".lock"), "a+b")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+class _KernelCache(_Cache):
+    """The versioned on-disk cache of one kernel, opened on its first compilation.
+
+    Opening it late keeps ``import fastgmm`` free of file-system work and
+    lets an unwritable directory degrade to :class:`NullCache` with a
+    warning at the first fit, never an error.
+    """
+
+    def __init__(self, py_func):
+        self._py_func = py_func
+        self._cache = None
+
+    def _open(self):
+        if self._cache is None:
+            try:
+                self._cache = _VersionedFunctionCache(self._py_func)
+            except (RuntimeError, OSError) as exc:
+                _warn_unwritable(str(exc) or type(exc).__name__)
+                self._cache = NullCache()
+        return self._cache
+
+    @property
+    def cache_path(self):
+        return self._open().cache_path
+
+    def load_overload(self, sig, target_context):
+        cache = self._open()
+        if isinstance(cache, NullCache):
+            return None
+        with _locked_dir(cache.cache_path, exclusive=False):
+            return cache.load_overload(sig, target_context)
+
+    def save_overload(self, sig, data):
+        cache = self._open()
+        if isinstance(cache, NullCache):
+            return
+        try:
+            with _locked_dir(cache.cache_path, exclusive=True):
+                cache.save_overload(sig, data)
+        except OSError as exc:  # e.g. the directory became read-only
+            _warn_unwritable(str(exc))
+
+    def enable(self):
+        self._open().enable()
+
+    def disable(self):
+        self._open().disable()
+
+    def flush(self):
+        self._open().flush()
+
+
+def kernel(*, parallel: bool = False, internal: bool = False, **options):
+    """``numba.njit`` with fastgmm's cache, for a kernel module's functions.
+
+    Parameters
+    ----------
+    parallel : bool, default=False
+        Compile ``prange`` loops as parallel loops (and nothing else, see
+        :data:`PARALLEL`).
+    internal : bool, default=False
+        Called only from other kernels: no CPython wrapper is compiled.
+    **options
+        Passed to ``numba.njit`` (``fastmath``, ...).
+    """
+    if parallel:
+        options["parallel"] = PARALLEL
+    if internal:
+        options["no_cpython_wrapper"] = True
+
+    def wrap(func):
+        dispatcher = njit(cache=False, **options)(func)
+        if not internal:
+            dispatcher._cache = _KernelCache(dispatcher.py_func)
+        return dispatcher
+
+    return wrap

@@ -1,0 +1,188 @@
+"""Start-up: where compiled kernels are cached, and that a stale cache can never load.
+
+The slow cases run fresh interpreters (the cache directory is chosen when
+Numba starts) with their own ``NUMBA_CACHE_DIR`` or ``XDG_CACHE_HOME``.
+"""
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastgmm
+from fastgmm import _compile
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = Path(fastgmm.__file__).resolve().parent
+
+
+def _run(code, env_extra, timeout=600):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(env_extra)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _cache_files(root):
+    return sorted(p for p in Path(root).rglob("*") if p.suffix in (".nbi", ".nbc"))
+
+
+# A small spherical fit from random responsibilities: the cheapest kernel
+# set to compile (no k-means kernels). Prints whether the statistics kernel
+# was compiled or loaded, and the fitted means.
+_FIT = """
+import json, warnings
+import numpy as np
+import fastgmm
+from fastgmm import _kernels
+from fastgmm._blocks import SPHERICAL
+X = np.random.default_rng(0).normal(size=(600, 2))
+X[300:] += 5
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    gm = fastgmm.GaussianMixture(2, covariance_type="spherical", init_params="random",
+                                 max_iter=3, tol=0, random_state=0).fit(X)
+stats = _kernels.KERNELS[SPHERICAL][0].stats
+print(json.dumps({"means": gm.means_.tolist(), "hits": len(stats.cache_hits),
+                  "misses": len(stats.cache_misses),
+                  "warnings": [str(w.message) for w in caught
+                               if issubclass(w.category, RuntimeWarning)]}))
+"""
+
+
+def _fit(env_extra):
+    return json.loads(_run(_FIT, env_extra).stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------- the locator
+def test_cache_directory_depends_on_version_and_kernel_sources():
+    here = _compile.cache_dir()
+    assert here.name == f"{fastgmm.__version__}-{_compile.source_hash()}"
+    assert _compile.cache_dir("0.0.1") != here
+    assert _compile.cache_dir(sources="0" * 16) != here
+
+
+def test_editing_a_helper_module_changes_the_source_hash(tmp_path):
+    """An upgrade that touches only ``_blocks.py`` (its constants are frozen into
+    every kernel) selects a new cache directory; a non-kernel module does not."""
+    copy = tmp_path / "fastgmm"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    original = _compile.source_hash(copy)
+    assert original == _compile.source_hash()
+    names = {p.name for p in _compile.kernel_sources(copy)}
+    assert {"_compile.py", "_blocks.py", "_kernels.py", "_kmeans.py"} <= names
+    assert "cli.py" not in names
+
+    (copy / "cli.py").write_text((copy / "cli.py").read_text() + "\n# comment\n")
+    assert _compile.source_hash(copy) == original
+    blocks = copy / "_blocks.py"
+    blocks.write_text(blocks.read_text().replace("BLOCK_ROWS = 256", "BLOCK_ROWS = 128"))
+    assert _compile.source_hash(copy) != original
+
+
+def test_cache_lives_outside_the_package(tmp_path):
+    """With neither variable set the cache is in the user cache directory, so
+    ``pip uninstall`` leaves nothing in site-packages; a second process loads
+    the kernels instead of compiling them."""
+    before = set(_cache_files(PACKAGE))
+    first = _fit({"XDG_CACHE_HOME": str(tmp_path)})
+    assert first["misses"] == 1 and first["warnings"] == []
+    assert set(_cache_files(PACKAGE)) == before
+    versioned = tmp_path / "fastgmm" / f"{fastgmm.__version__}-{_compile.source_hash()}"
+    assert _cache_files(versioned)
+    second = _fit({"XDG_CACHE_HOME": str(tmp_path)})
+    assert (second["hits"], second["misses"]) == (1, 0)
+    # Not bitwise: Numba's freshly compiled and its cached machine code can
+    # round a reassociated reduction differently (seen with numba 0.68).
+    np.testing.assert_allclose(second["means"], first["means"], rtol=1e-12)
+
+    # Another version (simulated: another directory name) finds nothing to load.
+    versioned.rename(tmp_path / "fastgmm" / "0.0.1-0000000000000000")
+    third = _fit({"XDG_CACHE_HOME": str(tmp_path)})
+    assert (third["hits"], third["misses"]) == (0, 1)
+
+
+def test_unwritable_cache_warns_once_and_fits(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    result = _fit({"NUMBA_CACHE_DIR": str(blocker / "cache")})
+    assert len(result["warnings"]) == 1
+    assert "cannot write its kernel cache" in result["warnings"][0]
+    X = np.random.default_rng(0).normal(size=(600, 2))
+    X[300:] += 5
+    reference = fastgmm.GaussianMixture(2, covariance_type="spherical", init_params="random",
+                                        max_iter=3, tol=0, random_state=0).fit(X)
+    np.testing.assert_allclose(result["means"], reference.means_, rtol=1e-12)
+
+
+# ------------------------------------------------------- concurrent first use
+_THIRD = """
+import json
+import numpy as np
+from fastgmm import _engine, _kernels, _model
+from fastgmm._blocks import DIAG
+X = np.random.default_rng(1).normal(size=(4000, 3))
+model = _model.kernel_model(np.full(3, 1 / 3), X[:3], np.ones((3, 3)), "diag", X.dtype)
+_engine.accumulate(X, None, model)
+stats = _kernels.KERNELS[DIAG][0].stats
+print(json.dumps([len(stats.cache_hits), len(stats.cache_misses)]))
+"""
+
+
+def test_cold_cache_local_cluster(tmp_path, monkeypatch):
+    """Two worker processes that both find an empty cache compile and write the
+    same entries at once; the fit equals the in-memory one and a third process
+    then loads the kernels without compiling."""
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))  # read by the new workers
+    rng = np.random.default_rng(1)
+    X = np.concatenate([rng.normal(size=(2000, 3)), rng.normal(size=(2000, 3)) + 6])
+    params = dict(covariance_type="diag", weights_init=[0.5, 0.5],
+                  means_init=[[0.5, 0, 0], [5, 5, 5]], precisions_init=np.ones((2, 3)),
+                  max_iter=5, tol=0)
+    expected = fastgmm.GaussianMixture(2, **params).fit(X)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None,
+                                  silence_logs=logging.CRITICAL) as cluster:
+        with distributed.Client(cluster):
+            got = fastgmm.GaussianMixture(2, **params).fit(da.from_array(X, chunks=1000))
+    np.testing.assert_allclose(got.means_, expected.means_, rtol=1e-10)
+    np.testing.assert_allclose(got.covariances_, expected.covariances_, rtol=1e-10)
+    assert _cache_files(cache)
+    done = _run(_THIRD, {"NUMBA_CACHE_DIR": str(cache)})
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [1, 0]
+
+
+# ------------------------------------------------------------------ warmup
+def test_warmup_compiles_what_a_fit_needs(tmp_path):
+    code = """
+import fastgmm
+from fastgmm import _kernels
+from fastgmm._blocks import DIAG
+fastgmm.warmup(["diag"], ["float32"], progress=print)
+print(len(_kernels.KERNELS[DIAG][0].signatures), len(_kernels.KERNELS[DIAG][1].signatures))
+"""
+    lines = _run(code, {"NUMBA_CACHE_DIR": str(tmp_path)}).stdout.strip().splitlines()
+    assert lines[0].startswith("fastgmm warmup: diag      float32")
+    assert str(tmp_path) in lines[1]
+    assert lines[-1] == "1 1"
+    assert _cache_files(tmp_path)
+
+
+def test_warmup_rejects_unknown_types():
+    with pytest.raises(ValueError, match="covariance_types must be among"):
+        fastgmm.warmup(["round"])
+    with pytest.raises(ValueError, match="dtypes must be among"):
+        fastgmm.warmup(["full"], ["int64"])
