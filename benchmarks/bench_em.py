@@ -8,7 +8,7 @@ the time of one iteration. The fixed part of a fit (input validation, the
 per-iteration time without it, by a difference of two fits.
 """
 
-from .common import COVARIANCE_TYPES, fit, fixed_init, make_data, warm
+from .common import COVARIANCE_TYPES, SEPARATIONS, fit, fixed_init, make_data, warm
 
 N_SAMPLES = 50_000
 N_ITER = 5
@@ -29,3 +29,24 @@ class EMIterations:
 
     def time_em(self, covariance_type, n_features, n_components, dtype):
         fit(self.X, n_components, covariance_type, N_ITER, self.init)
+
+
+class EMSeparation:
+    """The same EM iterations at three centre scales, both dtypes (d=16, k=16).
+
+    A cliff that only some data shapes hit (float32 responsibilities in the
+    subnormal band cost a microcode assist each on Intel cores) shows up as
+    one number out of line with its neighbours.
+    """
+
+    params = (COVARIANCE_TYPES, ["float64", "float32"], SEPARATIONS)
+    param_names = ["covariance_type", "dtype", "separation"]
+    timeout = 300
+
+    def setup(self, covariance_type, dtype, separation):
+        self.X = make_data(N_SAMPLES, 16, 16, dtype, separation=separation)
+        self.init = fixed_init(16, 16, covariance_type, separation=separation)
+        warm(16, 16, covariance_type, dtype)
+
+    def time_em(self, covariance_type, dtype, separation):
+        fit(self.X, 16, covariance_type, N_ITER, self.init)

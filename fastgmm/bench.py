@@ -6,14 +6,25 @@ one iteration is ``(t(max_iter=B) - t(max_iter=A)) / (B - A)``: validation
 and other fixed costs cancel. fastgmm's times are the best of ``--repeat``
 runs, scikit-learn's too as long as its runs take less than 20 s.
 
-The cases and goals are those of issue 6, plus ``bayes-main``: the main
-case for ``BayesianGaussianMixture`` (issue 10), where both start from the
-rows ``init_params='random_from_data'`` draws with ``random_state=0``
-(the variational mixtures take no ``*_init``). Extra measurements (``--extras``)
+The cases and goals are those of issues 6 and 14, plus ``bayes-main``: the
+main case for ``BayesianGaussianMixture`` (issue 10), where both start from
+the rows ``init_params='random_from_data'`` draws with ``random_state=0``
+(the variational mixtures take no ``*_init``). Every case runs at three
+centre scales (``--separations``: overlapping, middle, well separated
+components) and in both dtypes (``--dtypes``), so a slowdown that only one
+data shape or dtype hits (float32 responsibilities in the subnormal band on
+Intel cores) shows up as a number next to the others; the ``f32 gain``
+column is fastgmm's float64 time over its float32 time on the same data.
+scikit-learn is timed at the separations of ``--sklearn-separations``
+(default: 3 only, it is slow). ``--peers onedal`` adds Intel oneDAL's EM
+(``daal4py.em_gmm`` from the ``scikit-learn-intelex`` package; full and
+diagonal covariances only) from the same initial parameters, skipped with
+a note when daal4py is not installed. Extra measurements (``--extras``)
 on the main case: float32 vs float64, 1 vs N threads, achieved GFLOP/s next
 to NumPy's matmul rate, k-means initialisation time, import and first-fit
-time in fresh processes (warm and cold Numba cache), and the peak memory of
-a fit above the size of ``X``.
+time in fresh processes (warm and cold kernel cache, the cold first fit of
+each covariance type, ``fastgmm warmup``), and the peak memory of a fit
+above the size of ``X``.
 
 scikit-learn's speed depends on NumPy's BLAS. OpenBLAS reads
 ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` when it is loaded, and a
@@ -44,6 +55,8 @@ _BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # Seconds after which scikit-learn's timing is not repeated.
 _SKLEARN_BUDGET = 20.0
 _EXTRAS = ("float32", "threads", "gflops", "kmeans", "startup", "coldstart", "memory")
+_PEERS = ("onedal",)
+SEPARATIONS = (0.5, 3.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -61,28 +74,29 @@ class Case:
 
 CASES = (
     Case("low-dim", 1_000_000, 2, 8, "full", 30.0),
-    Case("main", 1_000_000, 16, 16, "full", 25.0),
+    Case("main", 1_000_000, 16, 16, "full", 30.0),
     Case("diag", 1_000_000, 16, 16, "diag", 15.0),
-    Case("wide", 200_000, 64, 16, "full", 6.0),
-    Case("tied", 1_000_000, 16, 16, "tied", 10.0),
-    Case("spherical", 1_000_000, 16, 16, "spherical", 10.0),
+    Case("wide", 200_000, 64, 16, "full", 8.0),
+    Case("tied", 1_000_000, 16, 16, "tied", 15.0),
+    Case("spherical", 1_000_000, 16, 16, "spherical", 15.0),
     Case("bayes-main", 1_000_000, 16, 16, "full", 20.0, bayesian=True),
 )
 _CASES = {case.name: case for case in CASES}
 
 
 # ------------------------------------------------------------------ data
-def make_data(n_samples, n_features, n_components, dtype=np.float64, seed=0):
+def make_data(n_samples, n_features, n_components, dtype=np.float64, seed=0,
+              separation=3.0):
     """The issue's test data: points = random centre + standard normal noise.
 
     ``rng = np.random.default_rng(seed)``, centres
-    ``rng.normal(scale=3, size=(k, d))``, labels ``rng.integers(0, k, n)``,
+    ``rng.normal(scale=separation, size=(k, d))``, labels ``rng.integers(0, k, n)``,
     then the noise. The noise is drawn a slice at a time straight into
     ``X`` (the same numbers as one big draw), so building ``X`` needs little
     more memory than ``X`` itself.
     """
     rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=3, size=(n_components, n_features))
+    centres = rng.normal(scale=separation, size=(n_components, n_features))
     labels = rng.integers(0, n_components, n_samples)
     X = np.empty((n_samples, n_features), dtype=dtype)
     step = 65_536
@@ -206,26 +220,92 @@ def _max_rel_param_diff(gm, ref):
     return worst
 
 
-def compare_case(case, scale, iters, repeat, threads):
-    """Time both libraries on one case; a dict row of the table."""
+class _OneDAL:
+    """Intel oneDAL's EM (``daal4py.em_gmm``) behind the ``per_iteration`` interface.
+
+    Started from the same weights, means and covariances, run for exactly
+    ``max_iter`` iterations (``accuracyThreshold=0``) on all threads.
+    """
+
+    storage = {"full": "full", "diag": "diagonal"}
+
+    def __init__(self, n_components, covariance_type, max_iter, tol, n_init, weights_init,
+                 means_init, precisions_init):
+        self.k, self.cov, self.max_iter = n_components, covariance_type, max_iter
+        self.weights, self.means, self.precisions = weights_init, means_init, precisions_init
+
+    def fit(self, X):
+        import daal4py
+
+        fptype = "float" if X.dtype == np.float32 else "double"
+        covs = np.linalg.inv(self.precisions) if self.cov == "full" else 1.0 / self.precisions
+        algo = daal4py.em_gmm(nComponents=self.k, maxIterations=self.max_iter,
+                              accuracyThreshold=0.0, fptype=fptype,
+                              covarianceStorage=self.storage[self.cov])
+        result = algo.compute(X, np.asarray(self.weights, X.dtype)[None],
+                              np.asarray(self.means, X.dtype),
+                              [np.asarray(c, X.dtype)[None] if self.cov == "diag"
+                               else np.asarray(c, X.dtype) for c in covs])
+        self.lower_bound_ = float(np.ravel(result.goalFunction)[0]) / X.shape[0]
+        return self
+
+
+def peer_available(name):
+    """Whether an optional peer library can be imported."""
+    if name == "onedal":
+        import importlib.util
+
+        return importlib.util.find_spec("daal4py") is not None
+    raise ValueError(name)
+
+
+def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="float64",
+                 with_sklearn=True, peers=()):
+    """Time fastgmm (and scikit-learn, and peers) on one case, separation and dtype.
+
+    Every library gets the same data and the same initial parameters;
+    returns a dict row of the table (NaN where a library was not timed).
+    """
     from threadpoolctl import threadpool_limits
 
     SkGaussianMixture, GaussianMixture = _estimators(case)
     n = _n_rows(case, scale)
-    X = make_data(n, case.n_features, case.n_components)
+    X = make_data(n, case.n_features, case.n_components, separation=separation)
     init = {} if case.bayesian else initial_parameters(X, case.n_components,
                                                         case.covariance_type)
-    with threadpool_limits(limits=threads, user_api="blas"):
-        # scikit-learn is repeated only while it is cheap.
-        t_sk, sk = per_iteration(SkGaussianMixture, X, case, init, iters, repeat,
-                                 budget=_SKLEARN_BUDGET)
+    X = X.astype(dtype, copy=False)
+    t_sk = ll_diff = float("nan")
     with _numba_threads(threads):
         _warm_fastgmm(X, case, init)
         t_fg, fg = per_iteration(GaussianMixture, X, case, init, iters, repeat)
-    return {"case": case.name, "n": n, "d": case.n_features, "k": case.n_components,
+    if with_sklearn:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            # scikit-learn is repeated only while it is cheap.
+            t_sk, sk = per_iteration(SkGaussianMixture, X, case, init, iters, repeat,
+                                     budget=_SKLEARN_BUDGET)
+        ll_diff = _rel(fg.lower_bound_, sk.lower_bound_)
+    t_dal = float("nan")
+    if "onedal" in peers and not case.bayesian and case.covariance_type in _OneDAL.storage:
+        import daal4py
+
+        daal4py.daalinit(threads)
+        t_dal, _ = per_iteration(_OneDAL, X, case, init, iters, repeat)
+    return {"case": case.name, "separation": separation, "dtype": np.dtype(dtype).name,
+            "n": n, "d": case.n_features, "k": case.n_components,
             "covariance": case.covariance_type, "sklearn_s": t_sk, "fastgmm_s": t_fg,
-            "speedup": t_sk / t_fg, "goal": case.goal,
-            "ll_rel_diff": _rel(fg.lower_bound_, sk.lower_bound_)}
+            "speedup": t_sk / t_fg, "goal": case.goal, "onedal_s": t_dal,
+            "vs_onedal": t_dal / t_fg, "f32_gain": float("nan"), "ll_rel_diff": ll_diff}
+
+
+def add_float32_gains(rows):
+    """Fill ``f32_gain`` (float64 time / float32 time) on the float32 rows."""
+    f64 = {(r["case"], r["separation"]): r["fastgmm_s"] for r in rows
+           if r["dtype"] == "float64"}
+    for r in rows:
+        key = (r["case"], r["separation"])
+        if r["dtype"] == "float32" and key in f64:
+            r["f32_gain"] = f64[key] / r["fastgmm_s"]
+    return rows
 
 
 def matmul_gflops(size=2048, repeat=3):
@@ -286,14 +366,23 @@ print(json.dumps({"base": t1 - t0, "fastgmm": t2 - t1}))
 """
 
 _FIRST_FIT_CODE = """
-import json, time, warnings
+import json, sys, time, warnings
 import numpy as np
 import fastgmm
+kind = sys.argv[1] if len(sys.argv) > 1 else "full"
 X = np.random.default_rng(0).normal(size=(2000, 4))
 warnings.simplefilter("ignore")
 t0 = time.perf_counter()
-fastgmm.GaussianMixture(3, random_state=0, max_iter=20).fit(X)
+fastgmm.GaussianMixture(3, covariance_type=kind, random_state=0, max_iter=20).fit(X)
 print(json.dumps({"fit": time.perf_counter() - t0}))
+"""
+
+_WARMUP_CODE = """
+import json, time
+import fastgmm
+t0 = time.perf_counter()
+fastgmm.warmup()
+print(json.dumps({"warmup": time.perf_counter() - t0}))
 """
 
 _MEMORY_CODE = """
@@ -336,13 +425,25 @@ def startup_times(runs=5):
             "first_fit_warm_s": float(np.median(fits))}
 
 
-def cold_start_time():
-    """First small fit in a fresh process whose Numba cache is empty."""
-    cache = tempfile.mkdtemp(prefix="fastgmm-cold-cache-")
-    try:
-        return _run_child(_FIRST_FIT_CODE, env=_child_env(NUMBA_CACHE_DIR=cache))["fit"]
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+def cold_start_times():
+    """Cold-cache start-up in fresh processes, each kind compiling only its own kernels.
+
+    In one empty cache: the first small float64 fit of ``full`` (which also
+    compiles the k-means kernels), then the first fit of each other kind.
+    In another empty cache: ``fastgmm.warmup()`` for every kind and dtype.
+    """
+    times = {}
+    for name, code, runs in (("fits", _FIRST_FIT_CODE, ("full", "tied", "diag", "spherical")),
+                             ("warmup", _WARMUP_CODE, (None,))):
+        cache = tempfile.mkdtemp(prefix="fastgmm-cold-cache-")
+        try:
+            env = _child_env(NUMBA_CACHE_DIR=cache)
+            for kind in runs:
+                out = _run_child(code, () if kind is None else (kind,), env=env)
+                times[kind or name] = out["fit" if kind else "warmup"]
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+    return times
 
 
 def fit_memory(case, scale):
@@ -418,8 +519,11 @@ def run_extras(names, case, scale, iters, repeat, threads, log):
         add("first small fit in a fresh process, warm cache",
             f"{s['first_fit_warm_s']:.2f} s")
     if "coldstart" in names:
-        add("first small fit in a fresh process, empty Numba cache",
-            f"{cold_start_time():.1f} s")
+        cold = cold_start_times()
+        add("cold first full fit, float64 (empty kernel cache)", f"{cold['full']:.1f} s")
+        for kind in ("tied", "diag", "spherical"):
+            add(f"cold first {kind} fit (after the full one)", f"{cold[kind]:.1f} s")
+        add("fastgmm warmup, every kind and dtype (empty cache)", f"{cold['warmup']:.1f} s")
     if "memory" in names:
         m = fit_memory(case, scale)
         add("peak memory of a fit above RSS before it",
@@ -466,23 +570,41 @@ def _loadavg():
         return "?"
 
 
-_HEAD = ("case", "n", "d", "k", "covariance", "sklearn s/iter", "fastgmm s/iter",
-         "speedup", "goal", "lower_bound_ rel. diff")
+_HEAD = ("case", "sep", "dtype", "n", "d", "k", "covariance", "sklearn s/iter",
+         "fastgmm s/iter", "speedup", "goal", "oneDAL s/iter", "vs oneDAL", "f32 gain",
+         "lower_bound_ rel. diff")
+# vs oneDAL and float32 over float64 (issue 14).
+ONEDAL_GOAL = 1.3
+FLOAT32_GOAL = 1.5
+
+
+def _ratio_cell(value, goal):
+    if not np.isfinite(value):
+        return "-"
+    return f"{value:.2f}x ({'ok' if value >= goal else 'below'})"
 
 
 def _cells(row):
     speedup = row["speedup"]
-    if not np.isfinite(speedup):  # a timing difference lost in noise
+    if np.isnan(row["sklearn_s"]):
+        met, speedup_cell = "-", "-"
+    elif not np.isfinite(speedup):  # a timing difference lost in noise
         met, speedup_cell = "?", "noise"
     else:
         met = "ok" if speedup >= row["goal"] else "below"
         speedup_cell = f"{speedup:.1f}x"
-    return (row["case"], f"{row['n']:,}", str(row["d"]), str(row["k"]), row["covariance"],
-            f"{row['sklearn_s']:.3f}", f"{row['fastgmm_s']:.4f}", speedup_cell,
-            f">= {row['goal']:g}x ({met})", f"{row['ll_rel_diff']:.1e}")
+    sk = row["sklearn_s"]
+    dal = row["onedal_s"]
+    return (row["case"], f"{row['separation']:g}", row["dtype"], f"{row['n']:,}",
+            str(row["d"]), str(row["k"]), row["covariance"],
+            "-" if np.isnan(sk) else f"{sk:.3f}", f"{row['fastgmm_s']:.4f}", speedup_cell,
+            f">= {row['goal']:g}x ({met})", "-" if np.isnan(dal) else f"{dal:.4f}",
+            _ratio_cell(row["vs_onedal"], ONEDAL_GOAL),
+            _ratio_cell(row["f32_gain"], FLOAT32_GOAL),
+            "-" if np.isnan(row["ll_rel_diff"]) else f"{row['ll_rel_diff']:.1e}")
 
 
-_WIDTHS = (10, 10, 3, 3, 10, 14, 14, 8, 16, 22)
+_WIDTHS = (10, 4, 8, 10, 3, 3, 10, 14, 14, 8, 16, 13, 13, 13, 22)
 
 
 def format_text(rows, header=True):
@@ -510,8 +632,11 @@ class Report:
             f"{i.get('load_end', '?')}.",
             f"Per iteration = (t(max_iter={s['iters'][1]}) - t(max_iter={s['iters'][0]}))"
             f" / {s['iters'][1] - s['iters'][0]}, same initial parameters, tol=0, "
-            f"{s['threads']} threads for both; scale {s['scale']:g}; fastgmm best of "
-            f"{s['repeat']}.",
+            f"{s['threads']} threads for all; scale {s['scale']:g}; fastgmm best of "
+            f"{s['repeat']}. sep = centre scale of the data; f32 gain = fastgmm float64 "
+            f"s/iter / float32 s/iter on the same data (goal >= {FLOAT32_GOAL:g}x); "
+            f"vs oneDAL = oneDAL s/iter / fastgmm s/iter (goal >= {ONEDAL_GOAL:g}x)."
+            + (f" {s['peer_note']}" if s.get("peer_note") else ""),
             "",
             "| " + " | ".join(_HEAD) + " |",
             "|" + "|".join("---" for _ in _HEAD) + "|",
@@ -528,13 +653,14 @@ class Report:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        names = [r["case"] for r in self.rows]
+        rows = [r for r in self.rows if np.isfinite(r["speedup"])]
+        names = [f"{r['case']}\n{r['dtype']}\nsep {r['separation']:g}" for r in rows]
         x = np.arange(len(names))
         fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 4))
-        ax.bar(x, [r["speedup"] for r in self.rows], 0.6, label="measured speedup",
+        ax.bar(x, [r["speedup"] for r in rows], 0.6, label="measured speedup",
                color=["tab:green" if r["speedup"] >= r["goal"] else "tab:orange"
-                      for r in self.rows])
-        ax.scatter(x, [r["goal"] for r in self.rows], marker="_", s=900, color="black",
+                      for r in rows])
+        ax.scatter(x, [r["goal"] for r in rows], marker="_", s=900, color="black",
                    zorder=3, label="goal")
         ax.set_xticks(x, names)
         ax.set_ylabel("speedup over scikit-learn (per EM iteration)")
@@ -562,6 +688,16 @@ def _parse_args(argv):
                         "takes < 20 s)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="threads for both libraries (default: all cores)")
+    p.add_argument("--separations", default=",".join(f"{v:g}" for v in SEPARATIONS),
+                   help="centre scales of the data (default: %(default)s)")
+    p.add_argument("--sklearn-separations", default="3",
+                   help="separations at which scikit-learn is timed too; 'all' or 'none' "
+                        "(default: %(default)s)")
+    p.add_argument("--dtypes", default="float64,float32",
+                   help="dtypes of the data (default: %(default)s)")
+    p.add_argument("--peers", default="",
+                   help=f"comma-separated optional peers from {','.join(_PEERS)} "
+                        "(skipped with a note when not installed)")
     p.add_argument("--extras", default="all",
                    help=f"comma-separated extra measurements on the main case, from "
                         f"{','.join(_EXTRAS)}; 'all' or 'none'")
@@ -582,6 +718,21 @@ def _parse_args(argv):
         if bad:
             p.error(f"unknown extra(s) {bad}; choose from {list(_EXTRAS)}")
     args.extras = extras
+    try:
+        args.separations = [float(v) for v in args.separations.split(",") if v.strip()]
+        args.sklearn_separations = (
+            args.separations if args.sklearn_separations == "all" else
+            [] if args.sklearn_separations == "none" else
+            [float(v) for v in args.sklearn_separations.split(",") if v.strip()])
+    except ValueError:
+        p.error("--separations and --sklearn-separations take numbers, e.g. 0.5,3,10")
+    args.dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    if not args.dtypes or any(d not in ("float64", "float32") for d in args.dtypes):
+        p.error(f"--dtypes takes float64 and/or float32, got {args.dtypes}")
+    args.peers = [q.strip() for q in args.peers.split(",") if q.strip()]
+    bad = [q for q in args.peers if q not in _PEERS]
+    if bad:
+        p.error(f"unknown peer(s) {bad}; choose from {list(_PEERS)}")
     if args.scale <= 0:
         p.error(f"--scale must be positive, got {args.scale}")
     return args
@@ -595,8 +746,14 @@ def main(argv=None):
         print(msg, flush=True)
 
     info = machine_info()
+    peers = [q for q in args.peers if peer_available(q)]
+    missing = [q for q in args.peers if q not in peers]
+    note = (f"Peer(s) {', '.join(missing)} skipped: not installed (oneDAL: "
+            "pip install scikit-learn-intelex)." if missing else "")
     report = Report(info, {"iters": args.iters, "threads": args.threads,
-                           "scale": args.scale, "repeat": args.repeat})
+                           "scale": args.scale, "repeat": args.repeat, "peer_note": note})
+    if note:
+        log(f"note: {note}")
     log(f"{info['cpu']}, {info['cores']} cores; BLAS: {info['blas']}")
     if info["blas_env"] != "unset":
         log(f"warning: {info['blas_env']} is set and may slow scikit-learn's BLAS; "
@@ -605,9 +762,15 @@ def main(argv=None):
     log("")
     log(format_text([]))
     for name in args.cases:
-        row = compare_case(_CASES[name], args.scale, args.iters, args.repeat, args.threads)
-        report.rows.append(row)
-        log(format_text([row], header=False))
+        for separation in args.separations:
+            for dtype in args.dtypes:
+                row = compare_case(_CASES[name], args.scale, args.iters, args.repeat,
+                                   args.threads, separation, dtype,
+                                   with_sklearn=separation in args.sklearn_separations,
+                                   peers=peers)
+                report.rows.append(row)
+                add_float32_gains(report.rows)
+                log(format_text([row], header=False))
     if args.extras:
         log("")
         log("main case:")

@@ -94,7 +94,7 @@ def test_bench_main_writes_report(tmp_path, capsys):
     md, png = tmp_path / "bench.md", tmp_path / "bench.png"
     # One thread: tiny multithreaded BLAS calls crawl on a loaded machine.
     rc = bench.main(["--scale", "0.0005", "--iters", "1,2", "--repeat", "1", "--threads", "1",
-                     "--extras", "float32,threads,gflops,kmeans,memory",
+                     "--extras", "float32,threads,gflops,kmeans,memory", "--peers", "onedal",
                      "--markdown", str(md), "--png", str(png)])
     assert rc == 0
     assert png.stat().st_size > 0
@@ -104,6 +104,12 @@ def test_bench_main_writes_report(tmp_path, capsys):
         assert any(row.startswith(f"| {case.name} |") for row in rows), case.name
     for what in ("float32", "threads", "GFLOP/s", "k-means", "peak memory"):
         assert what in text, what
+    # Every case at the three separations, in both dtypes.
+    for sep in ("0.5", "3", "10"):
+        for dtype in ("float64", "float32"):
+            assert any(row.startswith(f"| main | {sep} | {dtype} |") for row in rows)
+    from fastgmm.bench import peer_available
+    assert ("oneDAL" in text) and (peer_available("onedal") or "skipped" in text)
     out = capsys.readouterr().out
     assert "speedup" in out and "main" in out
 
