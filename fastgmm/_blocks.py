@@ -24,6 +24,15 @@ CHUNK_ROWS = BLOCK_ROWS * CHUNK_BLOCKS
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
 KIND_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 
+
+def s2_shape(kind, k, d):
+    """Shape of the second-moment statistic for a covariance kind."""
+    if kind == FULL:
+        return (k, d, d)
+    if kind == TIED:
+        return (1, d, d)
+    return (k, d, 1)
+
 # Reductions along points need reassociation to vectorise; no ``nnan`` or
 # ``ninf`` so that NaN and inf are never silently assumed away.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}

@@ -40,7 +40,6 @@ from __future__ import annotations
 import numpy as np
 
 from ._blocks import CHUNK_ROWS
-from ._kmeans import _locked, kmeans, kmeans_plusplus, lloyd_step
 from ._resp import one_hot, one_hot_rows, random_resp, stats_from_resp
 
 _KMEANS_ROUNDS = 5
@@ -71,6 +70,8 @@ def _float64_weights(w):
 
 def _nearest(X, w, centers):
     """``lloyd_step`` of one chunk: nearest-centre labels, squared distances, sums."""
+    from ._kmeans import _locked, lloyd_step  # loaded on first use, see _engine
+
     n = X.shape[0]
     labels = np.full(n, -1, dtype=np.int64)
     dist = np.empty(n)
@@ -235,6 +236,8 @@ def _stats_pass(data, mode, payload, shift, covariance_type, seed=0):
 
 def initial_stats(data, n_components, covariance_type, init_params, rng):
     """Statistics of the chosen initial responsibilities, chunk by chunk."""
+    from ._kmeans import kmeans, kmeans_plusplus  # loaded on first use, see _engine
+
     k = n_components
     seed = int(rng.randint(_SEED_MAX))
     if init_params in ("kmeans", "k-means++"):

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import CHUNK_ROWS
-from ._kernels import em_pass, s2_shape, score_pass
+from ._blocks import CHUNK_ROWS, s2_shape
 from ._model import KernelModel, Stats
 from ._threads import KERNEL_LOCK
 
@@ -51,6 +50,9 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     chunked = getattr(X, "accumulate", None)
     if chunked is not None:
         return chunked(sample_weight, model)
+    # Kernel modules load on first use: building their dispatchers would
+    # otherwise add tens of milliseconds to ``import fastgmm``.
+    from ._kernels import em_pass
     n, d = X.shape
     k = model.means.shape[0]
     rows_s2 = s2_shape(model.kind, k, d)
@@ -80,6 +82,8 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     labels : ndarray of shape (n_samples,)
     log_resp : ndarray of shape (n_samples, n_components) or None
     """
+    from ._kernels import score_pass
+
     n, d = X.shape
     k = model.means.shape[0]
     log_prob = np.empty(n, dtype=X.dtype)

@@ -16,7 +16,6 @@ import mmap
 import numpy as np
 
 from . import _chunked
-from ._kmeans import kmeans, kmeans_plusplus
 from ._model import Stats
 from ._resp import one_hot, one_hot_rows, random_resp, stats_from_resp
 
@@ -65,6 +64,8 @@ def initial_stats(X, sample_weight, n_components, covariance_type, init_params, 
         # array of n. ('random' draws a slice at a time here already.)
         return _chunked.initial_stats(_chunked.RowBlocks(X, sample_weight), n_components,
                                       covariance_type, init_params, rng)
+    from ._kmeans import kmeans, kmeans_plusplus  # loaded on first use, see _engine
+
     n, d = X.shape
     k = n_components
     ref = np.asarray(X[0], dtype=np.float64)

@@ -368,15 +368,6 @@ def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff,
         _scatter_lower(wdiff, diff, nb, d, S2[0])
 
 
-def s2_shape(kind, k, d):
-    """Shape of the second-moment statistic for a covariance kind."""
-    if kind == FULL:
-        return (k, d, d)
-    if kind == TIED:
-        return (1, d, d)
-    return (k, d, 1)
-
-
 @kernel(internal=True)
 def _padded_model(kind, means, chol, prec, mu_proj, dtype_like):
     """Zero-padded (to a multiple of 4 features) copies of the model arrays.

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import CHUNK_ROWS, KIND_CODES
-from ._kernels import resp_stats_pass, s2_shape
+from ._blocks import CHUNK_ROWS, KIND_CODES, s2_shape
 from ._model import Stats
 from ._threads import KERNEL_LOCK
 
@@ -25,6 +24,8 @@ def _contiguous(X, start, stop):
 
 def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
     """Statistics for responsibilities produced slice by slice by ``make_resp``."""
+    from ._kernels import resp_stats_pass  # loaded on first use, see _engine
+
     n, d = X.shape
     k = shift.shape[0]
     kind = KIND_CODES[covariance_type]
