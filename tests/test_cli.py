@@ -312,3 +312,13 @@ def test_crash_while_writing_output_keeps_the_previous_file(tmp_path, monkeypatc
         cli.write_array(str(target), np.arange(7), "%d")
     assert target.read_bytes() == before
     assert os.listdir(tmp_path) == [target.name]
+
+
+def test_warmup_command(workdir):
+    done = assert_ok(run("warmup", "--covariance-type", "spherical", "--dtype", "float64",
+                         cwd=workdir))
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("fastgmm warmup: spherical float64")
+    assert "kernels cached in" in lines[1]
+    assert lines[-1].startswith("fastgmm warmup: done in")
+    assert_usage_error(run("warmup", "--dtype", "int8", cwd=workdir), "invalid choice")
