@@ -18,13 +18,15 @@ column is fastgmm's float64 time over its float32 time on the same data.
 scikit-learn is timed at the separations of ``--sklearn-separations``
 (default: 3 only, it is slow). ``--peers onedal`` adds Intel oneDAL's EM
 (``daal4py.em_gmm`` from the ``scikit-learn-intelex`` package; full and
-diagonal covariances only) from the same initial parameters, skipped with
-a note when daal4py is not installed. Extra measurements (``--extras``)
-on the main case: float32 vs float64, 1 vs N threads, achieved GFLOP/s next
-to NumPy's matmul rate, k-means initialisation time, import and first-fit
-time in fresh processes (warm and cold kernel cache, the cold first fit of
-each covariance type, ``fastgmm warmup``), and the peak memory of a fit
-above the size of ``X``.
+diagonal covariances only) from the same initial parameters, skipped with a
+note when daal4py is not installed; ``--peers armadillo`` adds Armadillo's
+``gmm_diag`` (diagonal case only, see ``fastgmm._armadillo``), skipped with
+a note when ``g++`` or Armadillo is missing. Extra measurements
+(``--extras``) on the main case: float32 vs float64, 1 vs N threads,
+achieved GFLOP/s next to NumPy's matmul rate, k-means initialisation time,
+import and first-fit time in fresh processes (warm and cold kernel cache,
+the cold first fit of each covariance type, ``fastgmm warmup``), and the
+peak memory of a fit above the size of ``X``.
 
 scikit-learn's speed depends on NumPy's BLAS. OpenBLAS reads
 ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` when it is loaded, and a
@@ -55,7 +57,7 @@ _BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # Seconds after which scikit-learn's timing is not repeated.
 _SKLEARN_BUDGET = 20.0
 _EXTRAS = ("float32", "threads", "gflops", "kmeans", "startup", "coldstart", "memory")
-_PEERS = ("onedal",)
+_PEERS = ("onedal", "armadillo")
 SEPARATIONS = (0.5, 3.0, 10.0)
 
 
@@ -256,7 +258,20 @@ def peer_available(name):
         import importlib.util
 
         return importlib.util.find_spec("daal4py") is not None
+    if name == "armadillo":
+        from fastgmm import _armadillo
+
+        return _armadillo.available()[0]
     raise ValueError(name)
+
+
+def _peer_hint(name):
+    """How to install a missing peer, for the skip note."""
+    if name == "armadillo":
+        from fastgmm import _armadillo
+
+        return f"Armadillo: {_armadillo.available()[1]}; {_armadillo.INSTALL_HINT}"
+    return "oneDAL: pip install scikit-learn-intelex"
 
 
 def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="float64",
@@ -290,11 +305,20 @@ def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="flo
 
         daal4py.daalinit(threads)
         t_dal, _ = per_iteration(_OneDAL, X, case, init, iters, repeat)
+    t_arma = arma_ll = float("nan")
+    if "armadillo" in peers and not case.bayesian and case.covariance_type == "diag":
+        from fastgmm import _armadillo
+
+        t_arma, arma = _armadillo.per_iteration(X, init, iters, repeat, threads)
+        # Both after B iterations from the same start: mean log-likelihood of X.
+        arma_ll = _rel(arma["avg_log_p"], fg.score(X))
     return {"case": case.name, "separation": separation, "dtype": np.dtype(dtype).name,
             "n": n, "d": case.n_features, "k": case.n_components,
             "covariance": case.covariance_type, "sklearn_s": t_sk, "fastgmm_s": t_fg,
             "speedup": t_sk / t_fg, "goal": case.goal, "onedal_s": t_dal,
-            "vs_onedal": t_dal / t_fg, "f32_gain": float("nan"), "ll_rel_diff": ll_diff}
+            "vs_onedal": t_dal / t_fg, "armadillo_s": t_arma, "vs_armadillo": t_arma / t_fg,
+            "armadillo_ll_rel_diff": arma_ll, "f32_gain": float("nan"),
+            "ll_rel_diff": ll_diff}
 
 
 def add_float32_gains(rows):
@@ -571,10 +595,12 @@ def _loadavg():
 
 
 _HEAD = ("case", "sep", "dtype", "n", "d", "k", "covariance", "sklearn s/iter",
-         "fastgmm s/iter", "speedup", "goal", "oneDAL s/iter", "vs oneDAL", "f32 gain",
+         "fastgmm s/iter", "speedup", "goal", "oneDAL s/iter", "vs oneDAL",
+         "Armadillo s/iter", "vs Armadillo", "f32 gain",
          "lower_bound_ rel. diff")
-# vs oneDAL and float32 over float64 (issue 14).
+# vs oneDAL, vs Armadillo and float32 over float64 (issue 14).
 ONEDAL_GOAL = 1.3
+ARMADILLO_GOAL = 5.0
 FLOAT32_GOAL = 1.5
 
 
@@ -600,11 +626,13 @@ def _cells(row):
             "-" if np.isnan(sk) else f"{sk:.3f}", f"{row['fastgmm_s']:.4f}", speedup_cell,
             f">= {row['goal']:g}x ({met})", "-" if np.isnan(dal) else f"{dal:.4f}",
             _ratio_cell(row["vs_onedal"], ONEDAL_GOAL),
+            "-" if np.isnan(row["armadillo_s"]) else f"{row['armadillo_s']:.4f}",
+            _ratio_cell(row["vs_armadillo"], ARMADILLO_GOAL),
             _ratio_cell(row["f32_gain"], FLOAT32_GOAL),
             "-" if np.isnan(row["ll_rel_diff"]) else f"{row['ll_rel_diff']:.1e}")
 
 
-_WIDTHS = (10, 4, 8, 10, 3, 3, 10, 14, 14, 8, 16, 13, 13, 13, 22)
+_WIDTHS = (10, 4, 8, 10, 3, 3, 10, 14, 14, 8, 16, 13, 13, 16, 13, 13, 22)
 
 
 def format_text(rows, header=True):
@@ -635,7 +663,9 @@ class Report:
             f"{s['threads']} threads for all; scale {s['scale']:g}; fastgmm best of "
             f"{s['repeat']}. sep = centre scale of the data; f32 gain = fastgmm float64 "
             f"s/iter / float32 s/iter on the same data (goal >= {FLOAT32_GOAL:g}x); "
-            f"vs oneDAL = oneDAL s/iter / fastgmm s/iter (goal >= {ONEDAL_GOAL:g}x)."
+            f"vs oneDAL = oneDAL s/iter / fastgmm s/iter (goal >= {ONEDAL_GOAL:g}x); "
+            f"vs Armadillo = Armadillo gmm_diag s/iter / fastgmm s/iter (goal >= "
+            f"{ARMADILLO_GOAL:g}x)."
             + (f" {s['peer_note']}" if s.get("peer_note") else ""),
             "",
             "| " + " | ".join(_HEAD) + " |",
@@ -697,7 +727,8 @@ def _parse_args(argv):
                    help="dtypes of the data (default: %(default)s)")
     p.add_argument("--peers", default="",
                    help=f"comma-separated optional peers from {','.join(_PEERS)} "
-                        "(skipped with a note when not installed)")
+                        "(skipped with a note when not installed; armadillo: diag "
+                        "case only)")
     p.add_argument("--extras", default="all",
                    help=f"comma-separated extra measurements on the main case, from "
                         f"{','.join(_EXTRAS)}; 'all' or 'none'")
@@ -748,8 +779,8 @@ def main(argv=None):
     info = machine_info()
     peers = [q for q in args.peers if peer_available(q)]
     missing = [q for q in args.peers if q not in peers]
-    note = (f"Peer(s) {', '.join(missing)} skipped: not installed (oneDAL: "
-            "pip install scikit-learn-intelex)." if missing else "")
+    note = (f"Peer(s) {', '.join(missing)} skipped: not installed "
+            f"({'; '.join(_peer_hint(q) for q in missing)})." if missing else "")
     report = Report(info, {"iters": args.iters, "threads": args.threads,
                            "scale": args.scale, "repeat": args.repeat, "peer_note": note})
     if note:
@@ -771,6 +802,9 @@ def main(argv=None):
                 report.rows.append(row)
                 add_float32_gains(report.rows)
                 log(format_text([row], header=False))
+                if np.isfinite(row["armadillo_ll_rel_diff"]):
+                    log(f"  Armadillo's mean log-likelihood after {args.iters[1]} iterations"
+                        f" vs fastgmm's: {row['armadillo_ll_rel_diff']:.1e} relative")
     if args.extras:
         log("")
         log("main case:")

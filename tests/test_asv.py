@@ -94,7 +94,7 @@ def test_bench_main_writes_report(tmp_path, capsys):
     md, png = tmp_path / "bench.md", tmp_path / "bench.png"
     # One thread: tiny multithreaded BLAS calls crawl on a loaded machine.
     rc = bench.main(["--scale", "0.0005", "--iters", "1,2", "--repeat", "1", "--threads", "1",
-                     "--extras", "float32,threads,gflops,kmeans,memory", "--peers", "onedal",
+                     "--extras", "float32,threads,gflops,kmeans,memory", "--peers", "onedal,armadillo",
                      "--markdown", str(md), "--png", str(png)])
     assert rc == 0
     assert png.stat().st_size > 0
@@ -111,6 +111,12 @@ def test_bench_main_writes_report(tmp_path, capsys):
     from fastgmm.bench import peer_available
     assert ("oneDAL" in text) and (peer_available("onedal") or "skipped" in text)
     out = capsys.readouterr().out
+    # Armadillo runs on the diag rows (it reports its log-likelihood), or is skipped.
+    assert "Armadillo s/iter" in text
+    if peer_available("armadillo"):
+        assert out.count("Armadillo's mean log-likelihood") == 6
+    else:
+        assert "armadillo" in text and "skipped" in text
     assert "speedup" in out and "main" in out
 
 
@@ -132,3 +138,13 @@ def test_bench_data_is_the_issue_recipe():
     expected = centres[labels] + rng.standard_normal((100_000, 2))
     np.testing.assert_array_equal(make_data(100_000, 2, 3), expected)
     assert make_data(10, 2, 3, np.float32).dtype == np.float32
+
+
+
+def test_bench_armadillo_skip_note_names_the_install(monkeypatch):
+    from fastgmm import bench
+
+    monkeypatch.setenv("CXX", "no-such-compiler-for-fastgmm")
+    assert not bench.peer_available("armadillo")
+    hint = bench._peer_hint("armadillo")
+    assert "no C++ compiler" in hint and "libarmadillo-dev" in hint
