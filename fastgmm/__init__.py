@@ -9,7 +9,9 @@ disk.
 from ._version import __version__
 from .bayesian import BayesianGaussianMixture
 from .io import load
+from .many import fit_many
 from .mixture import GaussianMixture
 from .selection import select
 
-__all__ = ["BayesianGaussianMixture", "GaussianMixture", "__version__", "load", "select"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture", "__version__", "fit_many", "load",
+           "select"]

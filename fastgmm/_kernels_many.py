@@ -1,0 +1,142 @@
+"""The statistics pass for many problems at once, and for one small problem.
+
+Both run the serial chunk code of :mod:`fastgmm._kernels` (``_chunk_stats``)
+over a problem's rows, chunk by chunk, and add the chunk results in chunk
+order, exactly as the row-parallel ``_stats_pass`` does. So a problem's
+statistics are bitwise those of a single fit on its rows, whether it runs
+
+* in ``many_stats_pass``: ``prange`` over *problems* (``fit_many``: one
+  launch per EM iteration for all problems, each problem on one thread);
+* in ``serial_stats_pass``: one small problem with no parallel launch (a
+  parallel region costs more than the arithmetic of a few thousand rows).
+
+Problems are rows ``[offsets[p], offsets[p + 1])`` of one concatenated
+array. A problem larger than ``round_rows`` is cut into rounds whose totals
+are added in order, as :func:`fastgmm._engine.accumulate` adds its kernel
+calls. Kernels see arrays and scalars only.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._blocks import CHUNK_ROWS, FASTMATH, block_bounds, n_blocks, readonly
+from ._kernels import _chunk_stats, _padded_model
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _problem_stats(X, sw, R, kind, r0, r1, round_rows, means, chol, prec, log_norm,
+                   center, mu_proj, out_N, out_S1, out_S2):
+    """Statistics of rows ``[r0, r1)`` into ``out_*``; returns ``(loglik, weight)``.
+
+    Chunks of ``CHUNK_ROWS`` are added in order within a round of
+    ``round_rows`` rows, round totals in order after that.
+    """
+    k, d = means.shape
+    means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
+                                                       mu_proj, X[:0])
+    n = r1 - r0
+    c_N = np.empty(k)
+    c_S1 = np.empty((k, d))
+    c_S2 = np.empty(out_S2.shape)
+    t_N = np.empty(k)
+    t_S1 = np.empty((k, d))
+    t_S2 = np.empty(out_S2.shape)
+    ll = 0.0
+    wsum = 0.0
+    # At least one round, so that a problem without rows gives zero statistics.
+    for q in range(max(n_blocks(n, round_rows), 1)):
+        q0, q1 = block_bounds(q, n, round_rows)
+        q1 = max(q1, q0)
+        t_N[:] = 0.0
+        t_S1[:, :] = 0.0
+        t_S2[:, :, :] = 0.0
+        t_ll = 0.0
+        t_w = 0.0
+        for c in range(n_blocks(q1 - q0, CHUNK_ROWS)):
+            c0, c1 = block_bounds(c, q1 - q0, CHUNK_ROWS)
+            c_ll, c_w = _chunk_stats(X, sw, R, kind, r0 + q0 + c0, r0 + q0 + c1, means_p,
+                                     chol_p, prec_p, log_norm, center, mu_proj_p,
+                                     c_N, c_S1, c_S2)
+            for j in range(k):
+                t_N[j] += c_N[j]
+                for a in range(d):
+                    t_S1[j, a] += c_S1[j, a]
+            for r in range(c_S2.shape[0]):
+                for a in range(d):
+                    for b in range(c_S2.shape[2]):
+                        t_S2[r, a, b] += c_S2[r, a, b]
+            t_ll += c_ll
+            t_w += c_w
+        if q == 0:
+            out_N[:] = t_N
+            out_S1[:, :] = t_S1
+            out_S2[:, :, :] = t_S2
+            ll = t_ll
+            wsum = t_w
+        else:
+            for j in range(k):
+                out_N[j] += t_N[j]
+                for a in range(d):
+                    out_S1[j, a] += t_S1[j, a]
+            for r in range(t_S2.shape[0]):
+                for a in range(d):
+                    for b in range(t_S2.shape[2]):
+                        out_S2[r, a, b] += t_S2[r, a, b]
+            ll += t_ll
+            wsum += t_w
+    return ll, wsum
+
+
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
+def _many_stats_pass(X, sw, R, offsets, problems, kind, round_rows, means, chol, prec,
+                     log_norm, center, mu_proj, out_N, out_S1, out_S2, out_ll, out_w):
+    """Statistics of problems ``problems[i]`` (their model arrays at index ``i``).
+
+    ``sw`` is empty or holds every row's weight; ``R`` is (0, k) for the
+    fused E-step or holds every row's given responsibilities.
+    """
+    for i in prange(problems.shape[0]):
+        p = problems[i]
+        out_ll[i], out_w[i] = _problem_stats(
+            X, sw, R, kind, offsets[p], offsets[p + 1], round_rows, means[i], chol[i],
+            prec[i], log_norm[i], center[i], mu_proj[i], out_N[i], out_S1[i], out_S2[i])
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _serial_stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
+                       s2_rows, s2_cols):
+    """``_stats_pass`` of :mod:`fastgmm._kernels` for one chunk of rows or fewer, serially."""
+    k, d = means.shape
+    N = np.empty(k)
+    S1 = np.empty((k, d))
+    S2 = np.empty((s2_rows, d, s2_cols))
+    ll, wsum = _problem_stats(X, sw, R, kind, 0, X.shape[0], CHUNK_ROWS, means, chol,
+                              prec, log_norm, center, mu_proj, N, S1, S2)
+    return N, S1, S2, ll, wsum
+
+
+def many_stats_pass(X, sw, R, offsets, problems, kind, round_rows, means, chol, prec,
+                    log_norm, center, mu_proj, s2_rows, s2_cols):
+    """Statistics of the selected problems, one parallel launch.
+
+    Model arrays carry a leading axis, one entry per selected problem.
+    Returns ``(N, S1, S2, loglik, weight)`` with that leading axis.
+    """
+    m = problems.shape[0]
+    k, d = means.shape[1:]
+    N = np.empty((m, k))
+    S1 = np.empty((m, k, d))
+    S2 = np.empty((m, s2_rows, d, s2_cols))
+    ll = np.empty(m)
+    w = np.empty(m)
+    _many_stats_pass(readonly(X), readonly(sw), readonly(R), readonly(offsets),
+                     readonly(problems), kind, round_rows, means, chol, prec, log_norm,
+                     center, mu_proj, N, S1, S2, ll, w)
+    return N, S1, S2, ll, w
+
+
+def serial_stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
+                      s2_rows, s2_cols):
+    """The statistics pass of one small array without a parallel launch."""
+    return _serial_stats_pass(readonly(X), readonly(sw), readonly(R), kind, means, chol,
+                              prec, log_norm, center, mu_proj, s2_rows, s2_cols)
