@@ -157,7 +157,7 @@ class _Problems:
                 continue
             try:
                 arrays.append(check_array(X, dtype=_FLOAT_DTYPES, ensure_min_samples=2,
-                                          estimator=template))
+                                          input_name="X", estimator=template))
             except (TypeError, ValueError) as error:
                 raise type(error)(f"datasets[{i}]: {error}") from error
         return arrays
@@ -174,7 +174,8 @@ class _Problems:
         rows = np.flatnonzero(~np.isfinite(self.X).all(axis=1))
         i = int(np.searchsorted(self.offsets, rows[0], side="right") - 1)
         try:  # the message fit gives for this data set
-            check_array(arrays[i], dtype=_FLOAT_DTYPES, estimator=template)
+            check_array(arrays[i], dtype=_FLOAT_DTYPES, estimator=template,
+                        input_name="X")
         except ValueError as error:
             raise ValueError(f"datasets[{i}]: {error}") from error
 
