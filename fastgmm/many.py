@@ -227,7 +227,7 @@ class _LockstepEM:
         ``RandomState`` gives every problem the numbers its own fit would.
         """
         gm, problems = self.gm, self.problems
-        inits = gm._check_initial_parameters(problems.n_features)
+        inits = gm._check_parameters(problems.rows(0), None)
         runs = []
         for p in range(problems.count):
             rng = check_random_state(gm.random_state)
