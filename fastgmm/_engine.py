@@ -13,6 +13,7 @@ import numpy as np
 
 from ._blocks import CHUNK_ROWS
 from ._kernels import em_pass, s2_shape, score_pass
+from ._kernels_many import serial_em_pass
 from ._model import KernelModel, Stats
 from ._threads import KERNEL_LOCK
 
@@ -62,9 +63,13 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
         stop = min(start + step, n)
         w = empty_w if sample_weight is None else _rows(sample_weight, start, stop)
         block = _rows(X, start, stop)
-        with KERNEL_LOCK:
-            N, S1, S2, ll, wsum, ent = em_pass(block, w, *model.args(), rows_s2[0],
-                                               rows_s2[2], model.want_entropy)
+        if stop - start <= CHUNK_ROWS:  # one chunk: same bits without a parallel launch
+            N, S1, S2, ll, wsum, ent = serial_em_pass(block, w, *model.args(), rows_s2[0],
+                                                      rows_s2[2], model.want_entropy)
+        else:
+            with KERNEL_LOCK:
+                N, S1, S2, ll, wsum, ent = em_pass(block, w, *model.args(), rows_s2[0],
+                                                   rows_s2[2], model.want_entropy)
         part = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
                      model.center.astype(np.float64), ent)
         total = part if total is None else total + part

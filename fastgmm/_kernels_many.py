@@ -19,14 +19,14 @@ calls. Kernels see arrays and scalars only.
 import numpy as np
 from numba import njit, prange
 
-from ._blocks import CHUNK_ROWS, FASTMATH, block_bounds, n_blocks, readonly
+from ._blocks import CHUNK_ROWS, FASTMATH, FULL, block_bounds, n_blocks, readonly
 from ._kernels import _chunk_stats, _padded_model
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _problem_stats(X, sw, R, kind, r0, r1, round_rows, means, chol, prec, log_norm,
-                   center, mu_proj, out_N, out_S1, out_S2):
-    """Statistics of rows ``[r0, r1)`` into ``out_*``; returns ``(loglik, weight)``.
+                   center, mu_proj, want_entropy, out_N, out_S1, out_S2):
+    """Statistics of rows ``[r0, r1)`` into ``out_*``; returns ``(loglik, weight, entropy)``.
 
     Chunks of ``CHUNK_ROWS`` are added in order within a round of
     ``round_rows`` rows, round totals in order after that.
@@ -43,6 +43,7 @@ def _problem_stats(X, sw, R, kind, r0, r1, round_rows, means, chol, prec, log_no
     t_S2 = np.empty(out_S2.shape)
     ll = 0.0
     wsum = 0.0
+    ent = 0.0
     # At least one round, so that a problem without rows gives zero statistics.
     for q in range(max(n_blocks(n, round_rows), 1)):
         q0, q1 = block_bounds(q, n, round_rows)
@@ -52,11 +53,12 @@ def _problem_stats(X, sw, R, kind, r0, r1, round_rows, means, chol, prec, log_no
         t_S2[:, :, :] = 0.0
         t_ll = 0.0
         t_w = 0.0
+        t_ent = 0.0
         for c in range(n_blocks(q1 - q0, CHUNK_ROWS)):
             c0, c1 = block_bounds(c, q1 - q0, CHUNK_ROWS)
-            c_ll, c_w = _chunk_stats(X, sw, R, kind, r0 + q0 + c0, r0 + q0 + c1, means_p,
-                                     chol_p, prec_p, log_norm, center, mu_proj_p,
-                                     c_N, c_S1, c_S2)
+            c_ll, c_w, c_ent = _chunk_stats(X, sw, R, kind, r0 + q0 + c0, r0 + q0 + c1,
+                                            means_p, chol_p, prec_p, log_norm, center,
+                                            mu_proj_p, want_entropy, c_N, c_S1, c_S2)
             for j in range(k):
                 t_N[j] += c_N[j]
                 for a in range(d):
@@ -67,12 +69,14 @@ def _problem_stats(X, sw, R, kind, r0, r1, round_rows, means, chol, prec, log_no
                         t_S2[r, a, b] += c_S2[r, a, b]
             t_ll += c_ll
             t_w += c_w
+            t_ent += c_ent
         if q == 0:
             out_N[:] = t_N
             out_S1[:, :] = t_S1
             out_S2[:, :, :] = t_S2
             ll = t_ll
             wsum = t_w
+            ent = t_ent
         else:
             for j in range(k):
                 out_N[j] += t_N[j]
@@ -84,12 +88,14 @@ def _problem_stats(X, sw, R, kind, r0, r1, round_rows, means, chol, prec, log_no
                         out_S2[r, a, b] += t_S2[r, a, b]
             ll += t_ll
             wsum += t_w
-    return ll, wsum
+            ent += t_ent
+    return ll, wsum, ent
 
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _many_stats_pass(X, sw, R, offsets, problems, kind, round_rows, means, chol, prec,
-                     log_norm, center, mu_proj, out_N, out_S1, out_S2, out_ll, out_w):
+                     log_norm, center, mu_proj, want_entropy, out_N, out_S1, out_S2, out_ll,
+                     out_w, out_ent):
     """Statistics of problems ``problems[i]`` (their model arrays at index ``i``).
 
     ``sw`` is empty or holds every row's weight; ``R`` is (0, k) for the
@@ -97,30 +103,31 @@ def _many_stats_pass(X, sw, R, offsets, problems, kind, round_rows, means, chol,
     """
     for i in prange(problems.shape[0]):
         p = problems[i]
-        out_ll[i], out_w[i] = _problem_stats(
+        out_ll[i], out_w[i], out_ent[i] = _problem_stats(
             X, sw, R, kind, offsets[p], offsets[p + 1], round_rows, means[i], chol[i],
-            prec[i], log_norm[i], center[i], mu_proj[i], out_N[i], out_S1[i], out_S2[i])
+            prec[i], log_norm[i], center[i], mu_proj[i], want_entropy, out_N[i], out_S1[i],
+            out_S2[i])
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def _serial_stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
-                       s2_rows, s2_cols):
+                       want_entropy, s2_rows, s2_cols):
     """``_stats_pass`` of :mod:`fastgmm._kernels` for one chunk of rows or fewer, serially."""
     k, d = means.shape
     N = np.empty(k)
     S1 = np.empty((k, d))
     S2 = np.empty((s2_rows, d, s2_cols))
-    ll, wsum = _problem_stats(X, sw, R, kind, 0, X.shape[0], CHUNK_ROWS, means, chol,
-                              prec, log_norm, center, mu_proj, N, S1, S2)
-    return N, S1, S2, ll, wsum
+    ll, wsum, ent = _problem_stats(X, sw, R, kind, 0, X.shape[0], CHUNK_ROWS, means, chol,
+                                   prec, log_norm, center, mu_proj, want_entropy, N, S1, S2)
+    return N, S1, S2, ll, wsum, ent
 
 
 def many_stats_pass(X, sw, R, offsets, problems, kind, round_rows, means, chol, prec,
-                    log_norm, center, mu_proj, s2_rows, s2_cols):
+                    log_norm, center, mu_proj, s2_rows, s2_cols, want_entropy=False):
     """Statistics of the selected problems, one parallel launch.
 
     Model arrays carry a leading axis, one entry per selected problem.
-    Returns ``(N, S1, S2, loglik, weight)`` with that leading axis.
+    Returns ``(N, S1, S2, loglik, weight, entropy)`` with that leading axis.
     """
     m = problems.shape[0]
     k, d = means.shape[1:]
@@ -129,14 +136,28 @@ def many_stats_pass(X, sw, R, offsets, problems, kind, round_rows, means, chol, 
     S2 = np.empty((m, s2_rows, d, s2_cols))
     ll = np.empty(m)
     w = np.empty(m)
+    ent = np.empty(m)
     _many_stats_pass(readonly(X), readonly(sw), readonly(R), readonly(offsets),
                      readonly(problems), kind, round_rows, means, chol, prec, log_norm,
-                     center, mu_proj, N, S1, S2, ll, w)
-    return N, S1, S2, ll, w
+                     center, mu_proj, bool(want_entropy), N, S1, S2, ll, w, ent)
+    return N, S1, S2, ll, w, ent
 
 
-def serial_stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
-                      s2_rows, s2_cols):
-    """The statistics pass of one small array without a parallel launch."""
-    return _serial_stats_pass(readonly(X), readonly(sw), readonly(R), kind, means, chol,
-                              prec, log_norm, center, mu_proj, s2_rows, s2_cols)
+def serial_em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows,
+                   s2_cols, want_entropy=False):
+    """:func:`fastgmm._kernels.em_pass` of at most ``CHUNK_ROWS`` rows, bitwise, serially."""
+    no_resp = readonly(np.empty((0, means.shape[0]), X.dtype))
+    return _serial_stats_pass(readonly(X), readonly(sw), no_resp, kind, means, chol, prec,
+                              log_norm, center, mu_proj, bool(want_entropy), s2_rows,
+                              s2_cols)
+
+
+def serial_resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
+    """:func:`fastgmm._kernels.resp_stats_pass` of at most ``CHUNK_ROWS`` rows, serially."""
+    k, d = shift.shape
+    zeros = np.zeros((k, d), X.dtype)
+    chol = np.zeros((k if kind == FULL else 1, d, d), X.dtype)
+    N, S1, S2, _, wsum, _ = _serial_stats_pass(readonly(X), readonly(sw), readonly(R), kind,
+                                               shift, chol, zeros, np.zeros(k), center,
+                                               zeros, False, s2_rows, s2_cols)
+    return N, S1, S2, wsum

@@ -62,7 +62,7 @@ class Stats:
         """
         return Stats(self.N * factor, self.S1 * factor, self.S2 * factor,
                      self.loglik * factor, self.weight * factor, self.shift,
-                     self.center)
+                     self.center, self.entropy * factor)
 
     def reshifted(self, shift: np.ndarray, center: np.ndarray,
                   covariance_type: str) -> "Stats":
@@ -94,7 +94,7 @@ class Stats:
         else:  # diag, spherical: the diagonal scatter of each component
             S2 = (self.S2[:, :, 0] + 2.0 * self.S1 * delta
                   + N[:, None] * delta**2)[:, :, None]
-        return Stats(N, S1, S2, self.loglik, self.weight, shift, center)
+        return Stats(N, S1, S2, self.loglik, self.weight, shift, center, self.entropy)
 
 
 @dataclass

@@ -280,7 +280,7 @@ class _LockstepEM:
             model = _model.kernel_model(weights[idx], means[idx], prec_chol[idx],
                                         self.cov_type, dtype)
             with KERNEL_LOCK:
-                N, S1, S2, ll, wsum = many_stats_pass(
+                N, S1, S2, ll, wsum, _ = many_stats_pass(
                     problems.X, sw, no_resp, problems.offsets, problem[idx], self.kind,
                     rounds, *model.args()[1:], s2[0], s2[2])
             stats = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),

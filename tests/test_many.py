@@ -198,3 +198,50 @@ def test_mixed_dtypes_fit_in_float64():
     ref = _quietly(lambda: GaussianMixture(2, random_state=0).fit(
         a.astype(np.float32).astype(np.float64)))
     np.testing.assert_array_equal(models[0].means_, ref.means_)
+
+
+# --------------------------------------------- serial paths of small inputs
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_serial_paths_give_the_bits_of_the_parallel_kernels(cov_type, dtype):
+    """Inputs of one chunk skip the parallel launch: same statistics, bit for bit."""
+    from fastgmm import _kernels, _kmeans, _model
+    from fastgmm._blocks import KIND_CODES
+    from fastgmm._kernels_many import serial_em_pass, serial_resp_stats_pass
+
+    rng = np.random.default_rng(0)
+    k, d = 3, 3
+    for n in (1, 200, CHUNK_ROWS):
+        X = np.ascontiguousarray(rng.normal(size=(n, d)) * 3, dtype=dtype)
+        sw = rng.uniform(0, 2, size=n).astype(dtype)
+        kind = KIND_CODES[cov_type]
+        s2 = _kernels.s2_shape(kind, k, d)
+        cov = naive.random_covariances(rng, cov_type, k, d)
+        prec_chol = _model.precision_cholesky(cov, cov_type)
+        model = _model.kernel_model(np.full(k, 1 / k), rng.normal(size=(k, d)), prec_chol,
+                                    cov_type, dtype)
+        for w in (np.empty(0, dtype), sw):
+            parallel = _kernels.em_pass(X, w, *model.args(), s2[0], s2[2])
+            serial = serial_em_pass(X, w, *model.args(), s2[0], s2[2])
+            for a, b in zip(parallel, serial):
+                np.testing.assert_array_equal(a, b)
+            R = rng.dirichlet(np.ones(k), size=n).astype(dtype)
+            shift = np.ascontiguousarray(X[:1].repeat(k, axis=0))
+            args = (X, w, R, kind, shift, np.ascontiguousarray(shift[0]), s2[0], s2[2])
+            for a, b in zip(_kernels.resp_stats_pass(*args), serial_resp_stats_pass(*args)):
+                np.testing.assert_array_equal(a, b)
+        w = np.ones(n)
+        centers = np.ascontiguousarray(X[:1].repeat(k, axis=0), dtype=np.float64) + 1.0
+        outs = []
+        for kernel in (_kmeans._lloyd_step, _kmeans._lloyd_serial):
+            labels, dist = np.full(n, -1, np.int64), np.empty(n)
+            outs.append(kernel(X, w, centers, labels, dist) + (labels, dist))
+        for a, b in zip(*outs):
+            np.testing.assert_array_equal(a, b)
+        closest = np.full(n, np.inf)
+        for update in (False, True):
+            one, two = closest.copy(), closest.copy()
+            np.testing.assert_array_equal(
+                _kmeans._nearest_pass(X, w, one, centers, update),
+                _kmeans._nearest_serial(X, w, two, centers, update))
+            np.testing.assert_array_equal(one, two)
