@@ -126,3 +126,17 @@ def test_bench_data_is_the_issue_recipe():
     expected = centres[labels] + rng.standard_normal((100_000, 2))
     np.testing.assert_array_equal(make_data(100_000, 2, 3), expected)
     assert make_data(10, 2, 3, np.float32).dtype == np.float32
+
+
+def test_bench_many_compares_the_three_ways(tmp_path, capsys):
+    from fastgmm import bench
+
+    md = tmp_path / "many.md"
+    assert bench.main(["many", "--scale", "0.0003", "--loop", "2", "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    for name in ("bimodal-1d", "full-8d"):
+        assert f"| {name} |" in out
+    assert "| bitwise |" in out and "NO" not in out
+    assert md.read_text().startswith("| case | problems |")
+    with pytest.raises(SystemExit):
+        bench.main(["many", "--cases", "nope"])
