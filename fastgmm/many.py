@@ -15,6 +15,7 @@ while the cost per problem is no Python-level fit.
 from __future__ import annotations
 
 import warnings
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,11 @@ from sklearn.utils.validation import check_array
 from . import _model
 from ._blocks import KIND_CODES
 from ._engine import round_rows
+from ._init import initial_stats
 from ._kernels import s2_shape
 from ._kernels_many import many_stats_pass
 from ._model import Stats
+from ._params import precision_shape
 from ._threads import KERNEL_LOCK
 from .mixture import GaussianMixture
 
@@ -221,37 +224,75 @@ class _LockstepEM:
 
     # -------------------------------------------------------------- init
     def _initialise(self):
-        """Initial parameters of every run, drawn problem by problem, init by init.
+        """Initial parameters of every run: ``(problem of each run, [params])``.
 
-        The order of the draws is the order of a loop of fits, so a shared
-        ``RandomState`` gives every problem the numbers its own fit would.
+        The initial statistics are drawn problem by problem, init by init (the
+        order of a loop of fits, so a shared ``RandomState`` gives every
+        problem the numbers its own fit would); the estimator's M-step and
+        Cholesky then run once for all runs, on a leading run axis.
         """
         gm, problems = self.gm, self.problems
         inits = gm._check_parameters(problems.rows(0), None)
-        runs = []
+        needs_stats = gm._needs_init_stats(inits)
+        runs, stats = [], []
+        rng = check_random_state(gm.random_state)
+        # An int seeds every problem afresh, as its own fit would; restoring
+        # the state costs a third of seeding a new RandomState.
+        seed_state = (rng.get_state() if isinstance(gm.random_state, (Integral, np.integer))
+                      else None)
         for p in range(problems.count):
-            rng = check_random_state(gm.random_state)
+            if seed_state is not None:
+                rng.set_state(seed_state)
             X, w = problems.rows(p), problems.weights(p)
             try:
                 for _ in range(self.n_init):
-                    runs.append((p, gm._initial_parameters(X, w, rng, inits)))
+                    stats.append(initial_stats(X, w, gm.n_components, self.cov_type,
+                                               gm.init_params, rng)
+                                 if needs_stats else None)
+                    runs.append(p)
             except (ValueError, np.linalg.LinAlgError) as error:
                 self.failed[p] = error
-                while runs and runs[-1][0] == p:
+                while runs and runs[-1] == p:
                     runs.pop()
-        return runs
+                    stats.pop()
+        problem = np.array(runs, dtype=np.int64)
+        if not runs:
+            return problem, None
+        try:
+            params = gm._initialize(_stack(stats) if needs_stats else None, inits,
+                                    problems.dtype)
+        except ValueError:  # rare: find the runs whose initial covariance fails
+            params = self._initialize_one_by_one(problem, stats, inits)
+        shapes = ((gm.n_components,), (gm.n_components, problems.n_features),
+                  precision_shape(self.cov_type, gm.n_components, problems.n_features))
+        shapes = shapes + shapes[2:]
+        return problem, [np.array(np.broadcast_to(a, (len(runs),) + shape))
+                         for a, shape in zip(params, shapes)]
+
+    def _initialize_one_by_one(self, problem, stats, inits):
+        gm, dtype = self.gm, self.problems.dtype
+        out, ok = [], None
+        for r, p in enumerate(problem.tolist()):
+            try:
+                out.append(gm._initialize(stats[r], inits, dtype))
+                ok = out[-1]
+            except ValueError as error:
+                self.failed.setdefault(p, error)
+                out.append(None)
+        # Failed runs keep a placeholder (their problem is dropped at the end).
+        return [np.stack([np.broadcast_to(o[i] if o is not None else ok[i], np.shape(ok[i]))
+                          for o in out]) for i in range(4)]
 
     # ---------------------------------------------------------------- EM
     def run(self):
-        runs = self._initialise()
-        if not runs:
+        problem, params = self._initialise()
+        if len(problem) == 0:
             return {}
-        problem = np.array([p for p, _ in runs], dtype=np.int64)
-        params = [np.stack([r[1][i] for r in runs]) for i in range(4)]
         if self.gm.max_iter == 0:
-            return self._best(problem, params, np.zeros(len(runs), np.int64),
-                              np.full(len(runs), -np.inf), [],
-                              np.zeros(len(runs), bool), max_iter_zero=True)
+            n_runs = len(problem)
+            return self._best(problem, params, np.zeros(n_runs, np.int64),
+                              np.full(n_runs, -np.inf), [], np.zeros(n_runs, bool),
+                              max_iter_zero=True)
         return self._em(problem, params)
 
     def _em(self, problem, params):
@@ -326,6 +367,12 @@ class _LockstepEM:
                     "bounds": bounds[r], "converged": bool(converged[r]),
                     "lower_bound": float(bound)}
                 for p, (r, bound) in fits.items()}
+
+
+def _stack(stats):
+    """Statistics of several runs as one Stats with a leading run axis."""
+    return Stats(*(np.stack([getattr(st, name) for st in stats])
+                   for name in ("N", "S1", "S2", "loglik", "weight", "shift", "center")))
 
 
 def _cholesky_or_fail(covariances, covariance_type, dtype):

@@ -245,3 +245,18 @@ def test_serial_paths_give_the_bits_of_the_parallel_kernels(cov_type, dtype):
                 _kmeans._nearest_pass(X, w, one, centers, update),
                 _kmeans._nearest_serial(X, w, two, centers, update))
             np.testing.assert_array_equal(one, two)
+
+
+def test_a_problem_failing_during_em_does_not_stop_the_others():
+    """Given initial parameters, the collapsed problem fails at its first M-step."""
+    datasets = _with_a_collapsed_problem()
+    kwargs = dict(reg_covar=0.0, weights_init=[0.5, 0.5], means_init=[[0.0, 0.0], [1.0, 1.0]],
+                  precisions_init=np.stack([np.eye(2)] * 2), max_iter=20)
+    models = _quietly(lambda: fastgmm.fit_many(datasets, 2, errors="return", **kwargs))
+    assert isinstance(models[2], ValueError)
+    assert "ill-defined empirical covariance" in str(models[2])
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        GaussianMixture(2, **kwargs).fit(datasets[2])
+    for i in (0, 1, 3, 4):
+        ref = _quietly(lambda: GaussianMixture(2, **kwargs).fit(datasets[i]))
+        _assert_same_model(models[i], ref, where=f"datasets[{i}]")
