@@ -172,7 +172,7 @@ def test_a_failing_problem_does_not_stop_the_others():
      r"datasets\[1\]: Expected n_samples >= n_components but got n_components = 3, "
      "n_samples = 2"),
     ([np.ones((10, 2))], dict(means_init=np.zeros((3, 2))),
-     r"The parameter 'means_init' should have the shape of \(2, 2\)"),
+     r"The parameter 'means' should have the shape of \(2, 2\), but got \(3, 2\)"),
     (np.ones((10, 2)), {}, "datasets must be a list of 2-D arrays or a 3-D array"),
     ([], {}, "datasets is empty"),
 ])
