@@ -13,7 +13,7 @@ import numpy as np
 
 from ._blocks import CHUNK_ROWS
 from ._kernels import em_pass, s2_shape, score_pass
-from ._kernels_many import serial_em_pass
+from ._kernels_many import serial_em_pass, serial_score_pass
 from ._model import KernelModel, Stats
 from ._threads import KERNEL_LOCK
 
@@ -94,7 +94,11 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     for start in range(0, n, step):
         stop = min(start + step, n)
         block = _rows(X, start, stop)
-        with KERNEL_LOCK:
-            score_pass(block, *model.args(), log_prob[start:stop], labels[start:stop],
-                       log_resp[start:stop] if want_log_resp else log_resp)
+        outputs = (log_prob[start:stop], labels[start:stop],
+                   log_resp[start:stop] if want_log_resp else log_resp)
+        if stop - start <= CHUNK_ROWS:  # one chunk: no parallel launch
+            serial_score_pass(block, *model.args(), *outputs)
+        else:
+            with KERNEL_LOCK:
+                score_pass(block, *model.args(), *outputs)
     return log_prob, labels, (log_resp if want_log_resp else None)

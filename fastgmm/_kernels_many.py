@@ -7,8 +7,10 @@ statistics are bitwise those of a single fit on its rows, whether it runs
 
 * in ``many_stats_pass``: ``prange`` over *problems* (``fit_many``: one
   launch per EM iteration for all problems, each problem on one thread);
-* in ``serial_stats_pass``: one small problem with no parallel launch (a
-  parallel region costs more than the arithmetic of a few thousand rows).
+* in ``serial_em_pass`` / ``serial_resp_stats_pass``: one small problem
+  with no parallel launch (a parallel region costs more than the
+  arithmetic of a few thousand rows); ``serial_score_pass`` does the same
+  for scoring with ``_chunk_score``.
 
 Problems are rows ``[offsets[p], offsets[p + 1])`` of one concatenated
 array. A problem larger than ``round_rows`` is cut into rounds whose totals
@@ -20,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._blocks import CHUNK_ROWS, FASTMATH, FULL, block_bounds, n_blocks, readonly
-from ._kernels import _chunk_stats, _padded_model
+from ._kernels import _chunk_score, _chunk_stats, _padded_model
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -161,3 +163,19 @@ def serial_resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
                                                shift, chol, zeros, np.zeros(k), center,
                                                zeros, False, s2_rows, s2_cols)
     return N, S1, S2, wsum
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _serial_score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
+                       out_log_norm, out_label, out_log_resp):
+    means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
+                                                       mu_proj, X[:0])
+    _chunk_score(X, kind, 0, X.shape[0], means_p, chol_p, prec_p, log_norm, center,
+                 mu_proj_p, out_log_norm, out_label, out_log_resp)
+
+
+def serial_score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
+                      out_log_norm, out_label, out_log_resp):
+    """:func:`fastgmm._kernels.score_pass` of at most ``CHUNK_ROWS`` rows, serially."""
+    _serial_score_pass(readonly(X), kind, means, chol, prec, log_norm, center, mu_proj,
+                       out_log_norm, out_label, out_log_resp)

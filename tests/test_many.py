@@ -207,7 +207,8 @@ def test_serial_paths_give_the_bits_of_the_parallel_kernels(cov_type, dtype):
     """Inputs of one chunk skip the parallel launch: same statistics, bit for bit."""
     from fastgmm import _kernels, _kmeans, _model
     from fastgmm._blocks import KIND_CODES
-    from fastgmm._kernels_many import serial_em_pass, serial_resp_stats_pass
+    from fastgmm._kernels_many import (serial_em_pass, serial_resp_stats_pass,
+                                       serial_score_pass)
 
     rng = np.random.default_rng(0)
     k, d = 3, 3
@@ -230,6 +231,13 @@ def test_serial_paths_give_the_bits_of_the_parallel_kernels(cov_type, dtype):
             args = (X, w, R, kind, shift, np.ascontiguousarray(shift[0]), s2[0], s2[2])
             for a, b in zip(_kernels.resp_stats_pass(*args), serial_resp_stats_pass(*args)):
                 np.testing.assert_array_equal(a, b)
+        scores = []
+        for kernel in (_kernels.score_pass, serial_score_pass):
+            out = (np.empty(n, dtype), np.empty(n, np.int64), np.empty((n, k), dtype))
+            kernel(X, *model.args(), *out)
+            scores.append(out)
+        for a, b in zip(*scores):
+            np.testing.assert_array_equal(a, b)
         w = np.ones(n)
         centers = np.ascontiguousarray(X[:1].repeat(k, axis=0), dtype=np.float64) + 1.0
         outs = []
