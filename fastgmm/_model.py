@@ -129,8 +129,11 @@ def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
 
     scikit-learn's estimators, ``nk = N + 10 eps`` included, computed from
     shifted statistics so that data far from the origin lose no precision:
-    ``mu = sum_i r_i x_i / nk`` (an empty component's mean is 0, as in
-    scikit-learn, whatever its shift; its covariance is ``reg_covar * I``).
+    ``mu = c + S1 / nk`` (the ``10 eps`` damps the move from the shift
+    ``c``, where scikit-learn's damps ``mu`` towards the origin by a
+    relative ``10 eps / N``, which float32 data far from the origin would
+    feel). An empty component (``N = 0``) gets scikit-learn's mean 0 and
+    covariance ``reg_covar * I``.
     Diagonal and spherical variances are floored at :func:`variance_floor`.
     ``normalize_weights=False`` divides by the total sample weight instead of
     ``sum(nk)``, as scikit-learn does when it initialises from
@@ -142,9 +145,14 @@ def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
     nk = N + 10 * np.finfo(dtype).eps
     total = nk.sum(axis=-1) if normalize_weights else np.asarray(stats.weight)
     weights = nk / total[..., None]
-    # mu - c = (S1 + N c) / nk - c: exactly -c for an empty component.
-    delta = S1 / nk[..., None] - stats.shift * (1.0 - N / nk)[..., None]
+    delta = S1 / nk[..., None]
     means = stats.shift + delta
+    # A component no point reaches (every share flushed to 0 by the E-step)
+    # gets scikit-learn's mean, sum_i r_ij x_i / nk = 0, whatever its shift.
+    empty = N == 0
+    if np.any(empty):
+        means[empty] = 0.0
+        delta[empty] = -stats.shift[empty]
     d = means.shape[-1]
     diag = np.arange(d)
     if covariance_type == "full":
