@@ -10,8 +10,9 @@ from ._version import __version__
 from ._warmup import warmup
 from .bayesian import BayesianGaussianMixture
 from .io import load
+from .many import fit_many
 from .mixture import GaussianMixture
 from .selection import select
 
-__all__ = ["BayesianGaussianMixture", "GaussianMixture", "__version__", "load", "select",
-           "warmup"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture", "__version__", "fit_many", "load",
+           "select", "warmup"]

@@ -53,6 +53,8 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     # Kernel modules load on first use: building their dispatchers would
     # otherwise add tens of milliseconds to ``import fastgmm``.
     from ._kernels import em_pass
+    from ._kernels_many import serial_em_pass
+
     n, d = X.shape
     k = model.means.shape[0]
     rows_s2 = s2_shape(model.kind, k, d)
@@ -64,9 +66,13 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
         stop = min(start + step, n)
         w = empty_w if sample_weight is None else _rows(sample_weight, start, stop)
         block = _rows(X, start, stop)
-        with KERNEL_LOCK:
-            N, S1, S2, ll, wsum, ent = em_pass(block, w, *model.args(), rows_s2[0],
-                                               rows_s2[2], model.want_entropy)
+        if stop - start <= CHUNK_ROWS:  # one chunk: same bits without a parallel launch
+            N, S1, S2, ll, wsum, ent = serial_em_pass(block, w, *model.args(), rows_s2[0],
+                                                      rows_s2[2], model.want_entropy)
+        else:
+            with KERNEL_LOCK:
+                N, S1, S2, ll, wsum, ent = em_pass(block, w, *model.args(), rows_s2[0],
+                                                   rows_s2[2], model.want_entropy)
         part = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
                      model.center.astype(np.float64), ent)
         total = part if total is None else total + part
@@ -83,6 +89,7 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     log_resp : ndarray of shape (n_samples, n_components) or None
     """
     from ._kernels import score_pass
+    from ._kernels_many import serial_score_pass
 
     n, d = X.shape
     k = model.means.shape[0]
@@ -93,7 +100,11 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     for start in range(0, n, step):
         stop = min(start + step, n)
         block = _rows(X, start, stop)
-        with KERNEL_LOCK:
-            score_pass(block, *model.args(), log_prob[start:stop], labels[start:stop],
-                       log_resp[start:stop] if want_log_resp else log_resp)
+        outputs = (log_prob[start:stop], labels[start:stop],
+                   log_resp[start:stop] if want_log_resp else log_resp)
+        if stop - start <= CHUNK_ROWS:  # one chunk: no parallel launch
+            serial_score_pass(block, *model.args(), *outputs)
+        else:
+            with KERNEL_LOCK:
+                score_pass(block, *model.args(), *outputs)
     return log_prob, labels, (log_resp if want_log_resp else None)

@@ -37,6 +37,25 @@ def _block_sq_dist(X, r0, nb, center, out):
         out[i] = s
 
 
+@kernel(internal=True, fastmath=FASTMATH)
+def _nearest_chunk(X, sw, closest, candidates, update, c0, c1, out):
+    """Rows ``[c0, c1)`` of :func:`_nearest_pass`; this chunk's potentials into ``out``."""
+    m = out.shape[0]
+    dist = np.empty(c1 - c0)
+    for t in range(m):
+        _block_sq_dist(X, c0, c1 - c0, candidates[t], dist)
+        if update:
+            for i in range(c1 - c0):
+                closest[c0 + i] = min(closest[c0 + i], dist[i])
+            out[t] = 0.0
+            continue
+        s = 0.0
+        for i in range(c1 - c0):
+            w = 1.0 if sw.shape[0] == 0 else sw[c0 + i]
+            s += w * min(closest[c0 + i], dist[i])
+        out[t] = s
+
+
 @kernel(parallel=True, fastmath=FASTMATH)
 def _nearest_pass(X, sw, closest, candidates, update):
     """Potentials of candidate centres, or (``update``) fold one centre in.
@@ -52,31 +71,75 @@ def _nearest_pass(X, sw, closest, candidates, update):
     part = np.empty((n_chunks, m))
     for c in prange(n_chunks):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        dist = np.empty(c1 - c0)
-        for t in range(m):
-            _block_sq_dist(X, c0, c1 - c0, candidates[t], dist)
-            if update:
-                for i in range(c1 - c0):
-                    closest[c0 + i] = min(closest[c0 + i], dist[i])
-                part[c, t] = 0.0
-                continue
-            s = 0.0
-            for i in range(c1 - c0):
-                w = 1.0 if sw.shape[0] == 0 else sw[c0 + i]
-                s += w * min(closest[c0 + i], dist[i])
-            part[c, t] = s
+        _nearest_chunk(X, sw, closest, candidates, update, c0, c1, part[c])
     return sum_in_order(part)
+
+
+@kernel(fastmath=FASTMATH)
+def _nearest_serial(X, sw, closest, candidates, update):
+    """:func:`_nearest_pass` of at most one chunk of rows, without a parallel launch."""
+    part = np.empty((1, 1 if update else candidates.shape[0]))
+    _nearest_chunk(X, sw, closest, candidates, update, 0, X.shape[0], part[0])
+    return sum_in_order(part)
+
+
+def _nearest(X, sw, closest, candidates, update):
+    if X.shape[0] <= CHUNK_ROWS:  # one chunk: same bits, no parallel launch
+        return _nearest_serial(X, sw, closest, candidates, update)
+    with KERNEL_LOCK:
+        return _nearest_pass(X, sw, closest, candidates, update)
 
 
 def candidate_potentials(X, sw, closest, candidates):
     """For each candidate centre, ``sum_i w_i min(closest_i, |x_i - cand|^2)``."""
-    return _nearest_pass(readonly(X), readonly(sw), closest, readonly(candidates), False)
+    return _nearest(readonly(X), readonly(sw), closest, readonly(candidates), False)
 
 
 def update_closest(X, center, closest):
     """``closest_i = min(closest_i, |x_i - center|^2)`` in place."""
     center = np.ascontiguousarray(center, dtype=np.float64)[None]
-    _nearest_pass(readonly(X), readonly(np.empty(0)), closest, readonly(center), True)
+    _nearest(readonly(X), readonly(np.empty(0)), closest, readonly(center), True)
+
+
+@kernel(internal=True, fastmath=FASTMATH)
+def _lloyd_chunk(X, sw, centers, labels, dist, c0, c1, out_sum, out_w):
+    """Rows ``[c0, c1)`` of :func:`_lloyd_step`; returns ``(inertia, n_changed)``."""
+    k, d = centers.shape
+    inertia = 0.0
+    changed = 0
+    for j in range(k):
+        out_w[j] = 0.0
+        for a in range(d):
+            out_sum[j, a] = 0.0
+    best = np.empty(BLOCK_ROWS)
+    arg = np.empty(BLOCK_ROWS, dtype=np.int64)
+    cur = np.empty(BLOCK_ROWS)
+    for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
+        b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
+        r0 = c0 + b0
+        nb = b1 - b0
+        _block_sq_dist(X, r0, nb, centers[0], best)
+        for i in range(nb):
+            arg[i] = 0
+        for j in range(1, k):
+            _block_sq_dist(X, r0, nb, centers[j], cur)
+            for i in range(nb):
+                if cur[i] < best[i]:
+                    best[i] = cur[i]
+                    arg[i] = j
+        for i in range(nb):
+            r = r0 + i
+            j = arg[i]
+            w = 1.0 if sw.shape[0] == 0 else sw[r]
+            if labels[r] != j:
+                changed += 1
+            labels[r] = j
+            dist[r] = best[i]
+            inertia += w * best[i]
+            out_w[j] += w
+            for a in range(d):
+                out_sum[j, a] += w * (X[r, a] - centers[j, a])
+    return inertia, changed
 
 
 @kernel(parallel=True, fastmath=FASTMATH)
@@ -96,40 +159,8 @@ def _lloyd_step(X, sw, centers, labels, dist):
     part_changed = np.empty(n_chunks, dtype=np.int64)
     for c in prange(n_chunks):
         c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        part_inertia[c] = 0.0
-        part_changed[c] = 0
-        for j in range(k):
-            part_w[c, j] = 0.0
-            for a in range(d):
-                part_sum[c, j, a] = 0.0
-        best = np.empty(BLOCK_ROWS)
-        arg = np.empty(BLOCK_ROWS, dtype=np.int64)
-        cur = np.empty(BLOCK_ROWS)
-        for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
-            b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
-            r0 = c0 + b0
-            nb = b1 - b0
-            _block_sq_dist(X, r0, nb, centers[0], best)
-            for i in range(nb):
-                arg[i] = 0
-            for j in range(1, k):
-                _block_sq_dist(X, r0, nb, centers[j], cur)
-                for i in range(nb):
-                    if cur[i] < best[i]:
-                        best[i] = cur[i]
-                        arg[i] = j
-            for i in range(nb):
-                r = r0 + i
-                j = arg[i]
-                w = 1.0 if sw.shape[0] == 0 else sw[r]
-                if labels[r] != j:
-                    part_changed[c] += 1
-                labels[r] = j
-                dist[r] = best[i]
-                part_inertia[c] += w * best[i]
-                part_w[c, j] += w
-                for a in range(d):
-                    part_sum[c, j, a] += w * (X[r, a] - centers[j, a])
+        part_inertia[c], part_changed[c] = _lloyd_chunk(X, sw, centers, labels, dist,
+                                                        c0, c1, part_sum[c], part_w[c])
     inertia = 0.0
     changed = 0
     for c in range(n_chunks):
@@ -138,13 +169,27 @@ def _lloyd_step(X, sw, centers, labels, dist):
     return sum_in_order(part_sum), sum_in_order(part_w), inertia, changed
 
 
+@kernel(fastmath=FASTMATH)
+def _lloyd_serial(X, sw, centers, labels, dist):
+    """:func:`_lloyd_step` of at most one chunk of rows, without a parallel launch."""
+    k, d = centers.shape
+    part_sum = np.empty((1, k, d))
+    part_w = np.empty((1, k))
+    inertia, changed = _lloyd_chunk(X, sw, centers, labels, dist, 0, X.shape[0],
+                                    part_sum[0], part_w[0])
+    return sum_in_order(part_sum), sum_in_order(part_w), 0.0 + inertia, changed
+
+
 def lloyd_step(X, sw, centers, labels, dist):
     """Assign each row to its nearest centre and sum the rows per centre.
 
     Writes ``labels`` and ``dist`` and returns ``(sums, weights, inertia,
     n_changed)``; see :func:`_lloyd_step`.
     """
-    return _lloyd_step(readonly(X), readonly(sw), readonly(centers), labels, dist)
+    if X.shape[0] <= CHUNK_ROWS:  # one chunk: same bits, no parallel launch
+        return _lloyd_serial(readonly(X), readonly(sw), readonly(centers), labels, dist)
+    with KERNEL_LOCK:
+        return _lloyd_step(readonly(X), readonly(sw), readonly(centers), labels, dist)
 
 
 def weighted_variance_sum(X, sw, ref):

@@ -62,7 +62,7 @@ class Stats:
         """
         return Stats(self.N * factor, self.S1 * factor, self.S2 * factor,
                      self.loglik * factor, self.weight * factor, self.shift,
-                     self.center)
+                     self.center, self.entropy * factor)
 
     def reshifted(self, shift: np.ndarray, center: np.ndarray,
                   covariance_type: str) -> "Stats":
@@ -94,7 +94,7 @@ class Stats:
         else:  # diag, spherical: the diagonal scatter of each component
             S2 = (self.S2[:, :, 0] + 2.0 * self.S1 * delta
                   + N[:, None] * delta**2)[:, :, None]
-        return Stats(N, S1, S2, self.loglik, self.weight, shift, center)
+        return Stats(N, S1, S2, self.loglik, self.weight, shift, center, self.entropy)
 
 
 @dataclass
@@ -137,12 +137,15 @@ def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
     Diagonal and spherical variances are floored at :func:`variance_floor`.
     ``normalize_weights=False`` divides by the total sample weight instead of
     ``sum(nk)``, as scikit-learn does when it initialises from
-    responsibilities.
+    responsibilities. Statistics with a leading problem axis (``N`` of shape
+    (n_problems, k), and so on; ``fit_many``) give parameters with that
+    axis, each bitwise what its problem alone would give.
     """
     N, S1, S2 = stats.N, stats.S1, stats.S2
     nk = N + 10 * np.finfo(dtype).eps
-    weights = nk / (nk.sum() if normalize_weights else stats.weight)
-    delta = S1 / nk[:, None]
+    total = nk.sum(axis=-1) if normalize_weights else np.asarray(stats.weight)
+    weights = nk / total[..., None]
+    delta = S1 / nk[..., None]
     means = stats.shift + delta
     # A component no point reaches (every share flushed to 0 by the E-step)
     # gets scikit-learn's mean, sum_i r_ij x_i / nk = 0, whatever its shift.
@@ -150,29 +153,31 @@ def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
     if np.any(empty):
         means[empty] = 0.0
         delta[empty] = -stats.shift[empty]
-    d = means.shape[1]
+    d = means.shape[-1]
+    diag = np.arange(d)
     if covariance_type == "full":
         S2 = _symmetric_from_lower(S2)
-        outer = np.einsum("ka,kb->kab", S1, delta)
-        cov = S2 - outer - outer.transpose(0, 2, 1)
-        cov += N[:, None, None] * np.einsum("ka,kb->kab", delta, delta)
-        cov /= nk[:, None, None]
-        cov[:, np.arange(d), np.arange(d)] += reg_covar
+        outer = np.einsum("...ka,...kb->...kab", S1, delta)
+        cov = S2 - outer - np.swapaxes(outer, -1, -2)
+        cov += N[..., None, None] * np.einsum("...ka,...kb->...kab", delta, delta)
+        cov /= nk[..., None, None]
+        cov[..., diag, diag] += reg_covar
     elif covariance_type == "tied":
-        S2 = _symmetric_from_lower(S2[0])
-        offset = stats.shift - stats.center
-        A = S1 + N[:, None] * offset
-        delta_c = means - stats.center
-        cross = A.T @ delta_c
-        cov = S2 - cross - cross.T + (N[:, None] * delta_c).T @ delta_c
-        cov /= nk.sum()
-        cov[np.arange(d), np.arange(d)] += reg_covar
+        S2 = _symmetric_from_lower(S2[..., 0, :, :])
+        center = stats.center[..., None, :]
+        A = S1 + N[..., None] * (stats.shift - center)
+        delta_c = means - center
+        cross = np.swapaxes(A, -1, -2) @ delta_c
+        cov = (S2 - cross - np.swapaxes(cross, -1, -2)
+               + np.swapaxes(N[..., None] * delta_c, -1, -2) @ delta_c)
+        cov /= nk.sum(axis=-1)[..., None, None]
+        cov[..., diag, diag] += reg_covar
     else:
-        S2 = S2[:, :, 0]
-        cov = (S2 - 2 * S1 * delta + N[:, None] * delta**2) / nk[:, None]
+        S2 = S2[..., 0]
+        cov = (S2 - 2 * S1 * delta + N[..., None] * delta**2) / nk[..., None]
         cov = np.maximum(cov, variance_floor(means, dtype)) + reg_covar
         if covariance_type == "spherical":
-            cov = cov.mean(axis=1)
+            cov = cov.mean(axis=-1)
     return weights, means, cov
 
 
@@ -242,13 +247,14 @@ def covariances_from_cholesky(prec_chol, covariance_type):
 
 
 def log_det_cholesky(prec_chol, covariance_type, n_features):
-    """``log det U`` per component (equals ``-log det(cov) / 2``)."""
-    if covariance_type == "full":
-        return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
-    if covariance_type == "tied":
-        return np.log(np.diagonal(prec_chol)).sum()
+    """``log det U`` per component (equals ``-log det(cov) / 2``).
+
+    A leading problem axis is kept (tied: one value per problem).
+    """
+    if covariance_type in ("full", "tied"):
+        return np.log(np.diagonal(prec_chol, axis1=-2, axis2=-1)).sum(axis=-1)
     if covariance_type == "diag":
-        return np.log(prec_chol).sum(axis=1)
+        return np.log(prec_chol).sum(axis=-1)
     return n_features * np.log(prec_chol)
 
 
@@ -258,31 +264,37 @@ def kernel_model(weights, means, prec_chol, covariance_type, dtype,
 
     ``log_weights`` (default ``log(weights)``) is the per-component constant
     added to each Gaussian log-density; the variational E-step puts its
-    expectations there.
+    expectations there. With a leading problem axis on the parameters
+    (``means`` of shape (n_problems, k, d); ``fit_many``) every array gets
+    that axis too.
     """
     kind = KIND_CODES[covariance_type]
+    weights = np.asarray(weights, dtype=np.float64)
     means = np.asarray(means, dtype=np.float64)
-    k, d = means.shape
+    lead = means.shape[:-2]
+    k, d = means.shape[-2:]
     if log_weights is None:
         with np.errstate(divide="ignore"):
-            log_weights = np.log(np.asarray(weights, dtype=np.float64))
-    log_norm = (log_weights + log_det_cholesky(prec_chol, covariance_type, d)
-                - 0.5 * d * math.log(2 * math.pi))
-    chol = np.zeros((1, 1, 1))
-    prec = np.zeros((1, 1))
-    center = np.zeros(d)
-    mu_proj = np.zeros((1, 1))
+            log_weights = np.log(weights)
+    log_det = log_det_cholesky(prec_chol, covariance_type, d)
+    if covariance_type == "tied":
+        log_det = np.asarray(log_det)[..., None]
+    log_norm = log_weights + log_det - 0.5 * d * math.log(2 * math.pi)
+    chol = np.zeros(lead + (1, 1, 1))
+    prec = np.zeros(lead + (1, 1))
+    center = np.zeros(lead + (d,))
+    mu_proj = np.zeros(lead + (1, 1))
     if kind == FULL:
         chol = prec_chol
     elif kind == TIED:
-        chol = prec_chol[None]
+        chol = prec_chol[..., None, :, :]
         # A common shift keeps (x - c) U small for data far from the origin.
-        center = np.asarray(weights, dtype=np.float64) @ means
-        mu_proj = (means - center) @ prec_chol
+        center = (weights[..., None, :] @ means)[..., 0, :]
+        mu_proj = (means - center[..., None, :]) @ prec_chol
     elif kind == DIAG:
         prec = prec_chol**2
     elif kind == SPHERICAL:
-        prec = np.repeat((prec_chol**2)[:, None], d, axis=1)
+        prec = np.repeat((prec_chol**2)[..., None], d, axis=-1)
 
     def cast(a):
         return np.ascontiguousarray(a, dtype=dtype)

@@ -148,3 +148,17 @@ def test_bench_armadillo_skip_note_names_the_install(monkeypatch):
     assert not bench.peer_available("armadillo")
     hint = bench._peer_hint("armadillo")
     assert "no C++ compiler" in hint and "libarmadillo-dev" in hint
+
+
+def test_bench_many_compares_the_three_ways(tmp_path, capsys):
+    from fastgmm import bench
+
+    md = tmp_path / "many.md"
+    assert bench.main(["many", "--scale", "0.0003", "--loop", "2", "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    for name in ("bimodal-1d", "full-8d"):
+        assert f"| {name} |" in out
+    assert "| bitwise |" in out and "NO" not in out
+    assert md.read_text().startswith("| case | problems |")
+    with pytest.raises(SystemExit):
+        bench.main(["many", "--cases", "nope"])
