@@ -212,7 +212,7 @@ def test_serial_paths_give_the_bits_of_the_parallel_kernels(cov_type, dtype):
     compared to 1e-15.
     """
     from fastgmm import _kernels, _kmeans, _model
-    from fastgmm._blocks import KIND_CODES
+    from fastgmm._blocks import KIND_CODES, s2_shape
     from fastgmm._kernels_many import (serial_em_pass, serial_resp_stats_pass,
                                        serial_score_pass)
 
@@ -222,7 +222,7 @@ def test_serial_paths_give_the_bits_of_the_parallel_kernels(cov_type, dtype):
         X = np.ascontiguousarray(rng.normal(size=(n, d)) * 3, dtype=dtype)
         sw = rng.uniform(0, 2, size=n).astype(dtype)
         kind = KIND_CODES[cov_type]
-        s2 = _kernels.s2_shape(kind, k, d)
+        s2 = s2_shape(kind, k, d)
         cov = naive.random_covariances(rng, cov_type, k, d)
         prec_chol = _model.precision_cholesky(cov, cov_type)
         model = _model.kernel_model(np.full(k, 1 / k), rng.normal(size=(k, d)), prec_chol,
