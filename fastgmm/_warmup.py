@@ -17,8 +17,9 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
            progress: Callable[[str], None] | None = None) -> dict[tuple[str, str], float]:
     """Compile every kernel a fit, ``predict`` and ``score`` use, and cache it on disk.
 
-    Each (covariance type, dtype) pair is compiled by a small fit (k-means
-    initialisation, two EM iterations) and scoring, so that later processes
+    Each (covariance type, dtype) pair is compiled by two small fits (k-means
+    initialisation, two EM iterations) and scoring, one of a single chunk of
+    rows (the serial kernels) and one of three (the parallel ones), so that later processes
     load machine code from the cache instead of compiling. Run it once when
     building a Docker image or a CI cache; see the README for where the
     cache lives. Cached code is specific to this CPU model and this fastgmm
@@ -60,18 +61,22 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     for dt in dtypes:
         if dt not in DTYPES:
             raise ValueError(f"dtypes must be among {DTYPES}, got {dt!r}")
-    X = np.random.default_rng(0).normal(size=(512, 3))
-    X[256:] += 4.0
+    from ._blocks import CHUNK_ROWS
+
+    # One chunk of rows takes the serial kernels, more rows the parallel ones:
+    # warm both.
+    X = np.random.default_rng(0).normal(size=(2 * CHUNK_ROWS + 1, 3))
+    X[::2] += 4.0
     seconds = {}
     for dt in dtypes:
-        data = X.astype(dt)
         for cov in covariance_types:
             start = perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=UserWarning)
-                gm = GaussianMixture(2, covariance_type=cov, max_iter=2, tol=0.0,
-                                     random_state=0).fit(data)
-                gm.predict_proba(data)
+            for data in (X[:512].astype(dt), X.astype(dt)):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", category=UserWarning)
+                    gm = GaussianMixture(2, covariance_type=cov, max_iter=2, tol=0.0,
+                                         random_state=0).fit(data)
+                    gm.predict_proba(data)
             seconds[(cov, dt)] = perf_counter() - start
             if progress is not None:
                 progress(f"fastgmm warmup: {cov:9s} {dt}  {seconds[(cov, dt)]:6.1f} s")

@@ -38,13 +38,14 @@ def _cache_files(root):
 
 
 # A small spherical fit from random responsibilities: the cheapest kernel
-# set to compile (no k-means kernels). Prints whether the statistics kernel
-# was compiled or loaded, and the fitted means.
+# set to compile (no k-means kernels, one chunk of rows so only the serial
+# kernels). Prints whether the statistics kernel was compiled or loaded, and
+# the fitted means.
 _FIT = """
 import json, warnings
 import numpy as np
 import fastgmm
-from fastgmm import _kernels
+from fastgmm import _kernels_many
 from fastgmm._blocks import SPHERICAL
 X = np.random.default_rng(0).normal(size=(600, 2))
 X[300:] += 5
@@ -52,7 +53,7 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     gm = fastgmm.GaussianMixture(2, covariance_type="spherical", init_params="random",
                                  max_iter=3, tol=0, random_state=0).fit(X)
-stats = _kernels.KERNELS[SPHERICAL][0].stats
+stats = _kernels_many.KERNELS[SPHERICAL][1].stats  # one chunk: the serial kernel
 print(json.dumps({"means": gm.means_.tolist(), "hits": len(stats.cache_hits),
                   "misses": len(stats.cache_misses),
                   "warnings": [str(w.message) for w in caught
@@ -129,12 +130,12 @@ def test_unwritable_cache_warns_once_and_fits(tmp_path):
 _THIRD = """
 import json
 import numpy as np
-from fastgmm import _engine, _kernels, _model
+from fastgmm import _engine, _kernels_many, _model
 from fastgmm._blocks import DIAG
-X = np.random.default_rng(1).normal(size=(4000, 3))
+X = np.random.default_rng(1).normal(size=(1000, 3))
 model = _model.kernel_model(np.full(3, 1 / 3), X[:3], np.ones((3, 3)), "diag", X.dtype)
-_engine.accumulate(X, None, model)
-stats = _kernels.KERNELS[DIAG][0].stats
+_engine.accumulate(X, None, model)  # a chunk of the size the workers saw: serial kernel
+stats = _kernels_many.KERNELS[DIAG][1].stats
 print(json.dumps([len(stats.cache_hits), len(stats.cache_misses)]))
 """
 
@@ -169,15 +170,15 @@ def test_cold_cache_local_cluster(tmp_path, monkeypatch):
 def test_warmup_compiles_what_a_fit_needs(tmp_path):
     code = """
 import fastgmm
-from fastgmm import _kernels
+from fastgmm import _kernels, _kernels_many
 from fastgmm._blocks import DIAG
 fastgmm.warmup(["diag"], ["float32"], progress=print)
-print(len(_kernels.KERNELS[DIAG][0].signatures), len(_kernels.KERNELS[DIAG][1].signatures))
+print(*(len(entry.signatures) for entry in _kernels.KERNELS[DIAG] + _kernels_many.KERNELS[DIAG][1:]))
 """
     lines = _run(code, {"NUMBA_CACHE_DIR": str(tmp_path)}).stdout.strip().splitlines()
     assert lines[0].startswith("fastgmm warmup: diag      float32")
     assert str(tmp_path) in lines[1]
-    assert lines[-1] == "1 1"
+    assert lines[-1] == "1 1 1 1"  # parallel and serial statistics and scoring
     assert _cache_files(tmp_path)
 
 
