@@ -38,13 +38,13 @@ def s2_shape(kind, k, d):
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 
-@kernel()
+@kernel(internal=True)
 def n_blocks(n, size):
     """Number of blocks of ``size`` rows needed to cover ``n`` rows."""
     return (n + size - 1) // size
 
 
-@kernel()
+@kernel(internal=True)
 def block_bounds(index, n, size):
     """Row range ``[start, stop)`` of block ``index`` of ``size`` rows."""
     start = index * size

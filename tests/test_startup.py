@@ -103,8 +103,8 @@ def test_cache_lives_outside_the_package(tmp_path):
     assert _cache_files(versioned)
     second = _fit({"XDG_CACHE_HOME": str(tmp_path)})
     assert (second["hits"], second["misses"]) == (1, 0)
-    # Not bitwise: Numba's freshly compiled and its cached machine code can
-    # round a reassociated reduction differently (seen with numba 0.68).
+    # Not bitwise: a kernel loaded from the cache calls its own copies of the
+    # shared helpers, a fresh one the process's (see tests/conftest.py).
     np.testing.assert_allclose(second["means"], first["means"], rtol=1e-12)
 
     # Another version (simulated: another directory name) finds nothing to load.
