@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import _check_feature_names, _get_feature_names, check_array
 
 from . import _model
 from ._blocks import KIND_CODES, s2_shape
@@ -116,6 +116,7 @@ class _Problems:
     """Validated data sets concatenated into one C-ordered array with row offsets."""
 
     def __init__(self, datasets, sample_weights, template: GaussianMixture):
+        self.frames = {}  # data set index -> the data set, where it has column names
         arrays = self._arrays(datasets, template)
         self.count = len(arrays)
         if self.count == 0:
@@ -140,8 +141,7 @@ class _Problems:
         self._check_finite(arrays, template)
         self.sample_weight = self._weights(sample_weights, template)
 
-    @staticmethod
-    def _arrays(datasets, template):
+    def _arrays(self, datasets, template):
         if isinstance(datasets, np.ndarray) and datasets.ndim == 3:
             if datasets.dtype not in (np.float32, np.float64):
                 datasets = datasets.astype(np.float64)
@@ -156,6 +156,8 @@ class _Problems:
                     and X.shape[1] >= 1 and X.dtype in (np.float32, np.float64)):
                 arrays.append(X)  # finiteness is checked once, on the concatenation
                 continue
+            if _get_feature_names(X) is not None:  # its fit would set feature_names_in_
+                self.frames[i] = X
             try:
                 arrays.append(check_array(X, dtype=_FLOAT_DTYPES, ensure_min_samples=2,
                                           input_name="X", estimator=template))
@@ -405,6 +407,8 @@ def _package(template, problems, fits, failed, errors):
         gm = GaussianMixture(**params)
         gm._set_parameters(fit["params"], problems.dtype)
         gm.n_features_in_ = problems.n_features
+        if p in problems.frames:
+            _check_feature_names(gm, problems.frames[p], reset=True)
         gm.n_iter_ = fit["n_iter"]
         gm.lower_bounds_ = fit["bounds"]
         gm.converged_ = fit["converged"]

@@ -274,3 +274,20 @@ def test_a_problem_failing_during_em_does_not_stop_the_others():
     for i in (0, 1, 3, 4):
         ref = _quietly(lambda: GaussianMixture(2, **kwargs).fit(datasets[i]))
         _assert_same_model(models[i], ref, where=f"datasets[{i}]")
+
+
+def test_data_frames_give_their_models_feature_names():
+    pd = pytest.importorskip("pandas")
+    arrays = _datasets(12, 3)
+    frames = [pd.DataFrame(arrays[0], columns=["height", "width"]), arrays[1],
+              pd.DataFrame(arrays[2], columns=["a", "b"])]
+    models = _quietly(lambda: fastgmm.fit_many(frames, 2, random_state=0))
+    for frame, model in zip(frames, models):
+        ref = _quietly(lambda: GaussianMixture(2, random_state=0).fit(frame))
+        _assert_same_model(model, ref)
+        if isinstance(frame, pd.DataFrame):
+            np.testing.assert_array_equal(model.feature_names_in_, ref.feature_names_in_)
+        else:
+            assert not hasattr(model, "feature_names_in_")
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        models[0].predict(arrays[0])
