@@ -626,9 +626,8 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
     scatter); ``entropy`` is ``sum_i w_i sum_j r_ij log r_ij`` when
     ``want_entropy``, else 0.
     """
-    no_resp = readonly(np.empty((0, means.shape[0]), X.dtype))
-    return KERNELS[kind][0](readonly(X), readonly(sw), no_resp, means, chol, prec, log_norm,
-                            center, mu_proj, bool(want_entropy), s2_rows, s2_cols)
+    return run_em_pass(KERNELS[kind][0], X, sw, means, chol, prec, log_norm, center,
+                       mu_proj, s2_rows, s2_cols, want_entropy)
 
 
 def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
@@ -637,12 +636,30 @@ def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
     Used at initialisation, where responsibilities come from k-means labels
     or random draws rather than from a model. Returns ``(N, S1, S2, weight)``.
     """
+    return run_resp_stats_pass(KERNELS[kind][0], X, sw, R, kind, shift, center, s2_rows,
+                               s2_cols)
+
+
+def run_em_pass(stats_kernel, X, sw, means, chol, prec, log_norm, center, mu_proj, s2_rows,
+                s2_cols, want_entropy):
+    """:func:`em_pass` through ``stats_kernel`` (this module's or a serial one)."""
+    no_resp = readonly(np.empty((0, means.shape[0]), X.dtype))
+    return stats_kernel(readonly(X), readonly(sw), no_resp, means, chol, prec, log_norm,
+                        center, mu_proj, bool(want_entropy), s2_rows, s2_cols)
+
+
+def run_resp_stats_pass(stats_kernel, X, sw, R, kind, shift, center, s2_rows, s2_cols):
+    """:func:`resp_stats_pass` through ``stats_kernel``: the fused pass with ``R`` given.
+
+    With responsibilities given, the kernel never reads the model, so
+    ``chol``, ``prec`` and ``log_norm`` are zeros of the right shapes.
+    """
     k, d = shift.shape
     zeros = np.zeros((k, d), X.dtype)
     chol = np.zeros((k if kind == FULL else 1, d, d), X.dtype)
-    N, S1, S2, _, wsum, _ = KERNELS[kind][0](readonly(X), readonly(sw), readonly(R), shift,
-                                             chol, zeros, np.zeros(k), center, zeros, False,
-                                             s2_rows, s2_cols)
+    N, S1, S2, _, wsum, _ = stats_kernel(readonly(X), readonly(sw), readonly(R), shift, chol,
+                                         zeros, np.zeros(k), center, zeros, False, s2_rows,
+                                         s2_cols)
     return N, S1, S2, wsum
 
 

@@ -21,10 +21,23 @@ calls. Kernels see arrays and scalars only.
 import numpy as np
 from numba import prange
 
-from ._blocks import (CHUNK_ROWS, FASTMATH, FULL, KIND_CODES, block_bounds, n_blocks,
-                      readonly)
+from ._blocks import CHUNK_ROWS, FASTMATH, KIND_CODES, block_bounds, n_blocks, readonly
 from ._compile import kernel
-from ._kernels import _chunk_score, _chunk_stats, _padded_model
+from ._kernels import (_chunk_score, _chunk_stats, _padded_model, run_em_pass,
+                       run_resp_stats_pass)
+
+
+@kernel(internal=True, fastmath=FASTMATH)
+def _add_stats(N, S1, S2, n, s1, s2):
+    """``N += n``, ``S1 += s1``, ``S2 += s2``, element by element."""
+    for j in range(N.shape[0]):
+        N[j] += n[j]
+        for a in range(S1.shape[1]):
+            S1[j, a] += s1[j, a]
+    for r in range(S2.shape[0]):
+        for a in range(S2.shape[1]):
+            for b in range(S2.shape[2]):
+                S2[r, a, b] += s2[r, a, b]
 
 
 @kernel(internal=True, fastmath=FASTMATH)
@@ -63,14 +76,7 @@ def _problem_stats(X, sw, R, kind, r0, r1, round_rows, means, chol, prec, log_no
             c_ll, c_w, c_ent = _chunk_stats(X, sw, R, kind, r0 + q0 + c0, r0 + q0 + c1,
                                             means_p, chol_p, prec_p, log_norm, center,
                                             mu_proj_p, want_entropy, c_N, c_S1, c_S2)
-            for j in range(k):
-                t_N[j] += c_N[j]
-                for a in range(d):
-                    t_S1[j, a] += c_S1[j, a]
-            for r in range(c_S2.shape[0]):
-                for a in range(d):
-                    for b in range(c_S2.shape[2]):
-                        t_S2[r, a, b] += c_S2[r, a, b]
+            _add_stats(t_N, t_S1, t_S2, c_N, c_S1, c_S2)
             t_ll += c_ll
             t_w += c_w
             t_ent += c_ent
@@ -82,14 +88,7 @@ def _problem_stats(X, sw, R, kind, r0, r1, round_rows, means, chol, prec, log_no
             wsum = t_w
             ent = t_ent
         else:
-            for j in range(k):
-                out_N[j] += t_N[j]
-                for a in range(d):
-                    out_S1[j, a] += t_S1[j, a]
-            for r in range(t_S2.shape[0]):
-                for a in range(d):
-                    for b in range(t_S2.shape[2]):
-                        out_S2[r, a, b] += t_S2[r, a, b]
+            _add_stats(out_N, out_S1, out_S2, t_N, t_S1, t_S2)
             ll += t_ll
             wsum += t_w
             ent += t_ent
@@ -184,20 +183,14 @@ def many_stats_pass(X, sw, R, offsets, problems, kind, round_rows, means, chol, 
 def serial_em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows,
                    s2_cols, want_entropy=False):
     """:func:`fastgmm._kernels.em_pass` of at most ``CHUNK_ROWS`` rows, bitwise, serially."""
-    no_resp = readonly(np.empty((0, means.shape[0]), X.dtype))
-    return KERNELS[kind][1](readonly(X), readonly(sw), no_resp, means, chol, prec,
-                            log_norm, center, mu_proj, bool(want_entropy), s2_rows, s2_cols)
+    return run_em_pass(KERNELS[kind][1], X, sw, means, chol, prec, log_norm, center, mu_proj,
+                       s2_rows, s2_cols, want_entropy)
 
 
 def serial_resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
     """:func:`fastgmm._kernels.resp_stats_pass` of at most ``CHUNK_ROWS`` rows, serially."""
-    k, d = shift.shape
-    zeros = np.zeros((k, d), X.dtype)
-    chol = np.zeros((k if kind == FULL else 1, d, d), X.dtype)
-    N, S1, S2, _, wsum, _ = KERNELS[kind][1](readonly(X), readonly(sw), readonly(R), shift,
-                                             chol, zeros, np.zeros(k), center, zeros, False,
-                                             s2_rows, s2_cols)
-    return N, S1, S2, wsum
+    return run_resp_stats_pass(KERNELS[kind][1], X, sw, R, kind, shift, center, s2_rows,
+                               s2_cols)
 
 
 @kernel(internal=True, fastmath=FASTMATH)
