@@ -14,6 +14,11 @@ through small hooks on the additive statistics of one pass
     parameters from the statistics of the initial responsibilities;
 ``_m_step(stats, context, dtype)``
     parameters from one pass's statistics;
+``_reseeder(X, sample_weight, rng)`` and ``_record_reseeds(counts)``
+    optional re-seeding of collapsed components (``GaussianMixture``'s
+    ``on_collapse='reseed'``, :mod:`fastgmm._reseed`): a non-None re-seeder
+    is passed to ``_initialize`` and ``_m_step`` as ``reseed=``, and the
+    number of re-seeds of each initialisation is recorded at the end;
 ``_compute_lower_bound(stats, params, context)``
     the quantity EM monitors, from the pass and the new parameters;
 ``_estep_model(params, dtype)``
@@ -178,19 +183,23 @@ class BaseMixture(DensityMixin, BaseEstimator):
         # warm start can continue).
         max_lower_bound = -np.inf
         best = None
+        reseeds = []
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
+            reseed = self._reseeder(X, sample_weight, rng)
             if do_init:
-                params = self._initial_parameters(X, sample_weight, rng, context)
+                params = self._initial_parameters(X, sample_weight, rng, context, reseed)
                 lower_bound = -np.inf
             else:
                 params = self._get_parameters()
                 lower_bound = self.lower_bound_
             if self.max_iter == 0:
                 best = (params, 0, [], False)
+                reseeds.append(0 if reseed is None else reseed.count)
                 continue
             params, lower_bound, n_iter, bounds, converged = self._em(
-                X, sample_weight, params, lower_bound, context)
+                X, sample_weight, params, lower_bound, context, reseed)
+            reseeds.append(0 if reseed is None else reseed.count)
             self._print_verbose_msg_init_end(lower_bound, converged)
             if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
                 max_lower_bound = lower_bound
@@ -206,25 +215,40 @@ class BaseMixture(DensityMixin, BaseEstimator):
             )
         self._set_parameters(params, X.dtype, context)
         self.lower_bound_ = max_lower_bound
+        self._record_reseeds(np.asarray(reseeds, dtype=np.int64))
 
-    def _initial_parameters(self, X, sample_weight, rng, context):
+    def _initial_parameters(self, X, sample_weight, rng, context, reseed=None):
         """Parameters from the statistics of the initial responsibilities."""
         stats = None
         if self._needs_init_stats(context):
             stats = initial_stats(X, sample_weight, self.n_components,
                                   self.covariance_type, self.init_params, rng)
-        return self._initialize(stats, context, X.dtype)
+        if reseed is None:
+            return self._initialize(stats, context, X.dtype)
+        return self._initialize(stats, context, X.dtype, reseed=reseed)
 
-    def _em(self, X, sample_weight, params, lower_bound, context):
-        """EM iterations from ``params``; one fused data pass per iteration."""
+    def _em(self, X, sample_weight, params, lower_bound, context, reseed=None):
+        """EM iterations from ``params``; one fused data pass per iteration.
+
+        With a re-seeder (see :mod:`fastgmm._reseed`), an M-step may re-seed
+        collapsed components. The next pass then evaluates other parameters
+        than the ones EM was improving, so that iteration cannot converge and
+        the following one compares with no previous bound.
+        """
         bounds = []
         converged = False
+        reseeded = False
         for n_iter in range(1, self.max_iter + 1):
-            previous = lower_bound
+            previous = -np.inf if reseeded else lower_bound
             stats = accumulate(X, sample_weight, self._estep_model(params, X.dtype))
             # One pass evaluates the parameters it used and collects the
             # statistics of the next ones, as scikit-learn's E- and M-step do.
-            params = self._m_step(stats, context, X.dtype)
+            if reseed is None:
+                params = self._m_step(stats, context, X.dtype)
+            else:
+                count = reseed.count
+                params = self._m_step(stats, context, X.dtype, reseed=reseed)
+                reseeded = reseed.count > count
             lower_bound = self._compute_lower_bound(stats, params, context)
             bounds.append(lower_bound)
             change = lower_bound - previous
@@ -233,7 +257,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             hook = getattr(self, "_iteration_hook", None)
             if hook is not None:
                 hook(n_iter, lower_bound, change)
-            if abs(change) < self.tol:
+            if abs(change) < self.tol and not reseeded:
                 converged = True
                 break
         return params, lower_bound, n_iter, bounds, converged
@@ -269,6 +293,13 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     def _get_parameters(self):
         raise NotImplementedError
+
+    def _reseeder(self, X, sample_weight, rng):
+        """The re-seeding of one initialisation, or None: a collapse raises."""
+        return None
+
+    def _record_reseeds(self, counts) -> None:
+        """Keep the number of re-seeds of each initialisation (no re-seeding: nothing)."""
 
     def _set_parameters(self, params, dtype, context=None):
         raise NotImplementedError

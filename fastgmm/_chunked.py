@@ -125,6 +125,19 @@ def _task_lloyd(X, w, index, start, args):
     return sums, weights, inertia, dist[far], np.asarray(X[far], dtype=np.float64)
 
 
+def _task_far_race(X, w, index, start, args):
+    """The chunk's row with the least ``Exp(1) / (w_i d_i^2)`` (``d_i``: to the nearest centre)."""
+    seed, draw, centers = args
+    X = np.ascontiguousarray(X)
+    _, dist, _, _, _ = _nearest(X, w, centers)
+    mass = dist if w is None else dist * np.asarray(w, dtype=np.float64)
+    keys = np.random.default_rng([seed, draw, index]).standard_exponential(X.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keys = np.where(mass > 0, keys / mass, np.inf)
+    i = int(np.argmin(keys))
+    return float(keys[i]), start + i, np.asarray(X[i], dtype=np.float64)
+
+
 def _task_init_stats(X, w, index, start, args):
     """Statistics of one chunk for initial responsibilities (see ``_stats_pass``)."""
     mode, payload, shift, covariance_type, seed = args
@@ -167,6 +180,23 @@ def _race(data, k, seed, weighted):
     keys, index, rows = (np.concatenate(p) for p in zip(*parts))
     order = np.argsort(keys, kind="stable")[:k]
     return index[order], rows[order]
+
+
+def far_row(data, centers, seed, draw):
+    """One row drawn with probability proportional to ``w_i d_i^2``, or None.
+
+    ``d_i`` is the distance of row ``i`` to the nearest of ``centers``: the
+    draw of k-means++ seeding, done as one exponential race over the chunks
+    (each chunk returns its least key, the least of those wins), so it holds
+    one chunk's distances at a time. ``(seed, draw)`` and the chunk index
+    seed the keys. Returns ``(row number, row as float64)``; None when every
+    row with weight sits on a centre.
+    """
+    parts = data.map(_task_far_race, seed, draw, np.ascontiguousarray(centers, dtype=np.float64))
+    best = int(np.argmin([p[0] for p in parts]))  # ties: the first chunk
+    if not np.isfinite(parts[best][0]):
+        return None
+    return parts[best][1], parts[best][2]
 
 
 def _kmeans_parallel(data, k, seed):

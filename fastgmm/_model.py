@@ -204,6 +204,54 @@ def _singular_error(dtype) -> ValueError:
     return ValueError(message)
 
 
+def ill_defined(covariances, covariance_type) -> np.ndarray:
+    """Which components' covariances have no Cholesky factor (a bool per component).
+
+    The test :func:`precision_cholesky` applies, one component at a time:
+    a full matrix that is not positive-definite (or not finite), a diagonal
+    or spherical variance that is not positive. For 'full', 'diag' and
+    'spherical' (the shared 'tied' matrix belongs to no one component).
+    """
+    cov = np.asarray(covariances, dtype=np.float64)
+    if covariance_type == "full":
+        bad = np.zeros(len(cov), dtype=bool)
+        for j, matrix in enumerate(cov):
+            if not np.all(np.isfinite(matrix)):
+                bad[j] = True
+                continue
+            try:
+                np.linalg.cholesky(matrix)
+            except np.linalg.LinAlgError:
+                bad[j] = True
+        return bad
+    if covariance_type == "diag":
+        return ~np.all((cov > 0.0) & np.isfinite(cov), axis=-1)
+    return ~((cov > 0.0) & np.isfinite(cov))
+
+
+def data_covariance(stats: Stats, covariance_type: str):
+    """The covariance of all the data of a pass, in the shape of one component's.
+
+    The components' shifted statistics are moved to a common centre
+    (:meth:`Stats.reshifted`, exact algebra) and added: since every row's
+    responsibilities sum to 1 this is the weighted scatter of the rows, no
+    extra pass needed. Shape (d, d) for 'full' and 'tied', (d,) for 'diag',
+    a float for 'spherical' (the mean of the feature variances).
+    """
+    N = stats.N
+    total = float(N.sum())
+    center = (N @ stats.shift) / total if total > 0 else stats.shift[0]
+    k = len(N)
+    moved = stats.reshifted(np.repeat(center[None], k, axis=0), center, covariance_type)
+    first = moved.S1.sum(axis=0) / total
+    if covariance_type == "tied":
+        return moved.S2[0] / total - np.outer(first, first)
+    if covariance_type == "full":
+        return moved.S2.sum(axis=0) / total - np.outer(first, first)
+    variances = moved.S2[:, :, 0].sum(axis=0) / total - first**2
+    return variances if covariance_type == "diag" else float(variances.mean())
+
+
 def precision_cholesky(covariances, covariance_type, dtype=np.float64):
     """Upper-triangular ``U`` with ``U U^T = inv(cov)``, as scikit-learn defines it."""
     cov = np.asarray(covariances, dtype=np.float64)

@@ -137,7 +137,11 @@ def _fit_estimator(args):
         from .mixture import GaussianMixture
 
         return GaussianMixture(args.k, covariance_type=args.covariance_type,
+                               on_collapse="reseed" if args.reseed else "raise",
                                **_estimator_kwargs(args))
+    if args.reseed:
+        raise CLIError("--reseed re-seeds collapsed components of a maximum-likelihood "
+                       "fit; the variational mixture (--bayesian) does not collapse: drop one")
     from .bayesian import BayesianGaussianMixture
 
     return BayesianGaussianMixture(
@@ -174,6 +178,8 @@ def cmd_fit(args) -> int:
         kept = np.sort(gm.weights_[gm.weights_ > 0.01])[::-1]
         print(f"{len(kept)} of {gm.n_components} components kept a weight above 1%: "
               + " ".join(f"{w:.3f}" for w in kept))
+    if args.reseed:
+        print(f"re-seeded collapsed components: {int(np.sum(gm.n_reseeds_))} times")
     print(f"saved model to {args.output}")
     return 0
 
@@ -424,6 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-concentration-prior", type=_positive_float, default=None,
                    metavar="GAMMA", help="concentration of the weight prior with --bayesian; "
                    "smaller keeps fewer components (default: 1 / k)")
+    p.add_argument("--reseed", action="store_true",
+                   help="re-seed a component whose covariance collapses instead of "
+                        "failing (on_collapse='reseed')")
     _add_em_options(p)
     p.set_defaults(func=cmd_fit)
 

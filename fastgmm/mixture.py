@@ -11,9 +11,10 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import _model, _stream
+from . import _model, _reseed, _stream
+from ._modelfile import Refuse
 from ._base import BaseMixture
 from ._params import check_means, check_precisions, check_weights
 
@@ -71,6 +72,21 @@ class GaussianMixture(BaseMixture):
     learning_decay : float, default=0.7
         How fast the weight of new batches decreases in :meth:`partial_fit`;
         values in (0.5, 1] give a convergent stepwise EM.
+    on_collapse : {'raise', 'reseed'}, default='raise'
+        What :meth:`fit` does when a component's covariance is not
+        positive-definite (a component collapsed onto duplicated rows, a
+        constant column within a component, too few points): 'raise' stops
+        with scikit-learn's ``ValueError``, as scikit-learn does; 'reseed'
+        moves the component to a row drawn as k-means++ draws its seeds
+        (probability proportional to the squared distance to the nearest
+        current mean), gives it the covariance of the data plus
+        ``reg_covar`` and the weight ``1 / n_components``, and continues EM.
+        At most ``10 * n_components`` re-seeds per initialisation; then the
+        error is raised. Not used by :meth:`partial_fit`.
+    reseed_min_weight : float, default=0.0
+        With ``on_collapse='reseed'``, a component whose weight falls below
+        this value after an EM step is re-seeded too (0: only collapsed
+        covariances are).
 
     Attributes
     ----------
@@ -94,6 +110,10 @@ class GaussianMixture(BaseMixture):
         Mean log-likelihood per sample of the best initialisation.
     lower_bounds_ : list of float
         ``lower_bound_`` after each iteration of the best initialisation.
+    n_reseeds_ : ndarray of shape (n_init,)
+        Number of components :meth:`fit` re-seeded in each initialisation,
+        in order (one entry for a warm start); all 0 with
+        ``on_collapse='raise'``. Set by :meth:`fit` only.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -122,6 +142,8 @@ class GaussianMixture(BaseMixture):
         "precisions_init": ["array-like", None],
         "learning_offset": [Interval(Real, 1.0, None, closed="left")],
         "learning_decay": [Interval(Real, 0, 1, closed="both")],
+        "on_collapse": [StrOptions({"raise", "reseed"})],
+        "reseed_min_weight": [Interval(Real, 0, 1, closed="left")],
     }
     _array_params = ("weights_init", "means_init", "precisions_init")
 
@@ -144,6 +166,8 @@ class GaussianMixture(BaseMixture):
         verbose_interval=10,
         learning_offset=10.0,
         learning_decay=0.7,
+        on_collapse="raise",
+        reseed_min_weight=0.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -161,6 +185,8 @@ class GaussianMixture(BaseMixture):
         self.verbose_interval = verbose_interval
         self.learning_offset = learning_offset
         self.learning_decay = learning_decay
+        self.on_collapse = on_collapse
+        self.reseed_min_weight = reseed_min_weight
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -205,6 +231,11 @@ class GaussianMixture(BaseMixture):
     def _check_parameters(self, X, sample_weight):
         """Validated copies of the user's ``*_init`` (never written back)."""
         k, cov, n_features = self.n_components, self.covariance_type, X.shape[1]
+        if self.reseed_min_weight > 0 and self.on_collapse != "reseed":
+            raise ValueError(
+                f"reseed_min_weight={self.reseed_min_weight!r} has no effect with "
+                f"on_collapse={self.on_collapse!r}: set on_collapse='reseed' to re-seed "
+                "components lighter than it, or leave reseed_min_weight at 0.")
         return (
             None if self.weights_init is None else check_weights(self.weights_init, k),
             None if self.means_init is None else check_means(self.means_init, k, n_features),
@@ -215,7 +246,7 @@ class GaussianMixture(BaseMixture):
     def _needs_init_stats(self, inits):
         return any(init is None for init in inits)
 
-    def _initialize(self, stats, inits, dtype):
+    def _initialize(self, stats, inits, dtype, reseed=None):
         weights_init, means_init, precisions_init = inits
         cov_type = self.covariance_type
         if stats is not None:
@@ -225,6 +256,8 @@ class GaussianMixture(BaseMixture):
             weights = np.asarray(weights_init, dtype=np.float64)
         if means_init is not None:
             means = np.asarray(means_init, dtype=np.float64)
+        if precisions_init is None and reseed is not None and stats is not None:
+            return reseed.parameters(weights, means, covariances, stats, dtype, initial=True)
         if precisions_init is None:
             prec_chol = _model.precision_cholesky(covariances, cov_type, dtype)
         else:
@@ -232,9 +265,11 @@ class GaussianMixture(BaseMixture):
             covariances = _model.covariances_from_cholesky(prec_chol, cov_type)
         return weights, means, covariances, prec_chol
 
-    def _m_step(self, stats, inits, dtype):
+    def _m_step(self, stats, inits, dtype, reseed=None):
         weights, means, covariances = _model.m_step(
             stats, self.covariance_type, self.reg_covar, dtype)
+        if reseed is not None:
+            return reseed.parameters(weights, means, covariances, stats, dtype)
         prec_chol = _model.precision_cholesky(covariances, self.covariance_type, dtype)
         return weights, means, covariances, prec_chol
 
@@ -248,6 +283,33 @@ class GaussianMixture(BaseMixture):
 
     def _get_parameters(self):
         return (self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+
+    def _reseeder(self, X, sample_weight, rng):
+        if self.on_collapse != "reseed":
+            return None
+        return _reseed.Reseeder(X, sample_weight, self.covariance_type, self.reg_covar,
+                                self.reseed_min_weight, self.n_components, rng)
+
+    def _record_reseeds(self, counts):
+        self.n_reseeds_ = counts
+
+    # ----------------------------------------------------------- model file
+    def _file_scalar_values(self):
+        fitted = super()._file_scalar_values()
+        if hasattr(self, "n_reseeds_"):  # absent on files and models older than it
+            fitted["n_reseeds_"] = [int(c) for c in self.n_reseeds_]
+        return fitted
+
+    def _set_file_scalars(self, fitted):
+        super()._set_file_scalars(fitted)
+        if "n_reseeds_" in fitted:
+            counts = fitted["n_reseeds_"]
+            if (not isinstance(counts, list) or not counts
+                    or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
+                               for c in counts)):
+                raise Refuse(f"n_reseeds_ must be a list of non-negative integers, "
+                             f"got {counts!r}")
+            self.n_reseeds_ = np.asarray(counts, dtype=np.int64)
 
     def _set_parameters(self, params, dtype, context=None):
         weights, means, covariances, prec_chol = (np.asarray(p, dtype=dtype) for p in params)

@@ -1,0 +1,271 @@
+"""``on_collapse='reseed'``: collapsed components re-seeded during EM instead of an error.
+
+The default stays scikit-learn's (the same ``ValueError`` on the same data);
+with the option a fit completes where a valid model exists, the re-seeds are
+counted in ``n_reseeds_``, results are deterministic (runs, threads, memmap)
+and nothing changes when nothing collapses.
+"""
+
+import warnings
+
+import numba
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+import fastgmm
+from fastgmm import BayesianGaussianMixture, GaussianMixture
+from fastgmm._reseed import MAX_RESEEDS_PER_COMPONENT
+
+PARAMS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bound_",
+          "n_iter_", "n_reseeds_")
+REG_COVARS = (1e-6, 1e-4, 1e-2, 1e-1)
+
+
+def _blobs(rng, n=200):
+    return [rng.normal([0, 0], 1.0, size=(n, 2)), rng.normal([6, 0], 1.0, size=(n, 2)),
+            rng.normal([3, 6], 1.0, size=(n, 2))]
+
+
+def duplicated_rows(n=200, copies=50):
+    """Two Gaussian blobs and a third 'blob' of ``copies`` identical rows."""
+    rng = np.random.default_rng(0)
+    a = rng.normal([0, 0], 1.0, size=(n, 2))
+    b = rng.normal([8, 0], 1.0, size=(n, 2))
+    return np.vstack([a, b, np.tile([[4.0, 7.0]], (copies, 1))])
+
+
+def group_constant_column():
+    """Three blobs and a one-hot column: 1 on the third blob's rows, 0 elsewhere."""
+    X = np.vstack(_blobs(np.random.default_rng(0)))
+    return np.c_[X, np.r_[np.zeros(400), np.ones(200)]]
+
+
+def _fit(X, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return GaussianMixture(random_state=0, **kwargs).fit(X)
+
+
+def _best_complete_bound(X, **kwargs):
+    """The largest lower bound of default fits over ``REG_COVARS`` that complete."""
+    bounds = {}
+    for reg in REG_COVARS:
+        try:
+            bounds[reg] = _fit(X, reg_covar=reg, **kwargs).lower_bound_
+        except ValueError:
+            pass
+    return bounds
+
+
+def _assert_positive_definite(gm):
+    for cov in np.reshape(gm.covariances_, (-1,) + np.shape(gm.covariances_)[-2:]):
+        np.linalg.cholesky(cov)
+    assert np.all(np.isfinite(gm.precisions_cholesky_))
+    assert abs(gm.weights_.sum() - 1.0) < 1e-12
+
+
+def _same_bits(a, b):
+    for name in PARAMS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.mark.parametrize("make", [duplicated_rows, group_constant_column])
+def test_default_raises_scikit_learns_error(make):
+    X = make()
+    with pytest.raises(ValueError) as sklearn_error:
+        SkGaussianMixture(3, reg_covar=0, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="ill-defined empirical covariance") as ours:
+        GaussianMixture(3, reg_covar=0, random_state=0).fit(X)
+    assert str(ours.value) == str(sklearn_error.value)
+
+
+def test_duplicated_rows_reseed_completes():
+    X = duplicated_rows()
+    gm = _fit(X, n_components=3, reg_covar=0, on_collapse="reseed")
+    assert gm.n_reseeds_.shape == (1,) and gm.n_reseeds_[0] > 0
+    _assert_positive_definite(gm)
+    assert np.isfinite(gm.lower_bound_)
+    # No component can sit on the 50 copies without reg_covar: a tuned
+    # reg_covar keeps one there at variance reg_covar, whose density
+    # 1 / (2 pi reg_covar) per copy outscores any valid model (README).
+    bounds = _best_complete_bound(X, n_components=3)
+    assert sorted(bounds) == list(REG_COVARS)
+    assert gm.lower_bound_ < min(bounds.values())
+    assert list(bounds.values()) == sorted(bounds.values(), reverse=True)
+
+
+def test_group_constant_column_reseed_converges():
+    X = group_constant_column()
+    gm = _fit(X, n_components=2, reg_covar=0, on_collapse="reseed")
+    assert gm.n_reseeds_[0] > 0 and gm.converged_
+    _assert_positive_definite(gm)
+    # The re-seeded model beats the largest reg_covar, not the smaller ones,
+    # which keep the third blob's column at variance reg_covar (README).
+    bounds = _best_complete_bound(X, n_components=2)
+    assert gm.lower_bound_ > bounds[1e-1]
+    assert gm.lower_bound_ < bounds[1e-2]
+
+
+def test_cap_raises_the_usual_error():
+    """Three blobs, three components: one of them keeps collapsing onto the
+    third blob's constant column, up to the cap, then fit raises."""
+    X = group_constant_column()
+    with pytest.raises(ValueError, match="ill-defined empirical covariance") as error:
+        GaussianMixture(3, reg_covar=0, random_state=0, on_collapse="reseed").fit(X)
+    assert str(error.value).startswith(fastgmm._model.SINGULAR_MESSAGE)
+    cap = MAX_RESEEDS_PER_COMPONENT * 3
+    assert f"re-seeded {cap} components in this initialisation" in str(error.value)
+
+
+def test_constant_column_cannot_be_helped():
+    X = np.c_[np.vstack(_blobs(np.random.default_rng(0))), np.zeros(600)]
+    with pytest.raises(ValueError, match="the covariance of the data themselves is "
+                       "ill-defined"):
+        GaussianMixture(3, reg_covar=0, random_state=0, on_collapse="reseed").fit(X)
+    # reg_covar makes it well-defined, and then nothing collapses.
+    gm = _fit(X, n_components=3, on_collapse="reseed")
+    np.testing.assert_array_equal(gm.n_reseeds_, [0])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_well_behaved_data_bitwise_unchanged(covariance_type):
+    X = np.vstack(_blobs(np.random.default_rng(1)))
+    kwargs = dict(n_components=3, covariance_type=covariance_type, n_init=2,
+                  init_params="k-means++")
+    off = _fit(X, **kwargs)
+    on = _fit(X, on_collapse="reseed", reseed_min_weight=0.01, **kwargs)
+    _same_bits(off, on)
+    np.testing.assert_array_equal(on.n_reseeds_, [0, 0])
+
+
+def test_initial_collapse_is_reseeded():
+    """k-means++ seeds single rows: with reg_covar=0 every initial covariance is 0."""
+    X = np.vstack(_blobs(np.random.default_rng(0)))
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        GaussianMixture(3, reg_covar=0, init_params="k-means++", random_state=0).fit(X)
+    gm = _fit(X, n_components=3, reg_covar=0, init_params="k-means++",
+              on_collapse="reseed", max_iter=0)
+    np.testing.assert_array_equal(gm.n_reseeds_, [3])
+    _assert_positive_definite(gm)
+    gm = _fit(X, n_components=3, reg_covar=0, init_params="k-means++", on_collapse="reseed")
+    assert gm.converged_
+    np.testing.assert_allclose(np.sort(gm.means_[:, 0]), [0, 3, 6], atol=0.3)
+
+
+def test_reseed_resets_the_convergence_test():
+    X = duplicated_rows()
+    gm = GaussianMixture(3, reg_covar=0, random_state=0, on_collapse="reseed", max_iter=20)
+    changes = []
+    gm._iteration_hook = lambda n_iter, bound, change: changes.append(change)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(X)
+    # The first pass and each pass after a re-seed compare with no bound.
+    assert np.isinf(changes[0]) and np.sum(np.isinf(changes[1:])) >= 1
+
+
+def _large_duplicated(tmp_path=None):
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal([0, 0], 1.0, size=(6000, 2)),
+                   rng.normal([8, 0], 1.0, size=(6000, 2)),
+                   np.tile([[4.0, 7.0]], (3000, 1))])
+    return X[rng.permutation(len(X))]
+
+
+REPRO = dict(n_components=3, reg_covar=0, on_collapse="reseed", max_iter=25, n_init=2)
+
+
+def test_deterministic_runs_and_memmap(tmp_path):
+    X = _large_duplicated()
+    first = _fit(X, **REPRO)
+    assert first.n_reseeds_.sum() > 0
+    _same_bits(first, _fit(X, **REPRO))
+    path = tmp_path / "x.f64"
+    mm = np.memmap(path, dtype=np.float64, mode="w+", shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    _same_bits(first, _fit(np.memmap(path, dtype=np.float64, mode="r", shape=X.shape),
+                           **REPRO))
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+def test_same_bits_for_one_and_two_threads():
+    X = _large_duplicated()
+    before = numba.get_num_threads()
+    fits = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            fits.append(_fit(X, **REPRO))
+    finally:
+        numba.set_num_threads(before)
+    assert fits[0].n_reseeds_.sum() > 0
+    _same_bits(*fits)
+
+
+def test_sample_weight_zero_rows_are_never_drawn():
+    X = duplicated_rows()
+    far = np.array([[100.0, 100.0]] * 5)
+    w = np.r_[np.ones(len(X)), np.zeros(5)]
+    gm = GaussianMixture(3, reg_covar=0, on_collapse="reseed", max_iter=0,
+                         init_params="k-means++", random_state=0)
+    gm.fit(np.vstack([X, far]), sample_weight=w)
+    assert gm.n_reseeds_[0] == 3
+    assert np.all(np.abs(gm.means_) < 50)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(on_collapse="retry"),
+     r"The 'on_collapse' parameter of GaussianMixture must be a str among "
+     r"\{.*'raise'.*\}. Got 'retry' instead."),
+    (dict(on_collapse="reseed", reseed_min_weight=1.0),
+     r"The 'reseed_min_weight' parameter of GaussianMixture must be a float in the "
+     r"range \[0.0, 1.0\). Got 1.0 instead."),
+    (dict(reseed_min_weight=0.05),
+     r"reseed_min_weight=0.05 has no effect with on_collapse='raise': set "
+     r"on_collapse='reseed'"),
+])
+def test_parameter_validation(kwargs, message):
+    X = np.vstack(_blobs(np.random.default_rng(0)))
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2, **kwargs).fit(X)
+
+
+def test_clone_get_params_and_model_file(tmp_path):
+    gm = GaussianMixture(3, reg_covar=0, on_collapse="reseed", reseed_min_weight=0.02,
+                         random_state=0)
+    params = gm.get_params()
+    assert params["on_collapse"] == "reseed" and params["reseed_min_weight"] == 0.02
+    twin = clone(gm)
+    assert twin.get_params() == params
+    assert GaussianMixture().set_params(on_collapse="reseed").on_collapse == "reseed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm.fit(duplicated_rows())
+    path = tmp_path / "model.npz"
+    gm.save(path)
+    loaded = fastgmm.load(path)
+    np.testing.assert_array_equal(loaded.n_reseeds_, gm.n_reseeds_)
+    assert loaded.get_params() == params
+    np.testing.assert_array_equal(loaded.predict(duplicated_rows()),
+                                  gm.predict(duplicated_rows()))
+    # A model without the attribute (older files, fit_many) saves and loads without it.
+    del gm.n_reseeds_
+    gm.save(path)
+    assert not hasattr(fastgmm.load(path), "n_reseeds_")
+
+
+def test_bayesian_mixture_has_no_reseeding():
+    """Its Wishart prior keeps every covariance positive-definite: nothing collapses."""
+    assert "on_collapse" not in BayesianGaussianMixture().get_params()
+    with pytest.raises(TypeError):
+        BayesianGaussianMixture(on_collapse="reseed")
+    bgm = BayesianGaussianMixture(n_components=3, reg_covar=0, random_state=0,
+                                  max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        bgm.fit(duplicated_rows())
+    assert not hasattr(bgm, "n_reseeds_")
