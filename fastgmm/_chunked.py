@@ -32,7 +32,9 @@ k-means++", VLDB 2012):
 
 ``'random_from_data'`` draws ``k`` rows uniformly (an unweighted race among
 rows with positive weight) and ``'random'`` draws responsibilities per
-chunk.
+chunk. :func:`far_row`, the same race weighted by the squared distance to
+the nearest mean, draws the row a collapsed component is re-seeded at
+(``fastgmm._reseed``), for arrays and memmaps too.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _model, _reseed, _stream
-from ._modelfile import Refuse
 from ._base import BaseMixture
+from ._modelfile import Refuse
 from ._params import check_means, check_precisions, check_weights
 
 

@@ -43,6 +43,11 @@ def group_constant_column():
     return np.c_[X, np.r_[np.zeros(400), np.ones(200)]]
 
 
+def zero_column():
+    """Three blobs and a column of zeros (constant over all rows)."""
+    return np.c_[np.vstack(_blobs(np.random.default_rng(0))), np.zeros(600)]
+
+
 def _fit(X, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -72,29 +77,59 @@ def _same_bits(a, b):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
-@pytest.mark.parametrize("make", [duplicated_rows, group_constant_column])
-def test_default_raises_scikit_learns_error(make):
+@pytest.mark.parametrize("make, k", [(duplicated_rows, 3), (group_constant_column, 2),
+                                     (group_constant_column, 3), (zero_column, 3)])
+def test_default_raises_scikit_learns_error(make, k):
     X = make()
     with pytest.raises(ValueError) as sklearn_error:
-        SkGaussianMixture(3, reg_covar=0, random_state=0).fit(X)
+        SkGaussianMixture(k, reg_covar=0, random_state=0).fit(X)
     with pytest.raises(ValueError, match="ill-defined empirical covariance") as ours:
-        GaussianMixture(3, reg_covar=0, random_state=0).fit(X)
+        GaussianMixture(k, reg_covar=0, random_state=0).fit(X)
     assert str(ours.value) == str(sklearn_error.value)
 
 
-def test_duplicated_rows_reseed_completes():
+def test_collapse_of_the_initialisation_reseeded_beats_reg_covar():
+    """k-means++ seeds single rows, so with reg_covar=0 every initial
+    covariance is 0: scikit-learn and the default raise; re-seeded, the fit
+    converges to the three blobs without reg_covar's bias, above every
+    reg_covar that completes."""
+    X = np.vstack(_blobs(np.random.default_rng(0)))
+    kwargs = dict(n_components=3, init_params="k-means++")
+    with pytest.raises(ValueError) as sklearn_error:
+        SkGaussianMixture(reg_covar=0, random_state=0, **kwargs).fit(X)
+    with pytest.raises(ValueError) as ours:
+        GaussianMixture(reg_covar=0, random_state=0, **kwargs).fit(X)
+    assert str(ours.value) == str(sklearn_error.value)
+    gm = _fit(X, reg_covar=0, on_collapse="reseed", **kwargs)
+    np.testing.assert_array_equal(gm.n_reseeds_, [3])
+    assert gm.converged_
+    _assert_positive_definite(gm)
+    np.testing.assert_allclose(np.sort(gm.means_[:, 0]), [0, 3, 6], atol=0.3)
+    bounds = _best_complete_bound(X, **kwargs)
+    assert sorted(bounds) == list(REG_COVARS)
+    assert gm.lower_bound_ > max(bounds.values())
+    gm = _fit(X, reg_covar=0, on_collapse="reseed", max_iter=0, **kwargs)
+    np.testing.assert_array_equal(gm.n_reseeds_, [3])
+    _assert_positive_definite(gm)
+
+
+def test_duplicated_rows_reseed_completes_then_reaches_the_cap():
     X = duplicated_rows()
     gm = _fit(X, n_components=3, reg_covar=0, on_collapse="reseed")
-    assert gm.n_reseeds_.shape == (1,) and gm.n_reseeds_[0] > 0
+    assert gm.n_reseeds_.shape == (1,) and 0 < gm.n_reseeds_[0] < 30
+    assert not gm.converged_
     _assert_positive_definite(gm)
     assert np.isfinite(gm.lower_bound_)
-    # No component can sit on the 50 copies without reg_covar: a tuned
-    # reg_covar keeps one there at variance reg_covar, whose density
-    # 1 / (2 pi reg_covar) per copy outscores any valid model (README).
+    # No component can sit on the 50 copies without reg_covar, and each one
+    # that comes near them shrinks onto them again: a tuned reg_covar keeps
+    # one there at variance reg_covar, whose density 1 / (2 pi reg_covar)
+    # per copy outscores any valid model (README).
     bounds = _best_complete_bound(X, n_components=3)
     assert sorted(bounds) == list(REG_COVARS)
     assert gm.lower_bound_ < min(bounds.values())
     assert list(bounds.values()) == sorted(bounds.values(), reverse=True)
+    with pytest.raises(ValueError, match="re-seeded 30 components in this initialisation"):
+        _fit(X, n_components=3, reg_covar=0, on_collapse="reseed", max_iter=1000)
 
 
 def test_group_constant_column_reseed_converges():
@@ -121,7 +156,7 @@ def test_cap_raises_the_usual_error():
 
 
 def test_constant_column_cannot_be_helped():
-    X = np.c_[np.vstack(_blobs(np.random.default_rng(0))), np.zeros(600)]
+    X = zero_column()
     with pytest.raises(ValueError, match="the covariance of the data themselves is "
                        "ill-defined"):
         GaussianMixture(3, reg_covar=0, random_state=0, on_collapse="reseed").fit(X)
@@ -139,20 +174,6 @@ def test_well_behaved_data_bitwise_unchanged(covariance_type):
     on = _fit(X, on_collapse="reseed", reseed_min_weight=0.01, **kwargs)
     _same_bits(off, on)
     np.testing.assert_array_equal(on.n_reseeds_, [0, 0])
-
-
-def test_initial_collapse_is_reseeded():
-    """k-means++ seeds single rows: with reg_covar=0 every initial covariance is 0."""
-    X = np.vstack(_blobs(np.random.default_rng(0)))
-    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
-        GaussianMixture(3, reg_covar=0, init_params="k-means++", random_state=0).fit(X)
-    gm = _fit(X, n_components=3, reg_covar=0, init_params="k-means++",
-              on_collapse="reseed", max_iter=0)
-    np.testing.assert_array_equal(gm.n_reseeds_, [3])
-    _assert_positive_definite(gm)
-    gm = _fit(X, n_components=3, reg_covar=0, init_params="k-means++", on_collapse="reseed")
-    assert gm.converged_
-    np.testing.assert_allclose(np.sort(gm.means_[:, 0]), [0, 3, 6], atol=0.3)
 
 
 def test_reseed_resets_the_convergence_test():
@@ -269,3 +290,33 @@ def test_bayesian_mixture_has_no_reseeding():
         warnings.simplefilter("ignore", ConvergenceWarning)
         bgm.fit(duplicated_rows())
     assert not hasattr(bgm, "n_reseeds_")
+
+
+def test_dask_array_reseeds_over_its_chunks():
+    """The draw races over the Dask chunks (other random numbers than in memory)."""
+    da = pytest.importorskip("dask.array")
+    X = np.vstack(_blobs(np.random.default_rng(0)))
+    kwargs = dict(n_components=3, reg_covar=0, init_params="k-means++",
+                  on_collapse="reseed", random_state=0)
+    gm = GaussianMixture(**kwargs).fit(da.from_array(X, chunks=(150, 2)))
+    assert gm.n_reseeds_[0] == 3 and gm.converged_
+    _assert_positive_definite(gm)
+    np.testing.assert_allclose(np.sort(gm.means_[:, 0]), [0, 3, 6], atol=0.3)
+    again = GaussianMixture(**kwargs).fit(da.from_array(X, chunks=(150, 2)))
+    _same_bits(gm, again)
+
+
+def test_command_line_reseed(tmp_path, capsys):
+    from fastgmm import cli
+
+    data, model = tmp_path / "x.npy", tmp_path / "m.npz"
+    np.save(data, np.vstack(_blobs(np.random.default_rng(0))))
+    base = ["fit", str(data), "-k", "3", "--reg-covar", "0", "--init-params", "k-means++",
+            "-q", "-o", str(model)]
+    assert cli.main(base) == 2
+    assert "ill-defined empirical covariance" in capsys.readouterr().err
+    assert cli.main(base + ["--reseed"]) == 0
+    assert "re-seeded collapsed components: 3 times" in capsys.readouterr().out
+    np.testing.assert_array_equal(fastgmm.load(model).n_reseeds_, [3])
+    assert cli.main(base + ["--reseed", "--bayesian"]) == 2
+    assert "--reseed re-seeds collapsed components" in capsys.readouterr().err
