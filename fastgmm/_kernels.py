@@ -29,7 +29,8 @@ How the loops are laid out, and why:
 """
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
 from ._blocks import (
     BLOCK_ROWS,
@@ -45,29 +46,44 @@ from ._blocks import (
 )
 from ._compile import kernel
 
-# exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2.
+# exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2, in the data's
+# precision: float32 data take float32 arithmetic (twice the SIMD lanes and
+# a shorter polynomial), float64 data float64.
 _LOG2E = 1.4426950408889634
+# float64: ln 2 split so that n * _LN2_HI is exact; adding 1.5 * 2^52 rounds
+# to an integer held in the low mantissa bits, and the extra 1023 (the
+# exponent bias) makes those bits, shifted left by 52, the float 2^n.
 _LN2_HI = 0.693147180369123816490
 _LN2_LO = 1.90821492927058770002e-10
-# Adding 1.5 * 2^52 rounds to an integer held in the low mantissa bits; the
-# extra 1023 is the exponent bias, so those bits shifted left by 52 are 2^n.
 _ROUND_MAGIC = 6755399441055744.0 + 1023.0
 # Keeps the exponent trick in range; exp(-700) is far below any flush threshold.
 _EXP_FLOOR = -700.0
+# float32: the same with 1.5 * 2^23, bias 127 and a 9-bit ln 2 head (exact
+# times any |n| < 2^15); exp(-80) = 1.8e-35 is below float32's threshold.
+_LN2_HI_32 = 0.693359375
+_LN2_LO_32 = -2.12194440054690582e-4
+_ROUND_MAGIC_32 = 12582912.0 + 127.0
+_EXP_FLOOR_32 = -80.0
 
 
-@kernel(internal=True, fastmath={"contract"})
 def _exp_shifted_inplace(x, shift, scratch, nb, flush, shifted):
     """``x[:nb] = exp(x[:nb] - shift[:nb])`` for ``x <= shift``, 0 below ``flush``.
 
-    Branch-free so that it vectorises (relative error ~1e-15). Results
-    below ``flush`` become exactly 0 (a select, not a branch): they would
-    otherwise reach the statistics as subnormal numbers, which Intel cores
-    process with a microcode assist per operand (a float32 fit ran 17x
-    slower). With ``shifted`` non-empty, ``x - shift`` (clamped) is also kept
-    there, for the responsibility entropy. No reassociation here: it would
-    fold the rounding trick away.
+    Called from kernels only; the overload below picks the version for
+    ``x``'s dtype when the caller compiles. Both are branch-free so that
+    they vectorise (relative error ~1e-15 in float64, ~1e-7 in float32).
+    Results below ``flush`` become exactly 0 (a select, not a branch): they
+    would otherwise reach the statistics as subnormal numbers, which Intel
+    cores process with a microcode assist per operand (a float32 fit ran
+    17x slower). With ``shifted`` non-empty, ``x - shift`` (clamped) is
+    also kept there, for the responsibility entropy. ``scratch`` has
+    ``x``'s dtype. No reassociation here: it would fold the rounding trick
+    away.
     """
+    raise TypeError("_exp_shifted_inplace runs inside kernels only")
+
+
+def _exp_shifted_64(x, shift, scratch, nb, flush, shifted):
     keep = shifted.shape[0] > 0
     for i in range(nb):
         v = max(x[i] - shift[i], _EXP_FLOOR)
@@ -79,6 +95,7 @@ def _exp_shifted_inplace(x, shift, scratch, nb, flush, shifted):
     for i in range(nb):
         n = scratch[i] - _ROUND_MAGIC
         r = (x[i] - n * _LN2_HI) - n * _LN2_LO
+        # Taylor series to r^12 / 12!: the remainder is below 2e-16 for |r| <= 0.35.
         p = 1.0 / 479001600.0
         p = p * r + 1.0 / 39916800.0
         p = p * r + 1.0 / 3628800.0
@@ -98,6 +115,46 @@ def _exp_shifted_inplace(x, shift, scratch, nb, flush, shifted):
     for i in range(nb):
         e = x[i] * scratch[i]
         x[i] = 0.0 if e < flush else e  # NaN (from NaN data) stays NaN
+
+
+def _exp_shifted_32(x, shift, scratch, nb, flush, shifted):
+    f = np.float32
+    log2e, magic, floor = f(_LOG2E), f(_ROUND_MAGIC_32), f(_EXP_FLOOR_32)
+    ln2_hi, ln2_lo, threshold = f(_LN2_HI_32), f(_LN2_LO_32), f(flush)
+    # Taylor coefficients 1/m!, m = 7 .. 2: the remainder r^8 / 8! is below
+    # 6e-9 for |r| <= 0.35, a tenth of float32's rounding.
+    c7, c6, c5 = f(1.0 / 5040.0), f(1.0 / 720.0), f(1.0 / 120.0)
+    c4, c3, c2, one = f(1.0 / 24.0), f(1.0 / 6.0), f(0.5), f(1.0)
+    zero = f(0.0)
+    keep = shifted.shape[0] > 0
+    for i in range(nb):
+        v = max(x[i] - shift[i], floor)
+        x[i] = v
+        scratch[i] = v * log2e + magic
+    if keep:
+        for i in range(nb):
+            shifted[i] = x[i]
+    for i in range(nb):
+        n = scratch[i] - magic
+        r = (x[i] - n * ln2_hi) - n * ln2_lo
+        p = c7 * r + c6
+        p = p * r + c5
+        p = p * r + c4
+        p = p * r + c3
+        p = p * r + c2
+        p = p * r + one
+        x[i] = p * r + one
+    bits = scratch.view(np.int32)
+    for i in range(nb):
+        bits[i] = bits[i] << 23  # now scratch[i] == 2.0 ** n
+    for i in range(nb):
+        e = x[i] * scratch[i]
+        x[i] = zero if e < threshold else e  # NaN (from NaN data) stays NaN
+
+
+@overload(_exp_shifted_inplace, jit_options={"fastmath": {"contract"}})
+def _exp_shifted_for_dtype(x, shift, scratch, nb, flush, shifted):
+    return _exp_shifted_32 if x.dtype == types.float32 else _exp_shifted_64
 
 
 @kernel(internal=True)
@@ -402,19 +459,19 @@ def _padded_model(kind, means, chol, prec, mu_proj, dtype_like):
 def _estep_buffers(d4, k, dt):
     """Per-block scratch of the E-step (``_block_log_prob``, ``_block_log_norm``).
 
-    Row blocks in ``dt`` (zeroed, so padded features stay 0), the log-sum-exp
-    work in float64.
+    All in ``dt``, the log-sum-exp too (float32 data: float32 lanes, twice
+    as many per instruction); row blocks zeroed, so padded features stay 0.
     """
     xt = np.zeros((d4, BLOCK_ROWS), dt)
     diff = np.zeros((d4, BLOCK_ROWS), dt)
     proj = np.zeros((d4, BLOCK_ROWS), dt)
     quad = np.empty((4, BLOCK_ROWS), dt)
     maha = np.empty(BLOCK_ROWS, dt)
-    logp = np.empty((k, BLOCK_ROWS))
-    top = np.empty(BLOCK_ROWS)
-    total = np.empty(BLOCK_ROWS)
-    lnorm = np.empty(BLOCK_ROWS)
-    scratch = np.empty(BLOCK_ROWS)
+    logp = np.empty((k, BLOCK_ROWS), dt)
+    top = np.empty(BLOCK_ROWS, dt)
+    total = np.empty(BLOCK_ROWS, dt)
+    lnorm = np.empty(BLOCK_ROWS, dt)
+    scratch = np.empty(BLOCK_ROWS, dt)
     return xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch
 
 
@@ -538,7 +595,7 @@ def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_
     dt = X.dtype
     want_resp = out_log_resp.shape[0] > 0
     xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch = _estep_buffers(d4, k, dt)
-    work = np.empty((k if want_resp else 0, BLOCK_ROWS))
+    work = np.empty((k if want_resp else 0, BLOCK_ROWS), dt)
     flush = flush_threshold(X)
     no_ent = np.empty(0)
     for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):

@@ -1,12 +1,14 @@
 """The fused kernels (``_engine.accumulate`` + ``_model.m_step``, ``_engine.score``)
 against the slow reference in ``naive.py``, and the row-blocking helpers."""
 
+import numba
 import numpy as np
 import pytest
 
 import naive
 from fastgmm import _model
-from fastgmm._blocks import BLOCK_ROWS, CHUNK_ROWS, block_bounds, n_blocks
+from fastgmm import _blocks
+from fastgmm._blocks import BLOCK_ROWS, CHUNK_ROWS
 from fastgmm._engine import accumulate, score
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
@@ -70,6 +72,18 @@ def _assert_params_close(actual, expected, dtype, scale=1.0, cov_type=None,
 
 
 # ----------------------------------------------------------------- blocks
+# The block helpers are internal (no CPython wrapper): Python reaches them
+# through a kernel, as the real callers do.
+@numba.njit
+def n_blocks(n, size):
+    return _blocks.n_blocks(n, size)
+
+
+@numba.njit
+def block_bounds(index, n, size):
+    return _blocks.block_bounds(index, n, size)
+
+
 def test_n_blocks_empty_and_partial():
     assert n_blocks(0, BLOCK_ROWS) == 0
     assert n_blocks(1, BLOCK_ROWS) == 1
