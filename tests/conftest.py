@@ -2,17 +2,14 @@
 
 Several tests compare *different* kernels bit for bit: the serial path of
 small inputs with the parallel one, ``fit_many`` with ``fit``. That holds
-when all of them are compiled in one process, and it holds when all of them
-were loaded from one cache, but not for a mix. Numba's machine code for a
-kernel calls the shared helpers it was compiled with; a freshly compiled
-kernel reaches the process's own compiled helpers, one loaded from the cache
-its own copies, re-optimised inside the kernel, and under ``reassoc`` those
-can round a reduction one ulp apart. A cache filled piecemeal by earlier
-runs would make these tests depend on which subset ran before. So every
-session compiles into its own empty directory, as CI's clean machine does.
-Set ``FASTGMM_TEST_CACHE_DIR`` to keep a cache between runs instead (faster,
-but then run every test module against it or none).
-"""
+when all of them are compiled in one process, not when some are loaded from
+the cache. A freshly compiled kernel calls the process's one compiled copy
+of each shared helper; a kernel loaded from the cache carries its own copies,
+re-optimised inside it, and under ``reassoc`` those can round a reduction
+one ulp apart (README, "Cached vs freshly compiled code"). So every session
+compiles into its own empty directory, as CI's clean machine does. Set
+``FASTGMM_TEST_CACHE_DIR`` to keep a cache between runs instead: faster, but
+the bitwise cross-kernel tests may then fail in the last bits."""
 
 import atexit
 import os
