@@ -320,3 +320,20 @@ def test_command_line_reseed(tmp_path, capsys):
     np.testing.assert_array_equal(fastgmm.load(model).n_reseeds_, [3])
     assert cli.main(base + ["--reseed", "--bayesian"]) == 2
     assert "--reseed re-seeds collapsed components" in capsys.readouterr().err
+
+
+def test_far_row_draws_proportionally_to_weighted_squared_distance():
+    """The race over blocks (here of 2 rows) is k-means++'s D^2 draw."""
+    from fastgmm._chunked import RowBlocks, far_row
+
+    X = np.array([[0.0], [1.0], [2.0], [3.0], [5.0]])
+    w = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
+    blocks = RowBlocks(X, w, block_rows=2)
+    center = np.zeros((1, 1))
+    drawn = np.array([far_row(blocks, center, 7, draw)[0] for draw in range(4000)])
+    assert not np.isin(drawn, [0, 4]).any()  # on the centre, or no weight
+    expected = np.array([1.0, 4.0, 9.0]) / 14.0 * len(drawn)
+    counts = np.array([np.sum(drawn == i) for i in (1, 2, 3)])
+    assert np.all(np.abs(counts - expected) < 4 * np.sqrt(expected))
+    assert far_row(blocks, center, 7, 0)[0] == far_row(blocks, center, 7, 0)[0]
+    assert far_row(RowBlocks(X[:1], None), center, 7, 0) is None
