@@ -71,7 +71,8 @@ def fit_many(datasets, n_components, *, covariance_type="full", sample_weights=N
         from the same seed); a ``RandomState`` instance (or None, NumPy's
         global one) is consumed problem after problem, in order, as a loop
         of fits would consume it. ``warm_start`` and ``verbose`` have no
-        effect (every model is new; nothing is printed).
+        effect (every model is new; nothing is printed); ``on_collapse`` must
+        stay 'raise'.
 
     Returns
     -------
@@ -104,6 +105,11 @@ def fit_many(datasets, n_components, *, covariance_type="full", sample_weights=N
     template = GaussianMixture(n_components=n_components, covariance_type=covariance_type,
                                **params)
     template._validate_params()
+    if template.on_collapse != "raise":
+        # The lockstep EM has no re-seeding hook: refuse rather than raise
+        # where each problem's own fit would have recovered.
+        raise ValueError("fit_many does not support on_collapse='reseed'; fit those "
+                         "data sets one by one with GaussianMixture.")
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}.")
     problems = _Problems(datasets, sample_weights, template)

@@ -160,6 +160,8 @@ def test_a_failing_problem_does_not_stop_the_others():
     ([np.zeros((10, 2))], dict(covariance_type="bogus"),
      "The 'covariance_type' parameter of GaussianMixture must be a str among"),
     ([np.zeros((10, 2))], dict(errors="ignore"), "errors must be 'raise' or 'return'"),
+    ([np.zeros((10, 2))], dict(on_collapse="reseed"),
+     "fit_many does not support on_collapse='reseed'"),
     ([np.ones((10, 2)), np.ones((10, 3))], {}, r"datasets\[1\] has 3 features, but "
                                              "datasets\\[0\\] has 2"),
     ([np.ones((10, 2)), np.ones((1, 2))], {},
