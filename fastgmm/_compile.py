@@ -126,7 +126,13 @@ def cache_dir(version: str = __version__, sources: str | None = None) -> Path:
 
 
 class _VersionedLocator(_CacheLocator):
-    """Numba cache locator: :func:`cache_dir`, stamped with the source hash."""
+    """Numba cache locator: :func:`cache_dir`, stamped with the source hash.
+
+    ``_variant`` tells apart two compilations of one Python function (the
+    parallel and the serial driver), which would otherwise share an index.
+    """
+
+    _variant = ""
 
     def __init__(self, py_func, py_file):
         self._py_file = py_file
@@ -140,7 +146,7 @@ class _VersionedLocator(_CacheLocator):
         return (__version__, source_hash())
 
     def get_disambiguator(self):
-        return str(self._lineno)
+        return f"{self._lineno}{self._variant}"
 
     @classmethod
     def from_function(cls, py_func, py_file):
@@ -152,12 +158,19 @@ class _VersionedLocator(_CacheLocator):
         return locator
 
 
-class _VersionedImpl(CompileResultCacheImpl):
-    _locator_classes = [_VersionedLocator]
+def _function_cache_class(variant: str):
+    """A ``FunctionCache`` class whose entries live in :func:`cache_dir`."""
 
+    class Locator(_VersionedLocator):
+        _variant = variant
 
-class _VersionedFunctionCache(FunctionCache):
-    _impl_class = _VersionedImpl
+    class Impl(CompileResultCacheImpl):
+        _locator_classes = [Locator]
+
+    class Cache(FunctionCache):
+        _impl_class = Impl
+
+    return Cache
 
 
 _warned_unwritable = False
@@ -206,14 +219,15 @@ class _KernelCache(_Cache):
     warning at the first fit, never an error.
     """
 
-    def __init__(self, py_func):
+    def __init__(self, py_func, variant: str = ""):
         self._py_func = py_func
+        self._variant = variant
         self._cache = None
 
     def _open(self):
         if self._cache is None:
             try:
-                self._cache = _VersionedFunctionCache(self._py_func)
+                self._cache = _function_cache_class(self._variant)(self._py_func)
             except (RuntimeError, OSError) as exc:
                 _warn_unwritable(str(exc) or type(exc).__name__)
                 self._cache = NullCache()
@@ -257,7 +271,8 @@ def kernel(*, parallel: bool = False, internal: bool = False, **options):
     ----------
     parallel : bool, default=False
         Compile ``prange`` loops as parallel loops (and nothing else, see
-        :data:`PARALLEL`).
+        :data:`PARALLEL`). One Python function may be compiled both ways
+        (the task drivers): the two get cache entries of their own.
     internal : bool, default=False
         Called only from other kernels: no CPython wrapper is compiled.
     **options
@@ -271,7 +286,66 @@ def kernel(*, parallel: bool = False, internal: bool = False, **options):
     def wrap(func):
         dispatcher = njit(cache=False, **options)(func)
         if not internal:
-            dispatcher._cache = _KernelCache(dispatcher.py_func)
+            dispatcher._cache = _KernelCache(dispatcher.py_func, "p" if parallel else "")
         return dispatcher
 
     return wrap
+
+
+class TaskFunction:
+    """A kernel compiled once, as a C-callable function, for drivers to call by address.
+
+    The heavy per-chunk code (the fused E-step and statistics of a block of
+    rows, its scoring) is a *task function*: its machine code is built once
+    per covariance kind and dtype, cached on disk, and every driver (the
+    row-parallel pass, the serial pass of small inputs, ``fit_many``'s pass
+    over problems) receives it as an argument of ``numba`` type
+    ``FunctionType`` and calls it through its address. Two things follow:
+
+    * A driver does not carry a copy of the task's code. Numba links every
+      callee of a kernel into the kernel's own module and optimises and
+      generates it again, once more at each of the levels a ``prange`` loop
+      adds (the loop body, two wrappers, the kernel); that copying was most
+      of the cold-start time. The drivers are small and shared by all kinds.
+    * All drivers run the very same machine code for a chunk, so they agree
+      to the last bit whether that code was compiled in this process or
+      loaded from the cache (copies re-optimised inside each caller could
+      vectorise a reduction differently).
+
+    Parameters
+    ----------
+    func : function
+        The Python function, which may call internal kernels.
+    signature : numba Signature
+        Its exact argument and return types (inputs are read-only arrays).
+    **options
+        Passed to Numba's ``cfunc`` compiler (``fastmath``).
+    """
+
+    def __init__(self, func, signature, **options):
+        self._func = func
+        self._signature = signature
+        self._options = options
+        self._compiled = None
+        self._lock = threading.Lock()
+        self.loaded_from_cache = None  # set when compiled: True, False
+
+    @property
+    def signature(self):
+        return self._signature
+
+    def get(self):
+        """The compiled function (compiled, or loaded from the cache, on first use)."""
+        if self._compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    from numba.core.ccallback import CFunc
+
+                    sig = self._signature
+                    compiled = CFunc(self._func, (sig.args, sig.return_type), locals={},
+                                     options=self._options)
+                    compiled._cache = _KernelCache(self._func, "c")
+                    compiled.compile()
+                    self.loaded_from_cache = compiled.cache_hits > 0
+                    self._compiled = compiled
+        return self._compiled

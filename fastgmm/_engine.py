@@ -13,7 +13,6 @@ import numpy as np
 
 from ._blocks import CHUNK_ROWS, s2_shape
 from ._model import KernelModel, Stats
-from ._threads import KERNEL_LOCK
 
 # Per-chunk partial statistics of one round stay under this many bytes.
 _PARTIALS_BUDGET = 16 * 2**20
@@ -52,8 +51,7 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
         return chunked(sample_weight, model)
     # Kernel modules load on first use: building their dispatchers would
     # otherwise add tens of milliseconds to ``import fastgmm``.
-    from ._kernels import em_pass
-    from ._kernels_many import serial_em_pass
+    from ._passes import em_pass
 
     n, d = X.shape
     k = model.means.shape[0]
@@ -65,14 +63,8 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     for start in range(0, max(n, 1), step):
         stop = min(start + step, n)
         w = empty_w if sample_weight is None else _rows(sample_weight, start, stop)
-        block = _rows(X, start, stop)
-        if stop - start <= CHUNK_ROWS:  # one chunk: same bits without a parallel launch
-            N, S1, S2, ll, wsum, ent = serial_em_pass(block, w, *model.args(), rows_s2[0],
-                                                      rows_s2[2], model.want_entropy)
-        else:
-            with KERNEL_LOCK:
-                N, S1, S2, ll, wsum, ent = em_pass(block, w, *model.args(), rows_s2[0],
-                                                   rows_s2[2], model.want_entropy)
+        N, S1, S2, ll, wsum, ent = em_pass(_rows(X, start, stop), w, *model.args(),
+                                           rows_s2[0], rows_s2[2], model.want_entropy)
         part = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
                      model.center.astype(np.float64), ent)
         total = part if total is None else total + part
@@ -88,8 +80,7 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     labels : ndarray of shape (n_samples,)
     log_resp : ndarray of shape (n_samples, n_components) or None
     """
-    from ._kernels import score_pass
-    from ._kernels_many import serial_score_pass
+    from ._passes import score_pass
 
     n, d = X.shape
     k = model.means.shape[0]
@@ -99,12 +90,6 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     step = _ROUND_MAX_ROWS
     for start in range(0, n, step):
         stop = min(start + step, n)
-        block = _rows(X, start, stop)
-        outputs = (log_prob[start:stop], labels[start:stop],
-                   log_resp[start:stop] if want_log_resp else log_resp)
-        if stop - start <= CHUNK_ROWS:  # one chunk: no parallel launch
-            serial_score_pass(block, *model.args(), *outputs)
-        else:
-            with KERNEL_LOCK:
-                score_pass(block, *model.args(), *outputs)
+        score_pass(_rows(X, start, stop), *model.args(), log_prob[start:stop],
+                   labels[start:stop], log_resp[start:stop] if want_log_resp else log_resp)
     return log_prob, labels, (log_resp if want_log_resp else None)

@@ -1,8 +1,12 @@
-"""Fused EM kernels: one pass computes responsibilities and statistics.
+"""The fused EM code of one chunk of rows: responsibilities and statistics, or scores.
 
-Every kernel here sees C-contiguous float32 or float64 arrays and scalars,
-nothing else, so each compiles at most once per dtype and caches on disk.
-The model arrays are prepared by :mod:`fastgmm._model`:
+:func:`_chunk_stats` and :func:`_chunk_score` are the whole arithmetic of
+a pass; :mod:`fastgmm._passes` compiles them once per covariance kind and
+dtype and runs them over chunks (in parallel), problems and rounds.
+Every function here sees C-contiguous float32 or float64 arrays and
+scalars, nothing else. The model arrays are prepared by
+:mod:`fastgmm._model` and padded by :func:`fastgmm._passes.padded_model`
+(feature axes zero-padded to a multiple of 4):
 
 ``kind``      covariance kind code (see :mod:`fastgmm._blocks`)
 ``means``     (k, d) component means, also the shifts ``c_j`` of the stats
@@ -29,21 +33,10 @@ How the loops are laid out, and why:
 """
 
 import numpy as np
-from numba import prange, types
+from numba import types
 from numba.extending import overload
 
-from ._blocks import (
-    BLOCK_ROWS,
-    CHUNK_ROWS,
-    FASTMATH,
-    FULL,
-    KIND_CODES,
-    TIED,
-    block_bounds,
-    n_blocks,
-    readonly,
-    sum_in_order,
-)
+from ._blocks import BLOCK_ROWS, FASTMATH, FULL, TIED, block_bounds, n_blocks
 from ._compile import kernel
 
 # exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2, in the data's
@@ -426,36 +419,6 @@ def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff,
 
 
 @kernel(internal=True)
-def _padded_model(kind, means, chol, prec, mu_proj, dtype_like):
-    """Zero-padded (to a multiple of 4 features) copies of the model arrays.
-
-    Plain loops rather than slice assignments: those would compile a
-    shape-mismatch error path (string formatting) into every kernel.
-    """
-    k, d = means.shape
-    d4 = _pad4(d)
-    dt = dtype_like.dtype
-    means_p = np.zeros((k, d4), dt)
-    chol_p = np.zeros((chol.shape[0], d4, d4), dt)
-    prec_p = np.zeros((k, d4), dt)
-    mu_proj_p = np.zeros((k, d4), dt)
-    for j in range(k):
-        for a in range(d):
-            means_p[j, a] = means[j, a]
-            if kind == TIED:
-                mu_proj_p[j, a] = mu_proj[j, a]
-                prec_p[j, a] = 1.0  # unit weights: the tied Mahalanobis is a plain sum
-            elif kind != FULL:
-                prec_p[j, a] = prec[j, a]
-    if kind == FULL or kind == TIED:
-        for j in range(chol.shape[0]):
-            for a in range(d):
-                for b in range(d):
-                    chol_p[j, a, b] = chol[j, a, b]
-    return means_p, chol_p, prec_p, mu_proj_p
-
-
-@kernel(internal=True)
 def _estep_buffers(d4, k, dt):
     """Per-block scratch of the E-step (``_block_log_prob``, ``_block_log_norm``).
 
@@ -545,46 +508,6 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     return ll, wsum, entropy
 
 
-@kernel(parallel=True, internal=True, fastmath=FASTMATH)
-def _stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
-                want_entropy, s2_rows, s2_cols):
-    """Sufficient statistics of ``X``, shifted by ``means`` (tied: ``center``).
-
-    With ``R`` of shape (0, k) the responsibilities come from the model (the
-    fused E-step); otherwise ``R`` (n, k) gives them and the model arrays
-    other than ``means`` and ``center`` are not read (initialisation). One
-    kernel serves both so that it compiles once per dtype.
-    Partial results are kept per chunk and reduced in chunk order.
-    """
-    n, d = X.shape
-    k = means.shape[0]
-    means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
-                                                       mu_proj, X[:0])
-    n_chunks = n_blocks(n, CHUNK_ROWS)
-    part_N = np.empty((n_chunks, k))
-    part_S1 = np.empty((n_chunks, k, d))
-    part_S2 = np.empty((n_chunks, s2_rows, d, s2_cols))
-    part_ll = np.empty(n_chunks)
-    part_w = np.empty(n_chunks)
-    part_ent = np.empty(n_chunks)
-    for c in prange(n_chunks):
-        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        part_ll[c], part_w[c], part_ent[c] = _chunk_stats(
-            X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
-            mu_proj_p, want_entropy, part_N[c], part_S1[c], part_S2[c])
-    N = sum_in_order(part_N)
-    S1 = sum_in_order(part_S1)
-    S2 = sum_in_order(part_S2)
-    ll = 0.0
-    wsum = 0.0
-    entropy = 0.0
-    for c in range(n_chunks):
-        ll += part_ll[c]
-        wsum += part_w[c]
-        entropy += part_ent[c]
-    return N, S1, S2, ll, wsum, entropy
-
-
 @kernel(internal=True, fastmath=FASTMATH)
 def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_proj_p,
                  out_log_norm, out_label, out_log_resp):
@@ -627,104 +550,3 @@ def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_
             _block_log_norm(logp, nb, top, total, lnorm, scratch, flush, no_ent, no_ent)
         for i in range(nb):
             out_log_norm[r0 + i] = lnorm[i]
-
-
-@kernel(parallel=True, internal=True, fastmath=FASTMATH)
-def _score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
-               out_log_norm, out_label, out_log_resp):
-    """Per-point log-density, most likely component and (optionally) log-resp.
-
-    ``out_log_resp`` has shape (n, k), or (0, k) when it is not wanted.
-    Each chunk writes only its own rows, so the outputs are race-free.
-    """
-    n = X.shape[0]
-    means_p, chol_p, prec_p, mu_proj_p = _padded_model(kind, means, chol, prec,
-                                                       mu_proj, X[:0])
-    for c in prange(n_blocks(n, CHUNK_ROWS)):
-        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
-                     mu_proj_p, out_log_norm, out_label, out_log_resp)
-
-
-def _entry_points(kind):
-    """The kernels Python calls for one covariance kind, ``kind`` frozen in.
-
-    ``kind`` reaches the generic kernels as a compile-time constant, so each
-    kind compiles (lazily, on first use) only its own branches: a first
-    ``full`` fit does not wait for the ``tied``, ``diag`` and ``spherical``
-    code.
-    """
-
-    @kernel(fastmath=FASTMATH)
-    def stats(X, sw, R, means, chol, prec, log_norm, center, mu_proj, want_entropy,
-              s2_rows, s2_cols):
-        return _stats_pass(X, sw, R, kind, means, chol, prec, log_norm, center, mu_proj,
-                           want_entropy, s2_rows, s2_cols)
-
-    @kernel(fastmath=FASTMATH)
-    def score(X, means, chol, prec, log_norm, center, mu_proj, out_log_norm, out_label,
-              out_log_resp):
-        _score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj, out_log_norm,
-                    out_label, out_log_resp)
-
-    return stats, score
-
-
-# kind code -> (statistics kernel, scoring kernel)
-KERNELS = {code: _entry_points(code) for code in sorted(KIND_CODES.values())}
-
-
-def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, s2_cols,
-            want_entropy=False):
-    """One fused E-step + sufficient-statistics pass over ``X``.
-
-    Returns ``(N, S1, S2, loglik, weight, entropy)`` summed over all rows,
-    with the statistics shifted by ``means`` (and ``center`` for the tied
-    scatter); ``entropy`` is ``sum_i w_i sum_j r_ij log r_ij`` when
-    ``want_entropy``, else 0.
-    """
-    return run_em_pass(KERNELS[kind][0], X, sw, means, chol, prec, log_norm, center,
-                       mu_proj, s2_rows, s2_cols, want_entropy)
-
-
-def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
-    """Statistics for given responsibilities ``R`` (n, k), shifted by ``shift``.
-
-    Used at initialisation, where responsibilities come from k-means labels
-    or random draws rather than from a model. Returns ``(N, S1, S2, weight)``.
-    """
-    return run_resp_stats_pass(KERNELS[kind][0], X, sw, R, kind, shift, center, s2_rows,
-                               s2_cols)
-
-
-def run_em_pass(stats_kernel, X, sw, means, chol, prec, log_norm, center, mu_proj, s2_rows,
-                s2_cols, want_entropy):
-    """:func:`em_pass` through ``stats_kernel`` (this module's or a serial one)."""
-    no_resp = readonly(np.empty((0, means.shape[0]), X.dtype))
-    return stats_kernel(readonly(X), readonly(sw), no_resp, means, chol, prec, log_norm,
-                        center, mu_proj, bool(want_entropy), s2_rows, s2_cols)
-
-
-def run_resp_stats_pass(stats_kernel, X, sw, R, kind, shift, center, s2_rows, s2_cols):
-    """:func:`resp_stats_pass` through ``stats_kernel``: the fused pass with ``R`` given.
-
-    With responsibilities given, the kernel never reads the model, so
-    ``chol``, ``prec`` and ``log_norm`` are zeros of the right shapes.
-    """
-    k, d = shift.shape
-    zeros = np.zeros((k, d), X.dtype)
-    chol = np.zeros((k if kind == FULL else 1, d, d), X.dtype)
-    N, S1, S2, _, wsum, _ = stats_kernel(readonly(X), readonly(sw), readonly(R), shift, chol,
-                                         zeros, np.zeros(k), center, zeros, False, s2_rows,
-                                         s2_cols)
-    return N, S1, S2, wsum
-
-
-def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
-               out_log_norm, out_label, out_log_resp):
-    """Per-point log-density, most likely component and (optionally) log-resp.
-
-    ``out_log_resp`` has shape (n, k), or (0, k) when it is not wanted.
-    """
-    KERNELS[kind][1](readonly(X), means, chol, prec, log_norm, center, mu_proj,
-                     out_log_norm, out_label, out_log_resp)

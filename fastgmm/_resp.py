@@ -13,7 +13,6 @@ import numpy as np
 
 from ._blocks import CHUNK_ROWS, KIND_CODES, s2_shape
 from ._model import Stats
-from ._threads import KERNEL_LOCK
 
 SLICE_ROWS = 16 * CHUNK_ROWS
 
@@ -24,8 +23,7 @@ def _contiguous(X, start, stop):
 
 def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
     """Statistics for responsibilities produced slice by slice by ``make_resp``."""
-    from ._kernels import resp_stats_pass  # loaded on first use, see _engine
-    from ._kernels_many import serial_resp_stats_pass
+    from ._passes import resp_stats_pass  # loaded on first use, see _engine
 
     n, d = X.shape
     k = shift.shape[0]
@@ -39,14 +37,8 @@ def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
         stop = min(start + SLICE_ROWS, n)
         R = np.ascontiguousarray(make_resp(start, stop), dtype=X.dtype)
         w = empty_w if sample_weight is None else _contiguous(sample_weight, start, stop)
-        block = _contiguous(X, start, stop)
-        if stop - start <= CHUNK_ROWS:  # one chunk: same bits without a parallel launch
-            N, S1, S2, wsum = serial_resp_stats_pass(block, w, R, kind, shift, center,
-                                                     s2[0], s2[2])
-        else:
-            with KERNEL_LOCK:
-                N, S1, S2, wsum = resp_stats_pass(block, w, R, kind, shift, center,
-                                                  s2[0], s2[2])
+        N, S1, S2, wsum = resp_stats_pass(_contiguous(X, start, stop), w, R, kind, shift,
+                                          center, s2[0], s2[2])
         part = Stats(N, S1, S2, 0.0, wsum, shift.astype(np.float64),
                      center.astype(np.float64))
         total = part if total is None else total + part

@@ -2,8 +2,8 @@
 
 All problems run EM in lockstep. Per iteration one parallel kernel launch
 computes the statistics of every problem still running (parallel over
-problems, each problem's rows through the same serial chunk code a single
-fit uses, :mod:`fastgmm._kernels_many`), then the ordinary M-step and
+the problems' chunks, each through the same compiled chunk code a single
+fit uses, :func:`fastgmm._passes.many_stats_pass`), then the ordinary M-step and
 Cholesky code of :mod:`fastgmm._model` runs once on arrays with a leading
 problem axis. Convergence is tracked per problem with a mask, and the
 ``n_init`` runs of every problem are just more problems in the same
@@ -29,7 +29,6 @@ from ._engine import round_rows
 from ._init import initial_stats
 from ._model import Stats
 from ._params import precision_shape
-from ._threads import KERNEL_LOCK
 from .mixture import GaussianMixture
 
 _FLOAT_DTYPES = [np.float64, np.float32]
@@ -305,7 +304,7 @@ class _LockstepEM:
         gm, problems = self.gm, self.problems
         dtype = problems.dtype
         n_runs = len(problem)
-        from ._kernels_many import many_stats_pass  # loaded on first use, see _engine
+        from ._passes import many_stats_pass  # loaded on first use, see _engine
 
         weights, means, covariances, prec_chol = params
         lower_bound = np.full(n_runs, -np.inf)
@@ -328,10 +327,9 @@ class _LockstepEM:
                 break
             model = _model.kernel_model(weights[idx], means[idx], prec_chol[idx],
                                         self.cov_type, dtype)
-            with KERNEL_LOCK:
-                N, S1, S2, ll, wsum, _ = many_stats_pass(
-                    problems.X, sw, no_resp, problems.offsets, problem[idx], self.kind,
-                    rounds, *model.args()[1:], s2[0], s2[2])
+            N, S1, S2, ll, wsum, _ = many_stats_pass(
+                problems.X, sw, no_resp, problems.offsets, problem[idx], self.kind, rounds,
+                *model.args()[1:], s2[0], s2[2])
             stats = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
                           model.center.astype(np.float64))
             bound = ll / wsum

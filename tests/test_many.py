@@ -205,47 +205,45 @@ def test_mixed_dtypes_fit_in_float64():
 # --------------------------------------------- serial paths of small inputs
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
-def test_serial_paths_give_the_bits_of_the_parallel_kernels(cov_type, dtype):
-    """Inputs of one chunk skip the parallel launch: the same chunk code.
-
-    The arrays agree to the last bit in a steady state; LLVM may vectorise
-    the chunk's sum of sample weights differently in the two callers when
-    they compile in different orders (one ulp seen), so the sums are
-    compared to 1e-15.
-    """
-    from fastgmm import _kernels, _kmeans, _model
+def test_serial_and_parallel_drivers_give_the_same_bits(cov_type, dtype, monkeypatch):
+    """Inputs of one chunk skip the parallel launch. Both drivers call the same
+    compiled chunk code, so they agree to the last bit, on any number of chunks."""
+    from fastgmm import _kmeans, _model, _passes
     from fastgmm._blocks import KIND_CODES, s2_shape
-    from fastgmm._kernels_many import (serial_em_pass, serial_resp_stats_pass,
-                                       serial_score_pass)
+
+    def forced(which):
+        def launch(parallel, serial, n_tasks, *args):
+            (parallel if which == "parallel" else serial)(*args)
+        return launch
 
     rng = np.random.default_rng(0)
     k, d = 3, 3
-    for n in (1, 200, CHUNK_ROWS):
+    kind = KIND_CODES[cov_type]
+    s2 = s2_shape(kind, k, d)
+    for n in (1, 200, CHUNK_ROWS, 2 * CHUNK_ROWS + 5):
         X = np.ascontiguousarray(rng.normal(size=(n, d)) * 3, dtype=dtype)
         sw = rng.uniform(0, 2, size=n).astype(dtype)
-        kind = KIND_CODES[cov_type]
-        s2 = s2_shape(kind, k, d)
         cov = naive.random_covariances(rng, cov_type, k, d)
         prec_chol = _model.precision_cholesky(cov, cov_type)
         model = _model.kernel_model(np.full(k, 1 / k), rng.normal(size=(k, d)), prec_chol,
                                     cov_type, dtype)
-        for w in (np.empty(0, dtype), sw):
-            parallel = _kernels.em_pass(X, w, *model.args(), s2[0], s2[2])
-            serial = serial_em_pass(X, w, *model.args(), s2[0], s2[2])
-            for a, b in zip(parallel, serial):
-                np.testing.assert_allclose(a, b, rtol=1e-15, atol=0)
-            R = rng.dirichlet(np.ones(k), size=n).astype(dtype)
-            shift = np.ascontiguousarray(X[:1].repeat(k, axis=0))
-            args = (X, w, R, kind, shift, np.ascontiguousarray(shift[0]), s2[0], s2[2])
-            for a, b in zip(_kernels.resp_stats_pass(*args), serial_resp_stats_pass(*args)):
-                np.testing.assert_allclose(a, b, rtol=1e-15, atol=0)
-        scores = []
-        for kernel in (_kernels.score_pass, serial_score_pass):
-            out = (np.empty(n, dtype), np.empty(n, np.int64), np.empty((n, k), dtype))
-            kernel(X, *model.args(), *out)
-            scores.append(out)
-        for a, b in zip(*scores):
+        R = rng.dirichlet(np.ones(k), size=n).astype(dtype)
+        shift = np.ascontiguousarray(X[:1].repeat(k, axis=0))
+        results = {}
+        for which in ("parallel", "serial"):
+            monkeypatch.setattr(_passes, "_launch", forced(which))
+            out = []
+            for w in (np.empty(0, dtype), sw):
+                out += _passes.em_pass(X, w, *model.args(), s2[0], s2[2], want_entropy=True)
+                out += _passes.resp_stats_pass(X, w, R, kind, shift,
+                                               np.ascontiguousarray(shift[0]), s2[0], s2[2])
+            scores = (np.empty(n, dtype), np.empty(n, np.int64), np.empty((n, k), dtype))
+            _passes.score_pass(X, *model.args(), *scores)
+            results[which] = out + list(scores)
+        for a, b in zip(results["parallel"], results["serial"]):
             np.testing.assert_array_equal(a, b)
+        if n > CHUNK_ROWS:
+            continue
         w = np.ones(n)
         centers = np.ascontiguousarray(X[:1].repeat(k, axis=0), dtype=np.float64) + 1.0
         outs = []

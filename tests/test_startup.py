@@ -37,25 +37,34 @@ def _cache_files(root):
     return sorted(p for p in Path(root).rglob("*") if p.suffix in (".nbi", ".nbc"))
 
 
+# Prints, as ``[hits, misses]``, whether the spherical float64 statistics
+# task and the serial driver (one chunk of rows) were loaded from the cache
+# or compiled.
+_LOADED = """
+from fastgmm import _passes
+from fastgmm._blocks import SPHERICAL, DIAG
+task = _passes.stats_task({kind}, "float64")
+driver = _passes._stats_serial.stats
+loaded = [int(task.loaded_from_cache is True) + len(driver.cache_hits),
+          int(task.loaded_from_cache is False) + len(driver.cache_misses)]
+"""
+
 # A small spherical fit from random responsibilities: the cheapest kernel
 # set to compile (no k-means kernels, one chunk of rows so only the serial
-# kernels). Prints whether the statistics kernel was compiled or loaded, and
-# the fitted means.
+# driver). Prints whether its kernels were compiled or loaded, and the
+# fitted means.
 _FIT = """
 import json, warnings
 import numpy as np
 import fastgmm
-from fastgmm import _kernels_many
-from fastgmm._blocks import SPHERICAL
 X = np.random.default_rng(0).normal(size=(600, 2))
 X[300:] += 5
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     gm = fastgmm.GaussianMixture(2, covariance_type="spherical", init_params="random",
                                  max_iter=3, tol=0, random_state=0).fit(X)
-stats = _kernels_many.KERNELS[SPHERICAL][1].stats  # one chunk: the serial kernel
-print(json.dumps({"means": gm.means_.tolist(), "hits": len(stats.cache_hits),
-                  "misses": len(stats.cache_misses),
+""" + _LOADED.format(kind="SPHERICAL") + """
+print(json.dumps({"means": gm.means_.tolist(), "hits": loaded[0], "misses": loaded[1],
                   "warnings": [str(w.message) for w in caught
                                if issubclass(w.category, RuntimeWarning)]}))
 """
@@ -97,20 +106,21 @@ def test_cache_lives_outside_the_package(tmp_path):
     the kernels instead of compiling them."""
     before = set(_cache_files(PACKAGE))
     first = _fit({"XDG_CACHE_HOME": str(tmp_path)})
-    assert first["misses"] == 1 and first["warnings"] == []
+    assert (first["hits"], first["misses"]) == (0, 2) and first["warnings"] == []
     assert set(_cache_files(PACKAGE)) == before
     versioned = tmp_path / "fastgmm" / f"{fastgmm.__version__}-{_compile.source_hash()}"
     assert _cache_files(versioned)
     second = _fit({"XDG_CACHE_HOME": str(tmp_path)})
-    assert (second["hits"], second["misses"]) == (1, 0)
-    # Not bitwise: a kernel loaded from the cache calls its own copies of the
-    # shared helpers, a fresh one the process's (see tests/conftest.py).
+    assert (second["hits"], second["misses"]) == (2, 0)
+    # Not bitwise: the chunk code loaded from the cache calls its own copies
+    # of the shared helpers, freshly compiled code the process's (README,
+    # "Cached vs freshly compiled code").
     np.testing.assert_allclose(second["means"], first["means"], rtol=1e-12)
 
     # Another version (simulated: another directory name) finds nothing to load.
     versioned.rename(tmp_path / "fastgmm" / "0.0.1-0000000000000000")
     third = _fit({"XDG_CACHE_HOME": str(tmp_path)})
-    assert (third["hits"], third["misses"]) == (0, 1)
+    assert (third["hits"], third["misses"]) == (0, 2)
 
 
 def test_unwritable_cache_warns_once_and_fits(tmp_path):
@@ -130,13 +140,12 @@ def test_unwritable_cache_warns_once_and_fits(tmp_path):
 _THIRD = """
 import json
 import numpy as np
-from fastgmm import _engine, _kernels_many, _model
-from fastgmm._blocks import DIAG
+from fastgmm import _engine, _model
 X = np.random.default_rng(1).normal(size=(1000, 3))
 model = _model.kernel_model(np.full(3, 1 / 3), X[:3], np.ones((3, 3)), "diag", X.dtype)
-_engine.accumulate(X, None, model)  # a chunk of the size the workers saw: serial kernel
-stats = _kernels_many.KERNELS[DIAG][1].stats
-print(json.dumps([len(stats.cache_hits), len(stats.cache_misses)]))
+_engine.accumulate(X, None, model)  # a chunk of the size the workers saw: serial driver
+""" + _LOADED.format(kind="DIAG") + """
+print(json.dumps(loaded))
 """
 
 
@@ -163,22 +172,25 @@ def test_cold_cache_local_cluster(tmp_path, monkeypatch):
     np.testing.assert_allclose(got.covariances_, expected.covariances_, rtol=1e-10)
     assert _cache_files(cache)
     done = _run(_THIRD, {"NUMBA_CACHE_DIR": str(cache)})
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [1, 0]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [2, 0]
 
 
 # ------------------------------------------------------------------ warmup
 def test_warmup_compiles_what_a_fit_needs(tmp_path):
     code = """
 import fastgmm
-from fastgmm import _kernels, _kernels_many
+from fastgmm import _passes
 from fastgmm._blocks import DIAG
 fastgmm.warmup(["diag"], ["float32"], progress=print)
-print(*(len(entry.signatures) for entry in _kernels.KERNELS[DIAG] + _kernels_many.KERNELS[DIAG][1:]))
+print(*(len(driver.signatures) for driver in _passes.DRIVERS),
+      *(task(DIAG, "float32").loaded_from_cache for task in (_passes.stats_task,
+                                                              _passes.score_task)))
 """
     lines = _run(code, {"NUMBA_CACHE_DIR": str(tmp_path)}).stdout.strip().splitlines()
     assert lines[0].startswith("fastgmm warmup: diag      float32")
     assert str(tmp_path) in lines[1]
-    assert lines[-1] == "1 1 1 1"  # parallel and serial statistics and scoring
+    # parallel and serial drivers of statistics and scoring; both task functions compiled
+    assert lines[-1] == "1 1 1 1 False False"
     assert _cache_files(tmp_path)
 
 

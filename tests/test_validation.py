@@ -233,13 +233,12 @@ def test_float32_data_on_a_float64_model(fitted):
 
 
 def _kernel_signatures():
-    from fastgmm import _kernels, _kmeans
+    from fastgmm import _kernels, _kmeans, _passes
     counts = {f"{module.__name__}.{name}": len(getattr(module, name).signatures)
-              for module in (_kernels, _kmeans) for name in dir(module)
+              for module in (_kernels, _kmeans, _passes) for name in dir(module)
               if hasattr(getattr(module, name), "signatures")}
-    for kind, entry_points in _kernels.KERNELS.items():
-        for entry in entry_points:
-            counts[f"KERNELS[{kind}].{entry.__name__}"] = len(entry.signatures)
+    counts["task functions"] = (_passes.stats_task.cache_info().currsize,
+                                _passes.score_task.cache_info().currsize)
     return counts
 
 
