@@ -34,6 +34,7 @@ How the loops are laid out, and why:
 
 import numpy as np
 from numba import types
+from numba.core import errors
 from numba.extending import overload
 
 from ._blocks import BLOCK_ROWS, FASTMATH, FULL, TIED, block_bounds, n_blocks
@@ -150,7 +151,7 @@ def _exp_shifted_for_dtype(x, shift, scratch, nb, flush, shifted):
     return _exp_shifted_32 if x.dtype == types.float32 else _exp_shifted_64
 
 
-@kernel(internal=True)
+@kernel(internal=True, inline="always")
 def flush_threshold(X):
     """Relative responsibility below which a point's share of a component is 0.
 
@@ -163,12 +164,12 @@ def flush_threshold(X):
     return 1e-30 if X.itemsize == 4 else 1e-200
 
 
-@kernel(internal=True)
+@kernel(internal=True, inline="always")
 def _pad4(d):
     return (d + 3) // 4 * 4
 
 
-@kernel(internal=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _load_block(X, r0, nb, xt):
     d = X.shape[1]
     for i in range(nb):
@@ -251,30 +252,66 @@ def _mahalanobis_diag(xt, nb, d4, mean, prec, maha):
             maha[i] += q0 * t0 * t0 + q1 * t1 * t1 + q2 * t2 * t2 + q3 * t3 * t3
 
 
-@kernel(internal=True, fastmath=FASTMATH)
-def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj,
-                    diff, proj, quad, maha, logp):
+def _for_kind(kind, full, tied, diag):
+    """The implementation of a kind-specific step for ``kind``, a compile-time constant.
+
+    Numba types every branch of an ``if kind == ...`` chain, even with
+    ``kind`` a literal, and compiles every function called there; choosing
+    the implementation while typing (an overload) compiles only the chosen
+    kind's code. ``diag`` serves the spherical kind too.
+    """
+    if not isinstance(kind, types.IntegerLiteral):
+        raise errors.TypingError("the covariance kind must be a compile-time constant")
+    return {FULL: full, TIED: tied}.get(kind.literal_value, diag)
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _log_density_row(log_norm_j, maha, nb, row):
+    for i in range(nb):
+        row[i] = log_norm_j - 0.5 * maha[i]
+
+
+def _log_prob_full(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
+                   maha, logp):
+    for j in range(means.shape[0]):
+        _subtract(xt, nb, d, means[j], diff)
+        _mahalanobis_upper(diff, nb, d, chol[j], quad, maha)
+        _log_density_row(log_norm[j], maha, nb, logp[j])
+
+
+def _log_prob_tied(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
+                   maha, logp):
+    # diff holds x - center; project it once, then each component is a
+    # plain sum of squares in that frame.
+    for a in range(0, d, 4):
+        _upper_quad(diff, nb, chol[0], a, proj[a:a + 4])
+    for j in range(means.shape[0]):
+        _mahalanobis_diag(proj, nb, xt.shape[0], mu_proj[j], prec[0], maha)
+        _log_density_row(log_norm[j], maha, nb, logp[j])
+
+
+def _log_prob_diag(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
+                   maha, logp):
+    for j in range(means.shape[0]):
+        _mahalanobis_diag(xt, nb, xt.shape[0], means[j], prec[j], maha)
+        _log_density_row(log_norm[j], maha, nb, logp[j])
+
+
+def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
+                    maha, logp):
     """``logp[j, i] = log phi_j + log N(x_i | j)`` for one block.
 
     ``means``, ``chol``, ``prec``, ``mu_proj`` are the chunk's padded copies;
-    for the tied kind ``diff`` must already hold ``x - center``.
+    for the tied kind ``diff`` must already hold ``x - center``. Called from
+    kernels only, with ``kind`` a compile-time constant (see :func:`_for_kind`).
     """
-    k = means.shape[0]
-    d4 = xt.shape[0]
-    if kind == TIED:
-        for a in range(0, d, 4):
-            _upper_quad(diff, nb, chol[0], a, proj[a:a + 4])
-    for j in range(k):
-        if kind == FULL:
-            _subtract(xt, nb, d, means[j], diff)
-            _mahalanobis_upper(diff, nb, d, chol[j], quad, maha)
-        elif kind == TIED:
-            _mahalanobis_diag(proj, nb, d4, mu_proj[j], prec[0], maha)
-        else:
-            _mahalanobis_diag(xt, nb, d4, means[j], prec[j], maha)
-        ln = log_norm[j]
-        for i in range(nb):
-            logp[j, i] = ln - 0.5 * maha[i]
+    raise TypeError("_block_log_prob runs inside kernels only")
+
+
+@overload(_block_log_prob, jit_options={"fastmath": FASTMATH})
+def _block_log_prob_for_kind(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff,
+                             proj, quad, maha, logp):
+    return _for_kind(kind, _log_prob_full, _log_prob_tied, _log_prob_diag)
 
 
 @kernel(internal=True, fastmath=FASTMATH)
@@ -309,7 +346,7 @@ def _block_log_norm(logp, nb, top, total, lnorm, scratch, flush, shifted, ent):
         lnorm[i] = top[i] + np.log(total[i])
 
 
-@kernel(internal=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _block_weights(sw, r0, nb, weights):
     if sw.shape[0] == 0:
         for i in range(nb):
@@ -363,62 +400,99 @@ def _scatter_lower(wdiff, diff, nb, d, S2):
             S2[a + 1, b + 3] += s13
 
 
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _mass(r, nb):
+    s = r.dtype.type(0)
+    for i in range(nb):
+        s += r[i]
+    return s
+
+
 @kernel(internal=True, fastmath=FASTMATH)
-def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff,
-                 N, S1, S2):
+def _moments(xt, nb, d, r, mean, S1_j, S2_j, diagonal):
+    """``S1_j[a] += sum_i r_i (x_ia - m_a)``; with ``diagonal`` also ``S2_j[a, 0]`` of the squares.
+
+    One pass per feature, nothing stored. ``diagonal`` is a constant at
+    each call site, so each caller compiles only its own version.
+    """
+    zero = xt.dtype.type(0)
+    for a in range(d):
+        m = mean[a]
+        t1 = zero
+        t2 = zero
+        for i in range(nb):
+            dev = xt[a, i] - m
+            v = r[i] * dev
+            t1 += v
+            t2 += v * dev
+        S1_j[a] += t1
+        if diagonal:
+            S2_j[a, 0] += t2
+
+
+# Every share of a component in a block exactly 0 (flushed): its sums would
+# add exact zeros, so the block_stats below skip it and leave the statistics
+# bitwise the same. On separated data most components skip most blocks.
+
+def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1, S2):
+    zero = xt.dtype.type(0)
+    for j in range(means.shape[0]):
+        r = resp[j]
+        s = _mass(r, nb)
+        N[j] += s
+        if s == 0.0:
+            continue
+        _subtract(xt, nb, d, means[j], diff)
+        for a in range(d):
+            t = zero
+            for i in range(nb):
+                v = r[i] * diff[a, i]
+                wdiff[a, i] = v
+                t += v
+            S1[j, a] += t
+        _scatter_lower(wdiff, diff, nb, d, S2[j])
+
+
+def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1, S2):
+    for j in range(means.shape[0]):
+        s = _mass(resp[j], nb)
+        N[j] += s
+        if s != 0.0:
+            _moments(xt, nb, d, resp[j], means[j], S1[j], S2[0], False)
+    # Pooled scatter about one common shift: sum_j r_ij = 1, so the
+    # per-point weight is all that is needed (O(d^2), not O(k d^2)).
+    _subtract(xt, nb, d, center, diff)
+    for a in range(d):
+        for i in range(nb):
+            wdiff[a, i] = weights[i] * diff[a, i]
+    _scatter_lower(wdiff, diff, nb, d, S2[0])
+
+
+def _block_stats_diag(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1, S2):
+    for j in range(means.shape[0]):
+        s = _mass(resp[j], nb)
+        N[j] += s
+        if s != 0.0:
+            _moments(xt, nb, d, resp[j], means[j], S1[j], S2[j], True)
+
+
+def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1, S2):
     """Add one block's statistics (``resp`` already holds ``w_i r_ij``).
 
     ``S2`` is the chunk's padded accumulator: (k, d4, d4) for full,
-    (1, d4, d4) for tied, (k, d4, 1) for diag and spherical.
+    (1, d4, d4) for tied, (k, d4, 1) for diag and spherical. Called from
+    kernels only, with ``kind`` a compile-time constant (see :func:`_for_kind`).
     """
-    k = means.shape[0]
-    zero = xt.dtype.type(0)
-    for j in range(k):
-        r = resp[j]
-        s = zero
-        for i in range(nb):
-            s += r[i]
-        N[j] += s
-        if s == 0.0:
-            # Every share is exactly 0 (flushed): the sums below would add
-            # exact zeros, so skipping them leaves the statistics bitwise
-            # the same. On separated data most components skip most blocks.
-            continue
-        if kind == FULL:
-            _subtract(xt, nb, d, means[j], diff)
-            for a in range(d):
-                t = zero
-                for i in range(nb):
-                    v = r[i] * diff[a, i]
-                    wdiff[a, i] = v
-                    t += v
-                S1[j, a] += t
-            _scatter_lower(wdiff, diff, nb, d, S2[j])
-        else:
-            # One pass per feature, nothing stored: S1 (and the diagonal S2).
-            for a in range(d):
-                m = means[j, a]
-                t1 = zero
-                t2 = zero
-                for i in range(nb):
-                    dev = xt[a, i] - m
-                    v = r[i] * dev
-                    t1 += v
-                    t2 += v * dev
-                S1[j, a] += t1
-                if kind != TIED:
-                    S2[j, a, 0] += t2
-    if kind == TIED:
-        # Pooled scatter about one common shift: sum_j r_ij = 1, so the
-        # per-point weight is all that is needed (O(d^2), not O(k d^2)).
-        _subtract(xt, nb, d, center, diff)
-        for a in range(d):
-            for i in range(nb):
-                wdiff[a, i] = weights[i] * diff[a, i]
-        _scatter_lower(wdiff, diff, nb, d, S2[0])
+    raise TypeError("_block_stats runs inside kernels only")
 
 
-@kernel(internal=True)
+@overload(_block_stats, jit_options={"fastmath": FASTMATH})
+def _block_stats_for_kind(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1,
+                          S2):
+    return _for_kind(kind, _block_stats_full, _block_stats_tied, _block_stats_diag)
+
+
+@kernel(internal=True, inline="always")
 def _estep_buffers(d4, k, dt):
     """Per-block scratch of the E-step (``_block_log_prob``, ``_block_log_norm``).
 
@@ -438,7 +512,7 @@ def _estep_buffers(d4, k, dt):
     return xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch
 
 
-@kernel(internal=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
                  mu_proj_p, want_entropy, out_N, out_S1, out_S2):
     """Statistics of rows ``[c0, c1)`` into this chunk's own outputs.
@@ -508,7 +582,7 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     return ll, wsum, entropy
 
 
-@kernel(internal=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_proj_p,
                  out_log_norm, out_label, out_log_resp):
     """Scores of rows ``[c0, c1)``, written to those rows of the outputs."""

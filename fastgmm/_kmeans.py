@@ -77,10 +77,14 @@ def _nearest_pass(X, sw, closest, candidates, update):
 
 @kernel(fastmath=FASTMATH)
 def _nearest_serial(X, sw, closest, candidates, update):
-    """:func:`_nearest_pass` of at most one chunk of rows, without a parallel launch."""
-    part = np.empty((1, 1 if update else candidates.shape[0]))
-    _nearest_chunk(X, sw, closest, candidates, update, 0, X.shape[0], part[0])
-    return sum_in_order(part)
+    """:func:`_nearest_pass` of at most one chunk of rows, without a parallel launch.
+
+    The chunk's own sums are the result: ``sum_in_order`` of one part adds
+    them to 0, which changes no bit of these sums (never -0).
+    """
+    out = np.empty(1 if update else candidates.shape[0])
+    _nearest_chunk(X, sw, closest, candidates, update, 0, X.shape[0], out)
+    return out
 
 
 def _nearest(X, sw, closest, candidates, update):
@@ -171,13 +175,17 @@ def _lloyd_step(X, sw, centers, labels, dist):
 
 @kernel(fastmath=FASTMATH)
 def _lloyd_serial(X, sw, centers, labels, dist):
-    """:func:`_lloyd_step` of at most one chunk of rows, without a parallel launch."""
+    """:func:`_lloyd_step` of at most one chunk of rows, without a parallel launch.
+
+    As in :func:`_nearest_serial`, the chunk's sums are the result (sums of
+    ``w (x - c)`` start at +0 and never become -0).
+    """
     k, d = centers.shape
-    part_sum = np.empty((1, k, d))
-    part_w = np.empty((1, k))
-    inertia, changed = _lloyd_chunk(X, sw, centers, labels, dist, 0, X.shape[0],
-                                    part_sum[0], part_w[0])
-    return sum_in_order(part_sum), sum_in_order(part_w), 0.0 + inertia, changed
+    sums = np.empty((k, d))
+    weights = np.empty(k)
+    inertia, changed = _lloyd_chunk(X, sw, centers, labels, dist, 0, X.shape[0], sums,
+                                    weights)
+    return sums, weights, 0.0 + inertia, changed
 
 
 def lloyd_step(X, sw, centers, labels, dist):

@@ -263,7 +263,9 @@ def precision_cholesky(covariances, covariance_type, dtype=np.float64):
         except np.linalg.LinAlgError:
             raise _singular_error(dtype) from None
         eye = np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
-        return np.swapaxes(np.linalg.solve(L, eye), -1, -2).copy()
+        # inv(L) is lower-triangular, but NumPy's solve pivots and can leave
+        # ~1e-17 where exact zeros belong (a model file then refuses the factor).
+        return np.triu(np.swapaxes(np.linalg.solve(L, eye), -1, -2))
     if not np.all(cov > 0.0) or not np.all(np.isfinite(cov)):
         raise _singular_error(dtype)
     return 1.0 / np.sqrt(cov)

@@ -294,13 +294,25 @@ def test_precision_cholesky_matches_naive(cov_type):
     np.testing.assert_allclose(U, naive.precision_cholesky(cov, cov_type), rtol=1e-12,
                                atol=1e-14)
     if cov_type in ("full", "tied"):
-        assert np.allclose(U, np.triu(U))
+        assert not np.any(np.tril(U, -1))
     P = _model.precisions_from_cholesky(U, cov_type)
     np.testing.assert_allclose(P, naive.inverse(cov, cov_type), rtol=1e-10)
     np.testing.assert_allclose(_model.precision_cholesky_from_precisions(P, cov_type), U,
                                rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(_model.covariances_from_cholesky(U, cov_type), cov,
                                rtol=1e-10, atol=1e-12)
+
+
+def test_precision_cholesky_is_exactly_triangular_where_solve_pivots():
+    """An LU solve with ``cov``'s Cholesky factor pivots and leaves ~1e-17 below
+    the diagonal of the inverse; the factor must still be exactly
+    upper-triangular (a model file refuses anything else)."""
+    cov = np.array([[[2.54610002, 5.86602141, 6.00513418],
+                     [5.86602141, 20.07141461, -21.82181785],
+                     [6.00513418, -21.82181785, 208.4302923]]])
+    U = _model.precision_cholesky(cov, "full")
+    assert not np.any(np.tril(U[0], -1))
+    np.testing.assert_allclose(U[0] @ U[0].T, np.linalg.inv(cov[0]), rtol=1e-10)
 
 
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)

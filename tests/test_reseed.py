@@ -6,6 +6,7 @@ counted in ``n_reseeds_``, results are deterministic (runs, threads, memmap)
 and nothing changes when nothing collapses.
 """
 
+import re
 import warnings
 
 import numba
@@ -49,9 +50,13 @@ def zero_column():
 
 
 def _fit(X, **kwargs):
+    return _fit_seed(X, 0, **kwargs)
+
+
+def _fit_seed(X, seed, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return GaussianMixture(random_state=0, **kwargs).fit(X)
+        return GaussianMixture(random_state=seed, **kwargs).fit(X)
 
 
 def _best_complete_bound(X, **kwargs):
@@ -132,16 +137,27 @@ def test_duplicated_rows_reseed_completes_then_reaches_the_cap():
         _fit(X, n_components=3, reg_covar=0, on_collapse="reseed", max_iter=1000)
 
 
-def test_group_constant_column_reseed_converges():
+def test_group_constant_column_reseed_converges_or_stops_at_the_cap():
+    """Which component collapses onto the constant column, and how often, turns
+    on last-bit rounding, so on the CPU's vector width: random_state=0 converged
+    on an AVX2 core and reached the cap on an AVX-512 one. Over eight seeds,
+    each fit converges to a positive-definite model that beats the largest
+    reg_covar but not the smaller ones (README), or raises the documented cap
+    error; on both CPUs most of them converged (5 and 6 of 8)."""
     X = group_constant_column()
-    gm = _fit(X, n_components=2, reg_covar=0, on_collapse="reseed")
-    assert gm.n_reseeds_[0] > 0 and gm.converged_
-    _assert_positive_definite(gm)
-    # The re-seeded model beats the largest reg_covar, not the smaller ones,
-    # which keep the third blob's column at variance reg_covar (README).
     bounds = _best_complete_bound(X, n_components=2)
-    assert gm.lower_bound_ > bounds[1e-1]
-    assert gm.lower_bound_ < bounds[1e-2]
+    converged = 0
+    for seed in range(8):
+        try:
+            gm = _fit_seed(X, seed, n_components=2, reg_covar=0, on_collapse="reseed")
+        except ValueError as error:
+            assert "the most it does (10 per component)" in str(error)
+            continue
+        assert gm.n_reseeds_[0] > 0 and gm.converged_
+        _assert_positive_definite(gm)
+        assert bounds[1e-1] < gm.lower_bound_ < bounds[1e-2]
+        converged += 1
+    assert converged >= 4
 
 
 def test_cap_raises_the_usual_error():
@@ -151,8 +167,11 @@ def test_cap_raises_the_usual_error():
     with pytest.raises(ValueError, match="ill-defined empirical covariance") as error:
         GaussianMixture(3, reg_covar=0, random_state=0, on_collapse="reseed").fit(X)
     assert str(error.value).startswith(fastgmm._model.SINGULAR_MESSAGE)
-    cap = MAX_RESEEDS_PER_COMPONENT * 3
-    assert f"re-seeded {cap} components in this initialisation" in str(error.value)
+    # One component reached the cap; how often the others were re-seeded on
+    # the way turns on rounding (30 on an AVX2 core, 29 on an AVX-512 one).
+    count = int(re.search(r"re-seeded (\d+) components", str(error.value)).group(1))
+    assert MAX_RESEEDS_PER_COMPONENT <= count <= 3 * MAX_RESEEDS_PER_COMPONENT
+    assert f"the most it does ({MAX_RESEEDS_PER_COMPONENT} per component)" in str(error.value)
 
 
 def test_constant_column_cannot_be_helped():
