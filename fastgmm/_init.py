@@ -64,6 +64,19 @@ def initial_stats(X, sample_weight, n_components, covariance_type, init_params, 
         # array of n. ('random' draws a slice at a time here already.)
         return _chunked.initial_stats(_chunked.RowBlocks(X, sample_weight), n_components,
                                       covariance_type, init_params, rng)
+    return stats_from_resp(X, sample_weight, *initial_resp(X, sample_weight, n_components,
+                                                           init_params, rng),
+                           covariance_type)
+
+
+def initial_resp(X, sample_weight, n_components, init_params, rng):
+    """The initial responsibilities of an in-memory ``X``: ``(make_resp, shift)``.
+
+    ``make_resp(start, stop)`` gives the responsibilities of rows
+    ``[start, stop)`` (drawing random ones from ``rng`` when called, in
+    order), ``shift`` the (k, d) shifts of their statistics; see
+    :func:`fastgmm._resp.stats_from_resp`.
+    """
     from ._kmeans import kmeans, kmeans_plusplus  # loaded on first use, see _engine
 
     n, d = X.shape
@@ -71,15 +84,11 @@ def initial_stats(X, sample_weight, n_components, covariance_type, init_params, 
     ref = np.asarray(X[0], dtype=np.float64)
     if init_params == "kmeans":
         centers, labels = kmeans(X, k, rng, sample_weight)
-        make, shift = one_hot(labels, k), centers
-    elif init_params == "random":
-        make = random_resp(rng, k, sample_weight)
-        shift = np.repeat(ref[None], k, axis=0)
-    else:
-        if init_params == "k-means++":
-            _, indices = kmeans_plusplus(X, k, rng, sample_weight)
-        else:  # random_from_data
-            indices = _random_rows(rng, n, k, sample_weight)
-        make = one_hot_rows(indices, k)
-        shift = np.asarray(X[indices], dtype=np.float64)
-    return stats_from_resp(X, sample_weight, make, shift, covariance_type)
+        return one_hot(labels, k), centers
+    if init_params == "random":
+        return random_resp(rng, k, sample_weight), np.repeat(ref[None], k, axis=0)
+    if init_params == "k-means++":
+        _, indices = kmeans_plusplus(X, k, rng, sample_weight)
+    else:  # random_from_data
+        indices = _random_rows(rng, n, k, sample_weight)
+    return one_hot_rows(indices, k), np.asarray(X[indices], dtype=np.float64)

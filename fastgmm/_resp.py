@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import CHUNK_ROWS, KIND_CODES, s2_shape
+from ._blocks import CHUNK_ROWS, FULL, KIND_CODES, s2_shape
 from ._model import Stats
 
 SLICE_ROWS = 16 * CHUNK_ROWS
@@ -43,6 +43,40 @@ def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
                      center.astype(np.float64))
         total = part if total is None else total + part
     return total
+
+
+def resp_rows(make_resp, n, dtype):
+    """All ``n >= 1`` rows of ``make_resp``, drawn slice by slice as :func:`stats_from_resp` does."""
+    return np.concatenate([np.asarray(make_resp(start, min(start + SLICE_ROWS, n)), dtype=dtype)
+                           for start in range(0, n, SLICE_ROWS)])
+
+
+def stats_from_resp_many(X, sample_weight, offsets, resp, shifts, covariance_type):
+    """:func:`stats_from_resp` of several problems in one pass, each bitwise its own.
+
+    Problem ``i`` is rows ``offsets[i] .. offsets[i + 1]`` of ``X``, with those
+    rows of ``resp`` as its responsibilities and ``shifts[i]`` (k, d) as its
+    shifts; ``sample_weight`` is None or one weight per row. The rows are
+    cut into the slices :func:`stats_from_resp` uses, so every problem gets
+    the statistics its own call gives. Returns a Stats with a leading
+    problem axis.
+    """
+    from ._passes import many_stats_pass  # loaded on first use, see _engine
+
+    m, k, d = shifts.shape
+    kind = KIND_CODES[covariance_type]
+    s2 = s2_shape(kind, k, d)
+    shifts = np.ascontiguousarray(shifts, dtype=X.dtype)
+    centers = np.ascontiguousarray(shifts[:, 0])
+    zeros = np.zeros((m, k, d), X.dtype)
+    chol = np.zeros((m, k if kind == FULL else 1, d, d), X.dtype)
+    w = np.empty(0, dtype=X.dtype) if sample_weight is None else sample_weight
+    N, S1, S2, _, wsum, _ = many_stats_pass(
+        np.ascontiguousarray(X), w, np.ascontiguousarray(resp, dtype=X.dtype),
+        np.asarray(offsets, dtype=np.int64), np.arange(m), kind, SLICE_ROWS, shifts, chol,
+        zeros, np.zeros((m, k)), centers, zeros, s2[0], s2[2])
+    return Stats(N, S1, S2, np.zeros(m), wsum, shifts.astype(np.float64),
+                 centers.astype(np.float64))
 
 
 def one_hot(labels, k):

@@ -26,9 +26,10 @@ from sklearn.utils.validation import _check_feature_names, _get_feature_names, c
 from . import _model
 from ._blocks import KIND_CODES, s2_shape
 from ._engine import round_rows
-from ._init import initial_stats
+from ._init import initial_resp, initial_stats
 from ._model import Stats
 from ._params import precision_shape
+from ._resp import SLICE_ROWS, resp_rows, stats_from_resp_many
 from .mixture import GaussianMixture
 
 _FLOAT_DTYPES = [np.float64, np.float32]
@@ -216,6 +217,10 @@ class _Problems:
         return self.sample_weight[self.offsets[p]:self.offsets[p + 1]]
 
 
+# Initial responsibilities of a batch of problems are held at once up to this size.
+_RESP_BUDGET = 16 * 2**20
+
+
 class _LockstepEM:
     """EM of ``n_problems x n_init`` runs at once; the state has a leading run axis."""
 
@@ -231,15 +236,17 @@ class _LockstepEM:
     def _initialise(self):
         """Initial parameters of every run: ``(problem of each run, [params])``.
 
-        The initial statistics are drawn problem by problem, init by init (the
-        order of a loop of fits, so a shared ``RandomState`` gives every
-        problem the numbers its own fit would); the estimator's M-step and
-        Cholesky then run once for all runs, on a leading run axis.
+        The initial responsibilities are drawn problem by problem, init by
+        init (the order of a loop of fits, so a shared ``RandomState`` gives
+        every problem the numbers its own fit would); their statistics then
+        come from one pass per init over all problems (a problem of more
+        than one slice of rows gets its own), and the estimator's M-step and
+        Cholesky run once for all runs, on a leading run axis.
         """
         gm, problems = self.gm, self.problems
         inits = gm._check_parameters(problems.rows(0), None)
         needs_stats = gm._needs_init_stats(inits)
-        runs, stats = [], []
+        runs, drawn = [], []
         rng = check_random_state(gm.random_state)
         # An int seeds every problem afresh, as its own fit would; restoring
         # the state costs a third of seeding a new RandomState.
@@ -248,31 +255,70 @@ class _LockstepEM:
         for p in range(problems.count):
             if seed_state is not None:
                 rng.set_state(seed_state)
-            X, w = problems.rows(p), problems.weights(p)
             try:
-                for _ in range(self.n_init):
-                    stats.append(initial_stats(X, w, gm.n_components, self.cov_type,
-                                               gm.init_params, rng)
-                                 if needs_stats else None)
-                    runs.append(p)
+                mine = [self._draw(p, rng) if needs_stats else None
+                        for _ in range(self.n_init)]
             except (ValueError, np.linalg.LinAlgError) as error:
                 self.failed[p] = error
-                while runs and runs[-1] == p:
-                    runs.pop()
-                    stats.pop()
+                continue
+            runs += [p] * self.n_init
+            drawn += mine
         problem = np.array(runs, dtype=np.int64)
         if not runs:
             return problem, None
+        stats = self._initial_stats(problem, drawn) if needs_stats else None
         try:
-            params = gm._initialize(_stack(stats) if needs_stats else None, inits,
-                                    problems.dtype)
+            params = gm._initialize(stats, inits, problems.dtype)
         except ValueError:  # rare: find the runs whose initial covariance fails
-            params = self._initialize_one_by_one(problem, stats, inits)
+            params = self._initialize_one_by_one(problem, _unstack(stats), inits)
         shapes = ((gm.n_components,), (gm.n_components, problems.n_features),
                   precision_shape(self.cov_type, gm.n_components, problems.n_features))
         shapes = shapes + shapes[2:]
         return problem, [np.array(np.broadcast_to(a, (len(runs),) + shape))
                          for a, shape in zip(params, shapes)]
+
+    def _draw(self, p, rng):
+        """Problem ``p``'s initial responsibilities ``(R, shift)`` (its Stats if it is large)."""
+        gm, problems = self.gm, self.problems
+        X, w = problems.rows(p), problems.weights(p)
+        if X.shape[0] > SLICE_ROWS:
+            return initial_stats(X, w, gm.n_components, self.cov_type, gm.init_params, rng)
+        make, shift = initial_resp(X, w, gm.n_components, gm.init_params, rng)
+        return resp_rows(make, X.shape[0], problems.dtype), shift
+
+    def _initial_stats(self, problem, drawn):
+        """Stats of every run's drawn responsibilities (leading run axis)."""
+        out = [d if isinstance(d, Stats) else None for d in drawn]
+        for first in range(self.n_init):  # one init's runs touch each row once
+            todo = [r for r in range(first, len(drawn), self.n_init) if out[r] is None]
+            for batch in self._batches(problem, todo):
+                stats = self._batch_stats(problem[batch], [drawn[r] for r in batch])
+                for r, one in zip(batch, _unstack(stats)):
+                    out[r] = one
+        return _stack(out)
+
+    def _batches(self, problem, runs):
+        """``runs`` in batches of consecutive problems, their responsibilities within budget."""
+        offsets = self.problems.offsets
+        max_rows = max(1, _RESP_BUDGET // (self.gm.n_components * np.dtype(self.problems.dtype).itemsize))
+        batch = []
+        for r in runs:
+            if batch and (problem[r] != problem[batch[-1]] + 1
+                          or offsets[problem[r] + 1] - offsets[problem[batch[0]]] > max_rows):
+                yield batch
+                batch = []
+            batch.append(r)
+        if batch:
+            yield batch
+
+    def _batch_stats(self, problem, drawn):
+        problems = self.problems
+        lo, hi = problems.offsets[problem[0]], problems.offsets[problem[-1] + 1]
+        sw = None if problems.sample_weight is None else problems.sample_weight[lo:hi]
+        return stats_from_resp_many(problems.X[lo:hi], sw, problems.offsets[problem[0]:
+                                                                            problem[-1] + 2] - lo,
+                                    np.concatenate([R for R, _ in drawn]),
+                                    np.stack([shift for _, shift in drawn]), self.cov_type)
 
     def _initialize_one_by_one(self, problem, stats, inits):
         gm, dtype = self.gm, self.problems.dtype
@@ -375,10 +421,18 @@ class _LockstepEM:
                 for p, (r, bound) in fits.items()}
 
 
+_STATS_FIELDS = ("N", "S1", "S2", "loglik", "weight", "shift", "center")
+
+
 def _stack(stats):
     """Statistics of several runs as one Stats with a leading run axis."""
-    return Stats(*(np.stack([getattr(st, name) for st in stats])
-                   for name in ("N", "S1", "S2", "loglik", "weight", "shift", "center")))
+    return Stats(*(np.stack([getattr(st, name) for st in stats]) for name in _STATS_FIELDS))
+
+
+def _unstack(stats):
+    """The runs of a Stats with a leading run axis, one Stats each."""
+    return [Stats(*(getattr(stats, name)[i] for name in _STATS_FIELDS))
+            for i in range(len(stats.N))]
 
 
 def _cholesky_or_fail(covariances, covariance_type, dtype):
