@@ -153,15 +153,19 @@ def _exp_shifted_for_dtype(x, shift, scratch, nb, flush, shifted):
 
 @kernel(internal=True, inline="always")
 def flush_threshold(X):
-    """Relative responsibility below which a point's share of a component is 0.
+    """Relative responsibility below which a point's share of a component is exactly 0.
 
-    Chosen per dtype so that ``w r (x - mu)^2`` stays a normal number:
-    float32 data keep 8 decades above float32's smallest normal (1.2e-38),
-    float64 data 100 above float64's (2.2e-308). Dropping shares this
-    small changes statistics by far less than rounding does, except for a
-    component no point reaches, which becomes exactly empty (N = 0).
+    1e-30 for both dtypes. In float32 it keeps ``w r (x - mu)^2`` 8 decades
+    above the smallest normal number (1.2e-38), so no subnormal operand
+    reaches the statistics (Intel cores take a microcode assist on each).
+    It is far below anything a share can change: a component's ``N`` moves
+    by at most ``n * 1e-30``, and for a component whose every share is that
+    small scikit-learn's own ``10 eps`` floor on ``N`` (2e-15) already
+    decides its M-step; such a component becomes exactly empty (N = 0).
+    The exact zeros let the full-covariance statistics skip the points
+    (:func:`_component_rows`): on separated data most shares are 0.
     """
-    return 1e-30 if X.itemsize == 4 else 1e-200
+    return 1e-30
 
 
 @kernel(internal=True, inline="always")
@@ -430,30 +434,71 @@ def _moments(xt, nb, d, r, mean, S1_j, S2_j, diagonal):
             S2_j[a, 0] += t2
 
 
-# Every share of a component in a block exactly 0 (flushed): its sums would
-# add exact zeros, so the block_stats below skip it and leave the statistics
-# bitwise the same. On separated data most components skip most blocks.
+@kernel(internal=True, fastmath=FASTMATH)
+def _component_rows(xt, r, nb, d, pack):
+    """The points a component's statistics need: ``(x, r, count)``.
 
-def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1, S2):
-    zero = xt.dtype.type(0)
+    On separated data most of a component's shares are exactly 0 (flushed
+    below the threshold), and they add exact zeros to its sums. When at most
+    half of the block's shares are non-zero, their points are copied to the
+    front of ``pack`` (features x points, padded rows zero) and only those
+    are summed: the same statistics up to rounding (another summation
+    order), deterministically. Otherwise the whole block is returned.
+    """
+    rows, packed_x, packed_r = pack
+    m = 0
+    for i in range(nb):  # a vectorised count first: dense blocks stop here
+        m += 1 if r[i] != 0.0 else 0
+    if 2 * m > nb:
+        return xt, r, nb
+    m = 0
+    for i in range(nb):  # branch-free stream compaction of the indices
+        rows[m] = i
+        m += 1 if r[i] != 0.0 else 0
+    for a in range(d):
+        for c in range(m):
+            packed_x[a, c] = xt[a, rows[c]]
+    for c in range(m):
+        packed_r[c] = r[rows[c]]
+    return packed_x, packed_r, m
+
+
+@kernel(internal=True, fastmath=FASTMATH)
+def _full_moments(x, nb, d, r, mean, diff, wdiff, S1_j, S2_j):
+    """``S1_j += sum_i r_i (x_i - m)`` and the lower triangle of ``S2_j += sum_i r_i (x_i - m)(x_i - m)^T``."""
+    zero = x.dtype.type(0)
+    _subtract(x, nb, d, mean, diff)
+    for a in range(d):
+        t = zero
+        for i in range(nb):
+            v = r[i] * diff[a, i]
+            wdiff[a, i] = v
+            t += v
+        S1_j[a] += t
+    _scatter_lower(wdiff, diff, nb, d, S2_j)
+
+
+# A component whose every share in the block is exactly 0 is skipped: its
+# sums would add exact zeros. Otherwise, for the full kind, its non-zero
+# shares' points are summed (_component_rows); the diagonal moments cost a
+# point about what copying it would, so they run over the whole block.
+
+def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1,
+                      S2):
     for j in range(means.shape[0]):
-        r = resp[j]
-        s = _mass(r, nb)
+        s = _mass(resp[j], nb)
         N[j] += s
         if s == 0.0:
             continue
-        _subtract(xt, nb, d, means[j], diff)
-        for a in range(d):
-            t = zero
-            for i in range(nb):
-                v = r[i] * diff[a, i]
-                wdiff[a, i] = v
-                t += v
-            S1[j, a] += t
-        _scatter_lower(wdiff, diff, nb, d, S2[j])
+        if d > 2:
+            x, r, m = _component_rows(xt, resp[j], nb, d, pack)
+            _full_moments(x, m, d, r, means[j], diff, wdiff, S1[j], S2[j])
+        else:  # a point's scatter is 3 multiply-adds: packing would cost more
+            _full_moments(xt, nb, d, resp[j], means[j], diff, wdiff, S1[j], S2[j])
 
 
-def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1, S2):
+def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1,
+                      S2):
     for j in range(means.shape[0]):
         s = _mass(resp[j], nb)
         N[j] += s
@@ -468,7 +513,8 @@ def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
     _scatter_lower(wdiff, diff, nb, d, S2[0])
 
 
-def _block_stats_diag(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1, S2):
+def _block_stats_diag(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1,
+                      S2):
     for j in range(means.shape[0]):
         s = _mass(resp[j], nb)
         N[j] += s
@@ -476,19 +522,20 @@ def _block_stats_diag(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
             _moments(xt, nb, d, resp[j], means[j], S1[j], S2[j], True)
 
 
-def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1, S2):
+def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1, S2):
     """Add one block's statistics (``resp`` already holds ``w_i r_ij``).
 
     ``S2`` is the chunk's padded accumulator: (k, d4, d4) for full,
-    (1, d4, d4) for tied, (k, d4, 1) for diag and spherical. Called from
-    kernels only, with ``kind`` a compile-time constant (see :func:`_for_kind`).
+    (1, d4, d4) for tied, (k, d4, 1) for diag and spherical; ``pack`` the
+    scratch of :func:`_component_rows`. Called from kernels only, with
+    ``kind`` a compile-time constant (see :func:`_for_kind`).
     """
     raise TypeError("_block_stats runs inside kernels only")
 
 
 @overload(_block_stats, jit_options={"fastmath": FASTMATH})
-def _block_stats_for_kind(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, N, S1,
-                          S2):
+def _block_stats_for_kind(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N,
+                          S1, S2):
     return _for_kind(kind, _block_stats_full, _block_stats_tied, _block_stats_diag)
 
 
@@ -531,6 +578,8 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     wdiff = np.zeros((d4, BLOCK_ROWS), dt)
     resp = np.empty((k, BLOCK_ROWS), dt)
     weights = np.empty(BLOCK_ROWS, dt)
+    pack = (np.empty(BLOCK_ROWS, np.int64), np.zeros((d4, BLOCK_ROWS), dt),
+            np.empty(BLOCK_ROWS, dt))
     shifted = np.empty(BLOCK_ROWS if want_entropy else 0)
     ent = np.empty(BLOCK_ROWS if want_entropy else 0)
     flush = flush_threshold(X)
@@ -574,7 +623,7 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
                 for i in range(nb):
                     resp[j, i] = logp[j, i] * total[i]
         _block_stats(kind, xt, nb, d, resp, weights, means_p, center, diff,
-                     wdiff, out_N, out_S1, S2_acc)
+                     wdiff, pack, out_N, out_S1, S2_acc)
     for r in range(out_S2.shape[0]):
         for a in range(d):
             for c in range(out_S2.shape[2]):
