@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._blocks import CHUNK_ROWS
+
 _BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # Seconds after which scikit-learn's timing is not repeated.
 _SKLEARN_BUDGET = 20.0
@@ -204,8 +206,11 @@ def _estimators(case):
 
 
 def _warm_fastgmm(X, case, init):
-    """Compile (or load from cache) the kernels before anything is timed."""
-    _fit(_estimators(case)[1], X[:4096], case, init, 1)
+    """Compile (or load from cache) the kernels before anything is timed.
+
+    More than one chunk of rows, so that the parallel drivers compile too.
+    """
+    _fit(_estimators(case)[1], X[:3 * CHUNK_ROWS], case, init, 1)
 
 
 def _rel(a, b):
@@ -530,7 +535,10 @@ def run_extras(names, case, scale, iters, repeat, threads, log):
             f"{peak:.1f} GFLOP/s)")
     if "kmeans" in names:
         with _numba_threads(threads):
-            GaussianMixture(case.n_components, max_iter=0, random_state=0).fit(X[:4096])
+            # Warm the parallel k-means kernels (more than one chunk of rows),
+            # not only the serial ones, so that no compilation is timed.
+            GaussianMixture(case.n_components, max_iter=0,
+                            random_state=0).fit(X[:3 * CHUNK_ROWS])
             t_init = _timed(lambda: GaussianMixture(case.n_components, max_iter=0,
                                                     random_state=0).fit(X))
         add("k-means init: s, fraction of a 100-iteration fit",
