@@ -94,7 +94,11 @@ def score_task(kind: int, dtype_name: str) -> TaskFunction:
 # ------------------------------------------------------------------ drivers
 @kernel(internal=True)
 def _add_in_order(parts, t0, t1, out):
-    """``out = parts[t0] + parts[t0 + 1] + ... + parts[t1 - 1]``, left to right, from 0."""
+    """``out = parts[t0] + parts[t0 + 1] + ... + parts[t1 - 1]``, left to right, from 0.
+
+    ``parts`` is (tasks, size) and ``out`` (size,): flat views of the
+    statistics, so one compiled version serves all of them.
+    """
     for e in range(out.shape[0]):
         out[e] = 0.0
     for t in range(t0, t1):
@@ -103,27 +107,21 @@ def _add_in_order(parts, t0, t1, out):
 
 
 def _run_stats_tasks(task, X, sw, R, tasks, slots, means, chol, prec, log_norm, center,
-                     mu_proj, want_entropy, out_N, out_S1, out_S2, out_sums):
+                     mu_proj, want_entropy, part_N, part_S1, part_S2, part_sums, out_N, out_S1,
+                     out_S2, out_sums):
     n_tasks = tasks.shape[0]
-    k = out_N.shape[1]
-    _, _, d, s2_cols = out_S2.shape
-    s2_rows = out_S2.shape[1]
-    part_N = np.empty((n_tasks, k))
-    part_S1 = np.empty((n_tasks, k, d))
-    part_S2 = np.empty((n_tasks, s2_rows, d, s2_cols))
-    part_sums = np.empty((n_tasks, 3))
     for t in prange(n_tasks):
         p = tasks[t, 2]
         task(X, sw, R, tasks[t, 0], tasks[t, 1], means[p], chol[p], prec[p], log_norm[p],
              center[p], mu_proj[p], want_entropy, part_N[t], part_S1[t], part_S2[t],
              part_sums[t])
-    flat_S1 = part_S1.reshape((n_tasks, k * d))
-    flat_S2 = part_S2.reshape((n_tasks, s2_rows * d * s2_cols))
+    flat_S1 = part_S1.reshape((n_tasks, out_S1.shape[1]))
+    flat_S2 = part_S2.reshape((n_tasks, out_S2.shape[1]))
     for s in range(slots.shape[0] - 1):
         t0, t1 = slots[s], slots[s + 1]
         _add_in_order(part_N, t0, t1, out_N[s])
-        _add_in_order(flat_S1, t0, t1, out_S1[s].reshape(k * d))
-        _add_in_order(flat_S2, t0, t1, out_S2[s].reshape(s2_rows * d * s2_cols))
+        _add_in_order(flat_S1, t0, t1, out_S1[s])
+        _add_in_order(flat_S2, t0, t1, out_S2[s])
         _add_in_order(part_sums, t0, t1, out_sums[s])
     return 0
 
@@ -215,21 +213,26 @@ def padded_model(kind, means, chol, prec, mu_proj):
 
 # ---------------------------------------------------------------- passes
 def _stats(X, sw, R, kind, model, tasks, slots, s2_rows, s2_cols, want_entropy):
-    """Run the statistics task over ``tasks``; per-slot ``(N, S1, S2, sums)``."""
+    """Run the statistics task over ``tasks``; per-slot ``(N, S1, S2, sums)``.
+
+    Per-task partials and per-slot outputs are allocated here (the outputs
+    flat: one row of ``k``, ``k d``, ... numbers per slot), so that the
+    drivers allocate nothing and compile one reduction for all of them.
+    """
     means, chol, prec, log_norm, center, mu_proj = model
     means_p, chol_p, prec_p, mu_proj_p = padded_model(kind, means, chol, prec, mu_proj)
-    n_slots = len(slots) - 1
+    n_tasks, n_slots = len(tasks), len(slots) - 1
     k, d = means.shape[-2], X.shape[1]
-    out_N = np.empty((n_slots, k))
-    out_S1 = np.empty((n_slots, k, d))
-    out_S2 = np.empty((n_slots, s2_rows, d, s2_cols))
-    out_sums = np.empty((n_slots, 3))
+    parts = (np.empty((n_tasks, k)), np.empty((n_tasks, k, d)),
+             np.empty((n_tasks, s2_rows, d, s2_cols)), np.empty((n_tasks, 3)))
+    outs = [np.empty((n_slots, int(np.prod(part.shape[1:])))) for part in parts]
     task = stats_task(kind, X.dtype.name).get()
-    _launch(_stats_parallel, _stats_serial, len(tasks), task, readonly(X), readonly(sw),
+    _launch(_stats_parallel, _stats_serial, n_tasks, task, readonly(X), readonly(sw),
             readonly(R), readonly(tasks), readonly(slots), readonly(means_p), readonly(chol_p),
             readonly(prec_p), readonly(np.asarray(log_norm, np.float64)), readonly(center),
-            readonly(mu_proj_p), bool(want_entropy), out_N, out_S1, out_S2, out_sums)
-    return out_N, out_S1, out_S2, out_sums
+            readonly(mu_proj_p), bool(want_entropy), *parts, *outs)
+    N, S1, S2, sums = outs
+    return N, S1.reshape(-1, k, d), S2.reshape(-1, s2_rows, d, s2_cols), sums
 
 
 def _one_problem(a):
