@@ -497,13 +497,19 @@ def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
             _full_moments(xt, nb, d, resp[j], means[j], diff, wdiff, S1[j], S2[j])
 
 
-def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1,
-                      S2):
+@kernel(internal=True, fastmath=FASTMATH)
+def _each_component_moments(xt, nb, d, resp, means, N, S1, S2, diagonal):
+    """``N`` and ``S1`` of every component (and, with ``diagonal``, its ``S2`` diagonal)."""
     for j in range(means.shape[0]):
         s = _mass(resp[j], nb)
         N[j] += s
         if s != 0.0:
-            _moments(xt, nb, d, resp[j], means[j], S1[j], S2[0], False)
+            _moments(xt, nb, d, resp[j], means[j], S1[j], S2[j if diagonal else 0], diagonal)
+
+
+def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1,
+                      S2):
+    _each_component_moments(xt, nb, d, resp, means, N, S1, S2, False)
     # Pooled scatter about one common shift: sum_j r_ij = 1, so the
     # per-point weight is all that is needed (O(d^2), not O(k d^2)).
     _subtract(xt, nb, d, center, diff)
@@ -515,11 +521,7 @@ def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
 
 def _block_stats_diag(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1,
                       S2):
-    for j in range(means.shape[0]):
-        s = _mass(resp[j], nb)
-        N[j] += s
-        if s != 0.0:
-            _moments(xt, nb, d, resp[j], means[j], S1[j], S2[j], True)
+    _each_component_moments(xt, nb, d, resp, means, N, S1, S2, True)
 
 
 def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1, S2):
