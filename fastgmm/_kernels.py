@@ -463,7 +463,7 @@ def _component_rows(xt, r, nb, d, pack):
     return packed_x, packed_r, m
 
 
-@kernel(internal=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _full_moments(x, nb, d, r, mean, diff, wdiff, S1_j, S2_j):
     """``S1_j += sum_i r_i (x_i - m)`` and the lower triangle of ``S2_j += sum_i r_i (x_i - m)(x_i - m)^T``."""
     zero = x.dtype.type(0)
