@@ -188,6 +188,57 @@ def _lloyd_serial(X, sw, centers, labels, dist):
     return sums, weights, 0.0 + inertia, changed
 
 
+@kernel(internal=True)
+def _add_slots(parts, slots, out):
+    """``out[s] = 0 + parts[slots[s]] + ... + parts[slots[s + 1] - 1]``, in order (flat rows)."""
+    for s in range(slots.shape[0] - 1):
+        for e in range(out.shape[1]):
+            out[s, e] = 0.0
+        for t in range(slots[s], slots[s + 1]):
+            for e in range(out.shape[1]):
+                out[s, e] += parts[t, e]
+
+
+@kernel(parallel=True, fastmath=FASTMATH)
+def _nearest_many(X, sw, closest, candidates, update, tasks, slots, out):
+    """:func:`_nearest_pass` of several problems in one launch.
+
+    Task ``t`` is rows ``tasks[t, 0] .. tasks[t, 1]`` against the candidates
+    ``candidates[tasks[t, 2]]``; slot ``s`` (a problem) adds its tasks' results
+    in order into ``out[s]``, as the single-problem kernels add their chunks.
+    """
+    n_tasks = tasks.shape[0]
+    part = np.empty((n_tasks, out.shape[1]))
+    for t in prange(n_tasks):
+        _nearest_chunk(X, sw, closest, candidates[tasks[t, 2]], update, tasks[t, 0], tasks[t, 1],
+                       part[t])
+    _add_slots(part, slots, out)
+
+
+@kernel(parallel=True, fastmath=FASTMATH)
+def _lloyd_many(X, sw, centers, labels, dist, tasks, slots, out_sum, out_w, out_inertia,
+                out_changed):
+    """:func:`_lloyd_step` of several problems in one launch (tasks and slots as in
+    :func:`_nearest_many`; ``out_sum`` flat, one row of ``k d`` sums per slot)."""
+    n_tasks = tasks.shape[0]
+    k, d = centers.shape[1], centers.shape[2]
+    part_sum = np.empty((n_tasks, k, d))
+    part_w = np.empty((n_tasks, k))
+    part_scalars = np.empty((n_tasks, 2))
+    for t in prange(n_tasks):
+        inertia, changed = _lloyd_chunk(X, sw, centers[tasks[t, 2]], labels, dist, tasks[t, 0],
+                                        tasks[t, 1], part_sum[t], part_w[t])
+        part_scalars[t, 0] = inertia
+        part_scalars[t, 1] = changed
+    _add_slots(part_sum.reshape((n_tasks, k * d)), slots, out_sum)
+    _add_slots(part_w, slots, out_w)
+    scalars = np.empty((slots.shape[0] - 1, 2))
+    _add_slots(part_scalars, slots, scalars)
+    for s in range(scalars.shape[0]):
+        out_inertia[s] = scalars[s, 0]
+        out_changed[s] = int(scalars[s, 1])
+
+
 def lloyd_step(X, sw, centers, labels, dist):
     """Assign each row to its nearest centre and sum the rows per centre.
 
@@ -222,8 +273,12 @@ def _locked(launch, *args):
 
 def _weighted_choice(rng, cumulative, n_draws):
     """Indices drawn with probability proportional to the increments of ``cumulative``."""
-    draws = rng.uniform(size=n_draws) * cumulative[-1]
-    idx = np.searchsorted(cumulative, draws)
+    return choice_from_uniform(rng.uniform(size=n_draws), cumulative)
+
+
+def choice_from_uniform(uniform, cumulative):
+    """The indices that uniform draws in [0, 1) pick, in proportion to ``cumulative``'s increments."""
+    idx = np.searchsorted(cumulative, uniform * cumulative[-1])
     return np.minimum(idx, len(cumulative) - 1)
 
 

@@ -29,7 +29,7 @@ from ._engine import round_rows
 from ._init import initial_resp, initial_stats
 from ._model import Stats
 from ._params import precision_shape
-from ._resp import SLICE_ROWS, resp_rows, stats_from_resp_many
+from ._resp import SLICE_ROWS, one_hot, one_hot_rows, resp_rows, stats_from_resp_many
 from .mixture import GaussianMixture
 
 _FLOAT_DTYPES = [np.float64, np.float32]
@@ -252,17 +252,23 @@ class _LockstepEM:
         # the state costs a third of seeding a new RandomState.
         seed_state = (rng.get_state() if isinstance(gm.random_state, (Integral, np.integer))
                       else None)
-        for p in range(problems.count):
-            if seed_state is not None:
-                rng.set_state(seed_state)
-            try:
-                mine = [self._draw(p, rng) if needs_stats else None
-                        for _ in range(self.n_init)]
-            except (ValueError, np.linalg.LinAlgError) as error:
-                self.failed[p] = error
-                continue
-            runs += [p] * self.n_init
-            drawn += mine
+        if needs_stats and seed_state is not None and self._kmeans_in_lockstep():
+            by_init = self._draw_kmeans(rng, seed_state)
+            for p in range(problems.count):
+                runs += [p] * self.n_init
+                drawn += [one[p] for one in by_init]
+        else:
+            for p in range(problems.count):
+                if seed_state is not None:
+                    rng.set_state(seed_state)
+                try:
+                    mine = [self._draw(p, rng) if needs_stats else None
+                            for _ in range(self.n_init)]
+                except (ValueError, np.linalg.LinAlgError) as error:
+                    self.failed[p] = error
+                    continue
+                runs += [p] * self.n_init
+                drawn += mine
         problem = np.array(runs, dtype=np.int64)
         if not runs:
             return problem, None
@@ -276,6 +282,39 @@ class _LockstepEM:
         shapes = shapes + shapes[2:]
         return problem, [np.array(np.broadcast_to(a, (len(runs),) + shape))
                          for a, shape in zip(params, shapes)]
+
+    def _kmeans_in_lockstep(self):
+        """k-means or k-means++ init of small problems: run it for all problems at once."""
+        return (self.gm.init_params in ("kmeans", "k-means++")
+                and int(np.diff(self.problems.offsets).max()) <= SLICE_ROWS)
+
+    def _draw_kmeans(self, rng, seed_state):
+        """Every init's ``(R, shift)`` of every problem: ``[init][problem]``.
+
+        :mod:`fastgmm._kmeans_many` gives each problem what its own fit's
+        k-means (or k-means++) gives; each problem's random stream starts at
+        the seed and runs on through its ``n_init`` inits, as in its fit.
+        """
+        from . import _kmeans_many  # loaded on first use, see _engine
+
+        gm, problems = self.gm, self.problems
+        k, dtype = gm.n_components, problems.dtype
+        lockstep = _kmeans_many._Problems(problems.X, problems.sample_weight, problems.offsets,
+                                         problems.weighted)
+        streams = _kmeans_many.Streams(rng, seed_state, problems.count)
+        out = []
+        for _ in range(self.n_init):
+            if gm.init_params == "kmeans":
+                centers, labels = _kmeans_many.kmeans(lockstep, k, streams)
+                makes = [one_hot(labels[problems.offsets[p]:problems.offsets[p + 1]], k)
+                         for p in range(problems.count)]
+            else:
+                centers, indices = _kmeans_many.kmeans_plusplus(lockstep, k, streams)
+                makes = [one_hot_rows(indices[p], k) for p in range(problems.count)]
+            out.append([(resp_rows(makes[p], problems.offsets[p + 1] - problems.offsets[p],
+                                   dtype), centers[p])
+                        for p in range(problems.count)])
+        return out
 
     def _draw(self, p, rng):
         """Problem ``p``'s initial responsibilities ``(R, shift)`` (its Stats if it is large)."""

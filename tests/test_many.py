@@ -106,6 +106,21 @@ def test_a_3d_array_and_problems_larger_than_a_chunk():
     _assert_same_fits(big + _datasets(7, 2), 2, random_state=0, max_iter=5, tol=0.0)
 
 
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+def test_k_means_with_too_few_distinct_points_and_empty_clusters(init_params):
+    """k-means++ runs out of distinct points (its draws fall back to any row),
+    and a duplicated centre leaves a cluster empty, which Lloyd moves to the
+    farthest rows: the lockstep k-means of fit_many follows each problem's own."""
+    rng = np.random.default_rng(11)
+    two_values = np.repeat(np.array([[0.0, 0.0], [3.0, 1.0]]), 30, axis=0)
+    weights = [None, rng.uniform(0.5, 2.0, size=60), None]
+    datasets = [two_values, two_values + rng.normal(scale=1e-3, size=two_values.shape),
+                rng.normal(size=(80, 2))]
+    models = _assert_same_fits(datasets, 3, sample_weights=weights, init_params=init_params,
+                               reg_covar=0.1, random_state=3, n_init=2, max_iter=20)
+    assert all(isinstance(m, GaussianMixture) for m in models)
+
+
 def test_a_shared_random_state_is_consumed_in_problem_order():
     datasets = _datasets(8, 5)
     models = _quietly(lambda: fastgmm.fit_many(
