@@ -72,14 +72,14 @@ def _float64_weights(w):
 
 def _nearest(X, w, centers):
     """``lloyd_step`` of one chunk: nearest-centre labels, squared distances, sums."""
-    from ._kmeans import _locked, lloyd_step  # loaded on first use, see _engine
+    from ._kmeans import lloyd_step  # loaded on first use, see _engine
 
     n = X.shape[0]
     labels = np.full(n, -1, dtype=np.int64)
     dist = np.empty(n)
-    sums, weights, inertia, _ = _locked(lloyd_step, X, _float64_weights(w),
-                                        np.ascontiguousarray(centers, dtype=np.float64),
-                                        labels, dist)
+    sums, weights, inertia, _ = lloyd_step(X, _float64_weights(w),
+                                           np.ascontiguousarray(centers, dtype=np.float64),
+                                           labels, dist)
     return labels, dist, sums, weights, inertia
 
 

@@ -4,6 +4,12 @@ These give ``init_params='kmeans'`` and ``'k-means++'`` their starting
 points without calling scikit-learn's KMeans. Distances are computed
 directly as ``||x - c||^2`` (no ``|x|^2 - 2 x.c + |c|^2`` expansion, which
 cancels catastrophically for data far from the origin).
+
+One implementation serves one problem (a fit) and many (``fit_many``):
+every step runs for all problems in one launch over a task table of their
+chunks (as :mod:`fastgmm._passes` does for EM), each problem's chunks added
+in order, and the per-problem NumPy arithmetic runs element by element on
+stacked arrays, so every problem gets exactly what it gets alone.
 """
 
 from __future__ import annotations
@@ -13,15 +19,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._blocks import (
-    BLOCK_ROWS,
-    CHUNK_ROWS,
-    FASTMATH,
-    block_bounds,
-    n_blocks,
-    readonly,
-    sum_in_order,
-)
+from ._blocks import BLOCK_ROWS, FASTMATH, block_bounds, n_blocks, readonly
 from ._compile import kernel
 from ._threads import KERNEL_LOCK
 
@@ -39,7 +37,7 @@ def _block_sq_dist(X, r0, nb, center, out):
 
 @kernel(internal=True, fastmath=FASTMATH)
 def _nearest_chunk(X, sw, closest, candidates, update, c0, c1, out):
-    """Rows ``[c0, c1)`` of :func:`_nearest_pass`; this chunk's potentials into ``out``."""
+    """Rows ``[c0, c1)`` of :func:`_run_nearest`; this chunk's potentials into ``out``."""
     m = out.shape[0]
     dist = np.empty(c1 - c0)
     for t in range(m):
@@ -56,58 +54,9 @@ def _nearest_chunk(X, sw, closest, candidates, update, c0, c1, out):
         out[t] = s
 
 
-@kernel(parallel=True, fastmath=FASTMATH)
-def _nearest_pass(X, sw, closest, candidates, update):
-    """Potentials of candidate centres, or (``update``) fold one centre in.
-
-    With ``update`` false, returns ``sum_i w_i min(closest_i, |x_i - c_t|^2)``
-    for each candidate ``c_t``; with ``update`` true, sets
-    ``closest_i = min(closest_i, |x_i - c_0|^2)`` in place. One kernel for
-    both keeps k-means++ to a single compilation per dtype.
-    """
-    n = X.shape[0]
-    m = 1 if update else candidates.shape[0]
-    n_chunks = n_blocks(n, CHUNK_ROWS)
-    part = np.empty((n_chunks, m))
-    for c in prange(n_chunks):
-        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        _nearest_chunk(X, sw, closest, candidates, update, c0, c1, part[c])
-    return sum_in_order(part)
-
-
-@kernel(fastmath=FASTMATH)
-def _nearest_serial(X, sw, closest, candidates, update):
-    """:func:`_nearest_pass` of at most one chunk of rows, without a parallel launch.
-
-    The chunk's own sums are the result: ``sum_in_order`` of one part adds
-    them to 0, which changes no bit of these sums (never -0).
-    """
-    out = np.empty(1 if update else candidates.shape[0])
-    _nearest_chunk(X, sw, closest, candidates, update, 0, X.shape[0], out)
-    return out
-
-
-def _nearest(X, sw, closest, candidates, update):
-    if X.shape[0] <= CHUNK_ROWS:  # one chunk: same bits, no parallel launch
-        return _nearest_serial(X, sw, closest, candidates, update)
-    with KERNEL_LOCK:
-        return _nearest_pass(X, sw, closest, candidates, update)
-
-
-def candidate_potentials(X, sw, closest, candidates):
-    """For each candidate centre, ``sum_i w_i min(closest_i, |x_i - cand|^2)``."""
-    return _nearest(readonly(X), readonly(sw), closest, readonly(candidates), False)
-
-
-def update_closest(X, center, closest):
-    """``closest_i = min(closest_i, |x_i - center|^2)`` in place."""
-    center = np.ascontiguousarray(center, dtype=np.float64)[None]
-    _nearest(readonly(X), readonly(np.empty(0)), closest, readonly(center), True)
-
-
 @kernel(internal=True, fastmath=FASTMATH)
 def _lloyd_chunk(X, sw, centers, labels, dist, c0, c1, out_sum, out_w):
-    """Rows ``[c0, c1)`` of :func:`_lloyd_step`; returns ``(inertia, n_changed)``."""
+    """Rows ``[c0, c1)`` of :func:`_run_lloyd`; returns ``(inertia, n_changed)``."""
     k, d = centers.shape
     inertia = 0.0
     changed = 0
@@ -146,48 +95,6 @@ def _lloyd_chunk(X, sw, centers, labels, dist, c0, c1, out_sum, out_w):
     return inertia, changed
 
 
-@kernel(parallel=True, fastmath=FASTMATH)
-def _lloyd_step(X, sw, centers, labels, dist):
-    """Assign each row to its nearest centre and sum the rows per centre.
-
-    Writes ``labels`` and ``dist`` (squared distance to the chosen centre)
-    and returns ``(sums (k, d), weights (k,), inertia, n_changed)``; sums
-    are taken relative to the old centre so they keep their precision.
-    """
-    n, d = X.shape
-    k = centers.shape[0]
-    n_chunks = n_blocks(n, CHUNK_ROWS)
-    part_sum = np.empty((n_chunks, k, d))
-    part_w = np.empty((n_chunks, k))
-    part_inertia = np.empty(n_chunks)
-    part_changed = np.empty(n_chunks, dtype=np.int64)
-    for c in prange(n_chunks):
-        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
-        part_inertia[c], part_changed[c] = _lloyd_chunk(X, sw, centers, labels, dist,
-                                                        c0, c1, part_sum[c], part_w[c])
-    inertia = 0.0
-    changed = 0
-    for c in range(n_chunks):
-        inertia += part_inertia[c]
-        changed += part_changed[c]
-    return sum_in_order(part_sum), sum_in_order(part_w), inertia, changed
-
-
-@kernel(fastmath=FASTMATH)
-def _lloyd_serial(X, sw, centers, labels, dist):
-    """:func:`_lloyd_step` of at most one chunk of rows, without a parallel launch.
-
-    As in :func:`_nearest_serial`, the chunk's sums are the result (sums of
-    ``w (x - c)`` start at +0 and never become -0).
-    """
-    k, d = centers.shape
-    sums = np.empty((k, d))
-    weights = np.empty(k)
-    inertia, changed = _lloyd_chunk(X, sw, centers, labels, dist, 0, X.shape[0], sums,
-                                    weights)
-    return sums, weights, 0.0 + inertia, changed
-
-
 @kernel(internal=True)
 def _add_slots(parts, slots, out):
     """``out[s] = 0 + parts[slots[s]] + ... + parts[slots[s + 1] - 1]``, in order (flat rows)."""
@@ -199,13 +106,14 @@ def _add_slots(parts, slots, out):
                 out[s, e] += parts[t, e]
 
 
-@kernel(parallel=True, fastmath=FASTMATH)
-def _nearest_many(X, sw, closest, candidates, update, tasks, slots, out):
-    """:func:`_nearest_pass` of several problems in one launch.
+def _run_nearest(X, sw, closest, candidates, update, tasks, slots, out):
+    """Potentials of candidate centres, or (``update``) fold one centre in.
 
-    Task ``t`` is rows ``tasks[t, 0] .. tasks[t, 1]`` against the candidates
-    ``candidates[tasks[t, 2]]``; slot ``s`` (a problem) adds its tasks' results
-    in order into ``out[s]``, as the single-problem kernels add their chunks.
+    Task ``t`` runs rows ``tasks[t, 0] .. tasks[t, 1]`` against the candidates
+    ``candidates[tasks[t, 2]]`` of its problem: with ``update`` false, each
+    candidate ``c``'s ``sum_i w_i min(closest_i, |x_i - c|^2)``; with
+    ``update`` true, ``closest_i = min(closest_i, |x_i - c_0|^2)`` in place.
+    Slot ``s`` (a problem) adds its tasks' results in order into ``out[s]``.
     """
     n_tasks = tasks.shape[0]
     part = np.empty((n_tasks, out.shape[1]))
@@ -213,13 +121,18 @@ def _nearest_many(X, sw, closest, candidates, update, tasks, slots, out):
         _nearest_chunk(X, sw, closest, candidates[tasks[t, 2]], update, tasks[t, 0], tasks[t, 1],
                        part[t])
     _add_slots(part, slots, out)
+    return 0
 
 
-@kernel(parallel=True, fastmath=FASTMATH)
-def _lloyd_many(X, sw, centers, labels, dist, tasks, slots, out_sum, out_w, out_inertia,
-                out_changed):
-    """:func:`_lloyd_step` of several problems in one launch (tasks and slots as in
-    :func:`_nearest_many`; ``out_sum`` flat, one row of ``k d`` sums per slot)."""
+def _run_lloyd(X, sw, centers, labels, dist, tasks, slots, out_sum, out_w, out_scalars):
+    """Assign each row to its problem's nearest centre and sum the rows per centre.
+
+    Tasks and slots as in :func:`_run_nearest`. Writes ``labels`` and
+    ``dist`` (squared distance to the chosen centre); per slot, ``out_sum``
+    holds the ``k d`` sums (relative to the old centres, so they keep their
+    precision), ``out_w`` the weights and ``out_scalars`` the inertia and the
+    number of changed labels.
+    """
     n_tasks = tasks.shape[0]
     k, d = centers.shape[1], centers.shape[2]
     part_sum = np.empty((n_tasks, k, d))
@@ -232,48 +145,89 @@ def _lloyd_many(X, sw, centers, labels, dist, tasks, slots, out_sum, out_w, out_
         part_scalars[t, 1] = changed
     _add_slots(part_sum.reshape((n_tasks, k * d)), slots, out_sum)
     _add_slots(part_w, slots, out_w)
-    scalars = np.empty((slots.shape[0] - 1, 2))
-    _add_slots(part_scalars, slots, scalars)
-    for s in range(scalars.shape[0]):
-        out_inertia[s] = scalars[s, 0]
-        out_changed[s] = int(scalars[s, 1])
+    _add_slots(part_scalars, slots, out_scalars)
+    return 0
+
+
+# One Python function each, compiled with a parallel loop and without (one task).
+_nearest_parallel = kernel(parallel=True, fastmath=FASTMATH)(_run_nearest)
+_nearest_serial = kernel(fastmath=FASTMATH)(_run_nearest)
+_lloyd_parallel = kernel(parallel=True, fastmath=FASTMATH)(_run_lloyd)
+_lloyd_serial = kernel(fastmath=FASTMATH)(_run_lloyd)
+
+
+def _launch(parallel, serial, n_tasks, *args):
+    if n_tasks <= 1:  # one chunk: no parallel launch, the same chunk code
+        serial(*args)
+    else:
+        with KERNEL_LOCK:
+            parallel(*args)
+
+
+class Problems:
+    """Problems ``p`` = rows ``offsets[p] .. offsets[p + 1]`` of one array, for the passes.
+
+    ``weighted[p]`` says whether problem ``p``'s own fit has sample weights
+    (its draws differ); ``sample_weight`` is None or one weight per row.
+    """
+
+    def __init__(self, X, sample_weight, offsets, weighted):
+        self.X = readonly(X)
+        self.sw = readonly(np.empty(0) if sample_weight is None
+                           else np.asarray(sample_weight, np.float64))
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.weighted = weighted
+        self.count = len(self.offsets) - 1
+        self.sizes = np.diff(self.offsets)
+
+    @classmethod
+    def one(cls, X, sample_weight=None):
+        return cls(X, sample_weight, [0, X.shape[0]], [sample_weight is not None])
+
+    def tasks(self, which):
+        from ._passes import chunk_tasks  # loaded on first use, see _engine
+
+        tasks, slots, _ = chunk_tasks(self.offsets, which)
+        return readonly(tasks), readonly(slots)
+
+    def rows(self, p):
+        return slice(self.offsets[p], self.offsets[p + 1])
+
+    def weights(self, p):
+        return self.sw[self.rows(p)] if self.weighted[p] else None
+
+
+def _nearest(problems, which, closest, candidates, update):
+    """Per problem in ``which``: candidate potentials, or fold ``candidates[:, 0]`` into ``closest``."""
+    tasks, slots = problems.tasks(which)
+    out = np.empty((len(which), 1 if update else candidates.shape[1]))
+    _launch(_nearest_parallel, _nearest_serial, len(tasks), problems.X, problems.sw, closest,
+            readonly(np.ascontiguousarray(candidates, dtype=np.float64)), update, tasks, slots,
+            out)
+    return out
+
+
+def _lloyd(problems, which, centers, labels, dist):
+    """One Lloyd step of the problems ``which``: ``(sums, weights, inertia, changed)``."""
+    tasks, slots = problems.tasks(which)
+    m, k, d = centers.shape
+    sums, weights, scalars = np.empty((m, k * d)), np.empty((m, k)), np.empty((m, 2))
+    _launch(_lloyd_parallel, _lloyd_serial, len(tasks), problems.X, problems.sw,
+            readonly(np.ascontiguousarray(centers, dtype=np.float64)), labels, dist, tasks,
+            slots, sums, weights, scalars)
+    return sums.reshape(m, k, d), weights, scalars[:, 0], scalars[:, 1].astype(np.int64)
 
 
 def lloyd_step(X, sw, centers, labels, dist):
-    """Assign each row to its nearest centre and sum the rows per centre.
+    """Assign each row of ``X`` to its nearest centre and sum the rows per centre.
 
     Writes ``labels`` and ``dist`` and returns ``(sums, weights, inertia,
-    n_changed)``; see :func:`_lloyd_step`.
+    n_changed)``; see :func:`_run_lloyd`. ``sw`` is empty or one weight a row.
     """
-    if X.shape[0] <= CHUNK_ROWS:  # one chunk: same bits, no parallel launch
-        return _lloyd_serial(readonly(X), readonly(sw), readonly(centers), labels, dist)
-    with KERNEL_LOCK:
-        return _lloyd_step(readonly(X), readonly(sw), readonly(centers), labels, dist)
-
-
-def weighted_variance_sum(X, sw, ref):
-    """``sum_a var_w(X[:, a])``, from one Lloyd pass with ``ref`` as the only centre.
-
-    Sums are taken relative to ``ref`` (a data row), so they keep their
-    precision for data far from the origin.
-    """
-    n = X.shape[0]
-    center = np.ascontiguousarray(ref, dtype=np.float64)[None]
-    sums, weights, inertia, _ = lloyd_step(X, sw, center, np.full(n, -1, np.int64),
-                                           np.empty(n))
-    mean = sums[0] / weights[0]
-    return inertia / weights[0] - float(mean @ mean)
-
-
-def _locked(launch, *args):
-    """Launch a parallel kernel while holding the process-wide kernel lock."""
-    with KERNEL_LOCK:
-        return launch(*args)
-
-
-def _weighted_choice(rng, cumulative, n_draws):
-    """Indices drawn with probability proportional to the increments of ``cumulative``."""
-    return choice_from_uniform(rng.uniform(size=n_draws), cumulative)
+    problems = Problems(X, sw if len(sw) else None, [0, X.shape[0]], [len(sw) > 0])
+    sums, weights, inertia, changed = _lloyd(problems, np.zeros(1, np.int64),
+                                             np.asarray(centers)[None], labels, dist)
+    return sums[0], weights[0], float(inertia[0]), int(changed[0])
 
 
 def choice_from_uniform(uniform, cumulative):
@@ -282,89 +236,165 @@ def choice_from_uniform(uniform, cumulative):
     return np.minimum(idx, len(cumulative) - 1)
 
 
-def kmeans_plusplus(X, n_clusters, rng, sample_weight=None, n_local_trials=None):
-    """Greedy k-means++ seeding (Arthur & Vassilvitskii, 2007).
+class Streams:
+    """Each problem's own random draws, all from one ``RandomState``.
 
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    n_clusters : int
-    rng : numpy.random.RandomState
-    sample_weight : ndarray of shape (n_samples,) or None
-    n_local_trials : int, default=2 + int(log(n_clusters))
+    In a loop of fits seeded with one int, every problem's ``RandomState``
+    starts in the same state and is advanced only by its own calls. Two
+    problems that made the same calls (kind and arguments) so far are in the
+    same state, so their next call of the same kind returns the same numbers:
+    each distinct history of calls is drawn once. ``rng`` is switched
+    (``set_state``, ~35 us) only to go back to a history that other problems
+    left behind, and a state is saved only while other problems still need
+    it, so one problem (``count=1``) draws straight from ``rng`` and leaves it
+    where its own fit would.
 
-    Returns
-    -------
-    centers : ndarray of shape (n_clusters, n_features), float64
-    indices : ndarray of shape (n_clusters,)
-        Row of ``X`` each centre was taken from.
+    ``seed_state`` is the start state, or None for ``rng``'s current one.
     """
-    n, d = X.shape
-    sw = np.empty(0) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    if n_local_trials is None:
-        n_local_trials = 2 + int(math.log(n_clusters))
-    centers = np.empty((n_clusters, d))
-    indices = np.empty(n_clusters, dtype=np.int64)
-    if sample_weight is None:
-        first = rng.randint(n)
-    else:
-        first = int(_weighted_choice(rng, np.cumsum(sw), 1)[0])
-    centers[0] = X[first]
-    indices[0] = first
-    closest = np.full(n, np.inf)
-    _locked(update_closest, X, centers[0], closest)
-    for c in range(1, n_clusters):
-        weighted = closest if sample_weight is None else closest * sw
-        cumulative = np.cumsum(weighted)
-        if not cumulative[-1] > 0:
-            # Every point coincides with a centre already: any row will do.
-            ids = rng.randint(n, size=n_local_trials)
+
+    def __init__(self, rng, seed_state, count):
+        self._rng = rng
+        if seed_state is not None:
+            rng.set_state(seed_state)
+        self._states = {}
+        self._values = {}
+        self._history = [()] * count
+        self._waiting = {(): count}  # problems at each history
+        self._current = ()  # the history rng's state belongs to
+
+    def draw(self, p, call):
+        """Problem ``p``'s next draw; ``call`` is ``("randint", n)``,
+        ``("randint", n, size)`` or ``("uniform", size)``."""
+        before = self._history[p]
+        key = before + (call,)
+        self._history[p] = key
+        self._waiting[before] -= 1
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        if key in self._values:
+            return self._values[key]
+        rng = self._rng
+        current = self._current
+        if current != before:
+            if self._waiting.get(current, 0) > 0 and current not in self._states:
+                self._states[current] = rng.get_state()  # others still draw from there
+            rng.set_state(self._states[before])
+        elif self._waiting[before] > 0:
+            self._states[before] = rng.get_state()  # others will draw from here
+        kind, *args = call
+        if kind == "uniform":
+            value = rng.uniform(size=args[0])
+        elif len(args) == 1:
+            value = rng.randint(args[0])
         else:
-            ids = _weighted_choice(rng, cumulative, n_local_trials)
-        candidates = np.ascontiguousarray(X[ids], dtype=np.float64)
-        potentials = _locked(candidate_potentials, X, sw, closest, candidates)
-        best = int(np.argmin(potentials))
-        centers[c] = candidates[best]
-        indices[c] = ids[best]
-        _locked(update_closest, X, centers[c], closest)
+            value = rng.randint(args[0], size=args[1])
+        self._values[key] = value
+        self._current = key
+        return value
+
+
+def kmeans_plusplus_all(problems, n_clusters, streams):
+    """Greedy k-means++ seeding (Arthur & Vassilvitskii, 2007) of every problem.
+
+    Returns ``centers`` (m, k, d) float64 and ``indices`` (m, k), the row
+    within its problem each centre was taken from. One launch per step
+    serves all problems.
+    """
+    X, m = problems.X, problems.count
+    d = X.shape[1]
+    everyone = np.arange(m)
+    n_local_trials = 2 + int(math.log(n_clusters))
+    centers = np.empty((m, n_clusters, d))
+    indices = np.empty((m, n_clusters), dtype=np.int64)
+    for p in range(m):
+        n, w = int(problems.sizes[p]), problems.weights(p)
+        if w is None:
+            indices[p, 0] = streams.draw(p, ("randint", n))
+        else:
+            indices[p, 0] = choice_from_uniform(streams.draw(p, ("uniform", 1)), np.cumsum(w))[0]
+    centers[:, 0] = X[problems.offsets[:-1] + indices[:, 0]]
+    closest = np.full(X.shape[0], np.inf)
+    _nearest(problems, everyone, closest, centers[:, :1], True)
+    ids = np.empty((m, n_local_trials), dtype=np.int64)
+    for c in range(1, n_clusters):
+        for p in range(m):
+            n, w = int(problems.sizes[p]), problems.weights(p)
+            near = closest[problems.rows(p)]
+            cumulative = np.cumsum(near if w is None else near * w)
+            if not cumulative[-1] > 0:
+                # Every point coincides with a centre already: any row will do.
+                ids[p] = streams.draw(p, ("randint", n, n_local_trials))
+            else:
+                ids[p] = choice_from_uniform(streams.draw(p, ("uniform", n_local_trials)),
+                                             cumulative)
+        candidates = np.ascontiguousarray(X[problems.offsets[:-1, None] + ids], dtype=np.float64)
+        best = np.argmin(_nearest(problems, everyone, closest, candidates, False), axis=1)
+        centers[:, c] = candidates[everyone, best]
+        indices[:, c] = ids[everyone, best]
+        _nearest(problems, everyone, closest, centers[:, c:c + 1], True)
     return centers, indices
 
 
-def kmeans(X, n_clusters, rng, sample_weight=None, max_iter=300, tol=1e-4):
-    """Lloyd's k-means from a k-means++ start, as scikit-learn's KMeans(n_init=1).
+def kmeans_all(problems, n_clusters, streams, max_iter=300, tol=1e-4):
+    """Lloyd's k-means from a k-means++ start, as scikit-learn's KMeans(n_init=1), of every problem.
 
-    Stops when labels no longer change or the total squared centre shift
-    falls below ``tol`` times the mean feature variance. Empty clusters are
-    moved to the points farthest from their centres.
-
-    Returns
-    -------
-    centers : ndarray of shape (n_clusters, n_features)
-    labels : ndarray of shape (n_samples,)
+    A problem stops when its labels no longer change or its total squared
+    centre shift falls below ``tol`` times its mean feature variance. Empty
+    clusters move to the points farthest from their centres. Returns
+    ``centers`` (m, k, d) and every row's label (rows of the shared array).
     """
-    n, d = X.shape
-    sw = np.empty(0) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    centers, _ = kmeans_plusplus(X, n_clusters, rng, sample_weight)
-    ref = np.ascontiguousarray(X[0], dtype=np.float64)
-    tol_abs = tol * _locked(weighted_variance_sum, X, sw, ref) / d
-    labels = np.full(n, -1, dtype=np.int64)
-    dist = np.empty(n)
+    X, m = problems.X, problems.count
+    d = X.shape[1]
+    everyone = np.arange(m)
+    centers, _ = kmeans_plusplus_all(problems, n_clusters, streams)
+    # Each problem's variance, from a Lloyd pass about its first row (sums
+    # relative to a data row keep their precision far from the origin).
+    ref = np.ascontiguousarray(X[problems.offsets[:-1]], dtype=np.float64)[:, None]
+    sums, weights, inertia, _ = _lloyd(problems, everyone, ref,
+                                       np.full(X.shape[0], -1, np.int64), np.empty(X.shape[0]))
+    tol_abs = np.empty(m)
+    for p in range(m):
+        mean = sums[p, 0] / weights[p, 0]
+        tol_abs[p] = tol * (inertia[p] / weights[p, 0] - float(mean @ mean)) / d
+    labels = np.full(X.shape[0], -1, dtype=np.int64)
+    dist = np.empty(X.shape[0])
+    active = everyone
     for it in range(max_iter):
-        sums, weights, _, changed = _locked(lloyd_step, X, sw, centers, labels, dist)
-        empty = np.flatnonzero(weights == 0)
-        shift = np.zeros_like(centers)
+        if len(active) == 0:
+            break
+        sums, weights, _, changed = _lloyd(problems, active, centers[active], labels, dist)
+        shift = np.zeros_like(sums)
         nonempty = weights > 0
-        shift[nonempty] = sums[nonempty] / weights[nonempty, None]
-        if len(empty):
-            # Only rows that carry weight may become a centre.
-            far_dist = dist if sample_weight is None else np.where(sw > 0, dist, -np.inf)
+        shift[nonempty] = sums[nonempty] / weights[nonempty][:, None]
+        has_empty = ~nonempty.all(axis=1)
+        for i in np.flatnonzero(has_empty):
+            p = active[i]
+            empty = np.flatnonzero(weights[i] == 0)
+            w = problems.weights(p)
+            far_dist = dist[problems.rows(p)]
+            if w is not None:  # only rows that carry weight may become a centre
+                far_dist = np.where(w > 0, far_dist, -np.inf)
             far = np.argsort(-far_dist, kind="stable")[: len(empty)]
-            shift[empty] = X[far] - centers[empty]
-        centers = centers + shift
-        if changed == 0 and it > 0:
-            break
-        if (shift**2).sum() <= tol_abs and not len(empty):
+            shift[i, empty] = X[problems.offsets[p] + far] - centers[p, empty]
+        centers[active] = centers[active] + shift
+        unchanged = (changed == 0) & (it > 0)
+        small = ((shift**2).reshape(len(active), -1).sum(axis=1) <= tol_abs[active]) & ~has_empty
+        final = active[small & ~unchanged]
+        if len(final):
             # One last assignment so labels match the final centres.
-            _locked(lloyd_step, X, sw, centers, labels, dist)
-            break
+            _lloyd(problems, final, centers[final], labels, dist)
+        active = active[~(unchanged | small)]
     return centers, labels
+
+
+def kmeans_plusplus(X, n_clusters, rng, sample_weight=None):
+    """:func:`kmeans_plusplus_all` of one problem, drawing from ``rng``: ``(centers, indices)``."""
+    centers, indices = kmeans_plusplus_all(Problems.one(X, sample_weight), n_clusters,
+                                           Streams(rng, None, 1))
+    return centers[0], indices[0]
+
+
+def kmeans(X, n_clusters, rng, sample_weight=None, max_iter=300, tol=1e-4):
+    """:func:`kmeans_all` of one problem, drawing from ``rng``: ``(centers, labels)``."""
+    centers, labels = kmeans_all(Problems.one(X, sample_weight), n_clusters,
+                                 Streams(rng, None, 1), max_iter, tol)
+    return centers[0], labels

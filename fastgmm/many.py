@@ -291,25 +291,25 @@ class _LockstepEM:
     def _draw_kmeans(self, rng, seed_state):
         """Every init's ``(R, shift)`` of every problem: ``[init][problem]``.
 
-        :mod:`fastgmm._kmeans_many` gives each problem what its own fit's
+        :mod:`fastgmm._kmeans` gives each problem what its own fit's
         k-means (or k-means++) gives; each problem's random stream starts at
         the seed and runs on through its ``n_init`` inits, as in its fit.
         """
-        from . import _kmeans_many  # loaded on first use, see _engine
+        from . import _kmeans  # loaded on first use, see _engine
 
         gm, problems = self.gm, self.problems
         k, dtype = gm.n_components, problems.dtype
-        lockstep = _kmeans_many._Problems(problems.X, problems.sample_weight, problems.offsets,
-                                         problems.weighted)
-        streams = _kmeans_many.Streams(rng, seed_state, problems.count)
+        lockstep = _kmeans.Problems(problems.X, problems.sample_weight, problems.offsets,
+                                    problems.weighted)
+        streams = _kmeans.Streams(rng, seed_state, problems.count)
         out = []
         for _ in range(self.n_init):
             if gm.init_params == "kmeans":
-                centers, labels = _kmeans_many.kmeans(lockstep, k, streams)
+                centers, labels = _kmeans.kmeans_all(lockstep, k, streams)
                 makes = [one_hot(labels[problems.offsets[p]:problems.offsets[p + 1]], k)
                          for p in range(problems.count)]
             else:
-                centers, indices = _kmeans_many.kmeans_plusplus(lockstep, k, streams)
+                centers, indices = _kmeans.kmeans_plusplus_all(lockstep, k, streams)
                 makes = [one_hot_rows(indices[p], k) for p in range(problems.count)]
             out.append([(resp_rows(makes[p], problems.offsets[p + 1] - problems.offsets[p],
                                    dtype), centers[p])

@@ -121,6 +121,37 @@ def test_k_means_with_too_few_distinct_points_and_empty_clusters(init_params):
     assert all(isinstance(m, GaussianMixture) for m in models)
 
 
+def test_streams_give_each_problem_its_own_seeded_draws():
+    """Streams interleaves the problems' calls and shares equal histories; each
+    problem still gets exactly what a RandomState(seed) of its own returns."""
+    from fastgmm._kmeans import Streams
+
+    rng = np.random.default_rng(0)
+    calls = [("randint", 5), ("randint", 7), ("uniform", 3), ("randint", 9, 4), ("uniform", 1)]
+    for trial in range(20):
+        count = int(rng.integers(1, 6))
+        plans = [[calls[i] for i in rng.integers(0, 2 if p % 2 else len(calls), size=4)]
+                 for p in range(count)]
+        shared = np.random.RandomState(123)
+        streams = Streams(shared, np.random.RandomState(42).get_state(), count)
+        got = [[] for _ in range(count)]
+        for step, p in sorted((s, p) for p in range(count) for s in range(4)):
+            got[p].append(streams.draw(p, plans[p][step]))
+        for p in range(count):
+            own = np.random.RandomState(42)
+            for call, value in zip(plans[p], got[p]):
+                kind, *args = call
+                expected = (own.uniform(size=args[0]) if kind == "uniform"
+                            else own.randint(args[0], size=args[1]) if len(args) == 2
+                            else own.randint(args[0]))
+                np.testing.assert_array_equal(value, expected, err_msg=f"{trial} {p} {call}")
+    one = np.random.RandomState(7)
+    Streams(one, None, 1).draw(0, ("uniform", 2))
+    twin = np.random.RandomState(7)
+    twin.uniform(size=2)
+    assert one.uniform() == twin.uniform()  # one problem leaves rng where its own draws would
+
+
 def test_a_shared_random_state_is_consumed_in_problem_order():
     datasets = _datasets(8, 5)
     models = _quietly(lambda: fastgmm.fit_many(
@@ -257,23 +288,22 @@ def test_serial_and_parallel_drivers_give_the_same_bits(cov_type, dtype, monkeyp
             results[which] = out + list(scores)
         for a, b in zip(results["parallel"], results["serial"]):
             np.testing.assert_array_equal(a, b)
-        if n > CHUNK_ROWS:
-            continue
+        # k-means: the Lloyd step and the k-means++ potentials and update.
         w = np.ones(n)
         centers = np.ascontiguousarray(X[:1].repeat(k, axis=0), dtype=np.float64) + 1.0
-        outs = []
-        for kernel in (_kmeans._lloyd_step, _kmeans._lloyd_serial):
+        problems = _kmeans.Problems.one(X, w)
+        everyone = np.zeros(1, np.int64)
+        outs = {}
+        for which in ("parallel", "serial"):
+            monkeypatch.setattr(_kmeans, "_launch", forced(which))
             labels, dist = np.full(n, -1, np.int64), np.empty(n)
-            outs.append(kernel(X, w, centers, labels, dist) + (labels, dist))
-        for a, b in zip(*outs):
+            closest = np.full(n, np.inf)
+            potentials = _kmeans._nearest(problems, everyone, closest, centers[None], False)
+            _kmeans._nearest(problems, everyone, closest, centers[None, :1], True)
+            outs[which] = (_kmeans._lloyd(problems, everyone, centers[None], labels, dist)
+                           + (labels, dist, potentials, closest))
+        for a, b in zip(outs["parallel"], outs["serial"]):
             np.testing.assert_array_equal(a, b)
-        closest = np.full(n, np.inf)
-        for update in (False, True):
-            one, two = closest.copy(), closest.copy()
-            np.testing.assert_array_equal(
-                _kmeans._nearest_pass(X, w, one, centers, update),
-                _kmeans._nearest_serial(X, w, two, centers, update))
-            np.testing.assert_array_equal(one, two)
 
 
 def test_a_problem_failing_during_em_does_not_stop_the_others():
