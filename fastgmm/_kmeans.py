@@ -35,7 +35,7 @@ def _block_sq_dist(X, r0, nb, center, out):
         out[i] = s
 
 
-@kernel(internal=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _nearest_chunk(X, sw, closest, candidates, update, c0, c1, out):
     """Rows ``[c0, c1)`` of :func:`_run_nearest`; this chunk's potentials into ``out``."""
     m = out.shape[0]
@@ -54,7 +54,7 @@ def _nearest_chunk(X, sw, closest, candidates, update, c0, c1, out):
         out[t] = s
 
 
-@kernel(internal=True, fastmath=FASTMATH)
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _lloyd_chunk(X, sw, centers, labels, dist, c0, c1, out_sum, out_w):
     """Rows ``[c0, c1)`` of :func:`_run_lloyd`; returns ``(inertia, n_changed)``."""
     k, d = centers.shape
