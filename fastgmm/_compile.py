@@ -63,6 +63,12 @@ PARALLEL = {
     "prange": True,
 }
 
+# NumPy's semantics for a float division by zero (inf or NaN, no exception):
+# Python's check is a branch per division, which keeps loops with a division
+# (the responsibilities' w_i / total_i) from vectorising. No kernel divides
+# by zero on valid data; NaN data give NaN either way.
+ERROR_MODEL = "numpy"
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # A module holds kernels exactly when it imports this decorator.
 _KERNEL_MARKER = "from ._compile import"
@@ -282,6 +288,7 @@ def kernel(*, parallel: bool = False, internal: bool = False, **options):
         options["parallel"] = PARALLEL
     if internal:
         options["no_cpython_wrapper"] = True
+    options.setdefault("error_model", ERROR_MODEL)
 
     def wrap(func):
         dispatcher = njit(cache=False, **options)(func)
@@ -342,8 +349,9 @@ class TaskFunction:
                     from numba.core.ccallback import CFunc
 
                     sig = self._signature
+                    options = {"error_model": ERROR_MODEL, **self._options}
                     compiled = CFunc(self._func, (sig.args, sig.return_type), locals={},
-                                     options=self._options)
+                                     options=options)
                     compiled._cache = _KernelCache(self._func, "c")
                     compiled.compile()
                     self.loaded_from_cache = compiled.cache_hits > 0

@@ -198,7 +198,8 @@ class Problems:
 
 
 def _nearest(problems, which, closest, candidates, update):
-    """Per problem in ``which``: candidate potentials, or fold ``candidates[:, 0]`` into ``closest``."""
+    """Per problem in ``which``: candidate potentials, or (``update``) fold
+    ``candidates[:, 0]`` into ``closest``."""
     tasks, slots = problems.tasks(which)
     out = np.empty((len(which), 1 if update else candidates.shape[1]))
     _launch(_nearest_parallel, _nearest_serial, len(tasks), problems.X, problems.sw, closest,
@@ -231,7 +232,8 @@ def lloyd_step(X, sw, centers, labels, dist):
 
 
 def choice_from_uniform(uniform, cumulative):
-    """The indices that uniform draws in [0, 1) pick, in proportion to ``cumulative``'s increments."""
+    """The indices that uniform draws in [0, 1) pick, in proportion to the
+    increments of ``cumulative``."""
     idx = np.searchsorted(cumulative, uniform * cumulative[-1])
     return np.minimum(idx, len(cumulative) - 1)
 

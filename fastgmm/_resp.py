@@ -46,7 +46,8 @@ def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
 
 
 def resp_rows(make_resp, n, dtype):
-    """All ``n >= 1`` rows of ``make_resp``, drawn slice by slice as :func:`stats_from_resp` does."""
+    """All ``n >= 1`` rows of ``make_resp``, drawn slice by slice as
+    :func:`stats_from_resp` draws them."""
     return np.concatenate([np.asarray(make_resp(start, min(start + SLICE_ROWS, n)), dtype=dtype)
                            for start in range(0, n, SLICE_ROWS)])
 

@@ -339,7 +339,8 @@ class _LockstepEM:
     def _batches(self, problem, runs):
         """``runs`` in batches of consecutive problems, their responsibilities within budget."""
         offsets = self.problems.offsets
-        max_rows = max(1, _RESP_BUDGET // (self.gm.n_components * np.dtype(self.problems.dtype).itemsize))
+        row_bytes = self.gm.n_components * np.dtype(self.problems.dtype).itemsize
+        max_rows = max(1, _RESP_BUDGET // row_bytes)
         batch = []
         for r in runs:
             if batch and (problem[r] != problem[batch[-1]] + 1

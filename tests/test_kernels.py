@@ -7,7 +7,7 @@ import pytest
 
 import naive
 from fastgmm import _model
-from fastgmm import _blocks
+from fastgmm import _blocks, _kernels
 from fastgmm._blocks import BLOCK_ROWS, CHUNK_ROWS
 from fastgmm._engine import accumulate, score
 
@@ -82,6 +82,29 @@ def n_blocks(n, size):
 @numba.njit
 def block_bounds(index, n, size):
     return _blocks.block_bounds(index, n, size)
+
+
+@numba.njit
+def vector_log(x):
+    out = np.empty_like(x)
+    _kernels._log_inplace(x, out, np.empty_like(x), x.shape[0])
+    return out
+
+
+@pytest.mark.parametrize("dtype, ulps", [(np.float64, 4), (np.float32, 3)])
+def test_vectorised_log_of_share_totals(dtype, ulps):
+    """A point's total of shares lies in [1, k]: the vectorised log matches
+    NumPy's to a few units in the last place there, and NaN stays NaN."""
+    x = np.concatenate([np.linspace(1.0, 64.0, 50_001), [1.0, 2.0, np.sqrt(2.0), np.nan]])
+    x = x.astype(dtype)
+    got = vector_log(x)
+    assert got.dtype == dtype
+    expected = np.log(x.astype(np.float64))
+    finite = ~np.isnan(expected)
+    tolerance = ulps * np.spacing(np.maximum(np.abs(expected[finite]), 1.0).astype(dtype))
+    assert np.all(np.abs(got[finite] - expected[finite]) <= tolerance)
+    assert got[x == 1.0][0] == 0.0
+    assert np.isnan(got[-1])
 
 
 def test_n_blocks_empty_and_partial():
