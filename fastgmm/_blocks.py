@@ -7,6 +7,8 @@ Both sizes are constants, never derived from the thread count, so a
 reduction of chunk partials in chunk order gives bitwise the same result
 for any number of threads.
 
+:func:`chunk_tasks` lays out such chunks as the task table of a pass.
+
 The kernels freeze these constants when they compile; the kernel cache
 is keyed on a hash of every kernel module (see :mod:`fastgmm._compile`),
 so changing one here recompiles them.
@@ -52,26 +54,6 @@ def block_bounds(index, n, size):
     return start, stop
 
 
-@kernel(internal=True)
-def sum_in_order(parts):
-    """``parts.sum(axis=0)``, added part by part in index order.
-
-    The reduction of per-chunk partial results: plain loops, because inside
-    a ``parallel=True`` kernel ``+=`` on arrays would become parallel loops
-    of its own (each one compiled separately, for nothing).
-    """
-    n = parts.shape[0]
-    size = 1
-    for extent in parts.shape[1:]:
-        size *= extent
-    flat = parts.reshape((n, size))
-    total = np.zeros(size)
-    for c in range(n):
-        for e in range(size):
-            total[e] += flat[c, e]
-    return total.reshape(parts.shape[1:])
-
-
 def readonly(a):
     """A read-only view of ``a`` (no copy).
 
@@ -82,3 +64,33 @@ def readonly(a):
     view = a.view()
     view.flags.writeable = False
     return view
+
+
+def chunk_tasks(offsets, problems, round_rows=None):
+    """Tasks and slots for rows ``[offsets[p], offsets[p + 1])`` of each problem.
+
+    Each problem is cut into rounds of ``round_rows`` rows (one round if
+    None), each round into chunks. Returns ``(tasks, slots, rounds)``:
+    ``tasks`` (T, 3) holds ``r0, r1`` and the position of the problem in
+    ``problems``; slot ``s`` adds tasks ``slots[s] .. slots[s + 1] - 1``;
+    problem ``i`` owns ``rounds[i]`` consecutive slots (at least one, so a
+    problem without rows gets zero statistics).
+    """
+    problems = np.asarray(problems, dtype=np.int64)
+    starts = np.asarray(offsets, dtype=np.int64)[problems]
+    stops = np.asarray(offsets, dtype=np.int64)[problems + 1]
+    sizes = stops - starts
+    step = int(max(sizes.max(initial=0), 1) if round_rows is None else round_rows)
+    rounds = np.maximum(-(-sizes // step), 1)
+    slot_problem = np.repeat(np.arange(len(problems)), rounds)
+    first_slot = np.cumsum(rounds) - rounds
+    round_index = np.arange(len(slot_problem)) - first_slot[slot_problem]
+    slot_r0 = starts[slot_problem] + round_index * step
+    slot_r1 = np.minimum(slot_r0 + step, stops[slot_problem])
+    n_chunks = -(-(slot_r1 - slot_r0) // CHUNK_ROWS)
+    slots = np.concatenate([[0], np.cumsum(n_chunks)]).astype(np.int64)
+    task_slot = np.repeat(np.arange(len(n_chunks)), n_chunks)
+    r0 = slot_r0[task_slot] + (np.arange(len(task_slot)) - slots[task_slot]) * CHUNK_ROWS
+    r1 = np.minimum(r0 + CHUNK_ROWS, slot_r1[task_slot])
+    tasks = np.stack([r0, r1, slot_problem[task_slot]], axis=1).astype(np.int64)
+    return np.ascontiguousarray(tasks), slots, rounds

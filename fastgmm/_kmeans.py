@@ -19,9 +19,9 @@ import math
 import numpy as np
 from numba import prange
 
-from ._blocks import BLOCK_ROWS, FASTMATH, block_bounds, n_blocks, readonly
+from ._blocks import BLOCK_ROWS, FASTMATH, block_bounds, chunk_tasks, n_blocks, readonly
 from ._compile import kernel
-from ._threads import KERNEL_LOCK
+from ._threads import launch
 
 
 @kernel(internal=True, fastmath=FASTMATH)
@@ -156,14 +156,6 @@ _lloyd_parallel = kernel(parallel=True, fastmath=FASTMATH)(_run_lloyd)
 _lloyd_serial = kernel(fastmath=FASTMATH)(_run_lloyd)
 
 
-def _launch(parallel, serial, n_tasks, *args):
-    if n_tasks <= 1:  # one chunk: no parallel launch, the same chunk code
-        serial(*args)
-    else:
-        with KERNEL_LOCK:
-            parallel(*args)
-
-
 class Problems:
     """Problems ``p`` = rows ``offsets[p] .. offsets[p + 1]`` of one array, for the passes.
 
@@ -185,8 +177,6 @@ class Problems:
         return cls(X, sample_weight, [0, X.shape[0]], [sample_weight is not None])
 
     def tasks(self, which):
-        from ._passes import chunk_tasks  # loaded on first use, see _engine
-
         tasks, slots, _ = chunk_tasks(self.offsets, which)
         return readonly(tasks), readonly(slots)
 
@@ -202,7 +192,7 @@ def _nearest(problems, which, closest, candidates, update):
     ``candidates[:, 0]`` into ``closest``."""
     tasks, slots = problems.tasks(which)
     out = np.empty((len(which), 1 if update else candidates.shape[1]))
-    _launch(_nearest_parallel, _nearest_serial, len(tasks), problems.X, problems.sw, closest,
+    launch(_nearest_parallel, _nearest_serial, len(tasks), problems.X, problems.sw, closest,
             readonly(np.ascontiguousarray(candidates, dtype=np.float64)), update, tasks, slots,
             out)
     return out
@@ -213,7 +203,7 @@ def _lloyd(problems, which, centers, labels, dist):
     tasks, slots = problems.tasks(which)
     m, k, d = centers.shape
     sums, weights, scalars = np.empty((m, k * d)), np.empty((m, k)), np.empty((m, 2))
-    _launch(_lloyd_parallel, _lloyd_serial, len(tasks), problems.X, problems.sw,
+    launch(_lloyd_parallel, _lloyd_serial, len(tasks), problems.X, problems.sw,
             readonly(np.ascontiguousarray(centers, dtype=np.float64)), labels, dist, tasks,
             slots, sums, weights, scalars)
     return sums.reshape(m, k, d), weights, scalars[:, 0], scalars[:, 1].astype(np.int64)

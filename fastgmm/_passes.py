@@ -29,10 +29,10 @@ import functools
 import numpy as np
 from numba import from_dtype, prange, types
 
-from ._blocks import CHUNK_ROWS, FASTMATH, FULL, KIND_CODES, TIED, readonly
+from ._blocks import FASTMATH, FULL, TIED, chunk_tasks, readonly
 from ._compile import TaskFunction, kernel
 from ._kernels import _chunk_score, _chunk_stats
-from ._threads import KERNEL_LOCK
+from ._threads import launch
 
 
 # ------------------------------------------------------------ task functions
@@ -142,45 +142,6 @@ _score_serial = kernel(fastmath=FASTMATH)(_run_score_tasks)
 DRIVERS = (_stats_parallel, _stats_serial, _score_parallel, _score_serial)
 
 
-def _launch(parallel, serial, n_tasks, *args):
-    if n_tasks <= 1:
-        serial(*args)
-    else:
-        with KERNEL_LOCK:
-            parallel(*args)
-
-
-# ------------------------------------------------------------- task tables
-def chunk_tasks(offsets, problems, round_rows=None):
-    """Tasks and slots for rows ``[offsets[p], offsets[p + 1])`` of each problem.
-
-    Each problem is cut into rounds of ``round_rows`` rows (one round if
-    None), each round into chunks. Returns ``(tasks, slots, rounds)``:
-    ``tasks`` (T, 3) holds ``r0, r1`` and the position of the problem in
-    ``problems``; slot ``s`` adds tasks ``slots[s] .. slots[s + 1] - 1``;
-    problem ``i`` owns ``rounds[i]`` consecutive slots (at least one, so a
-    problem without rows gets zero statistics).
-    """
-    problems = np.asarray(problems, dtype=np.int64)
-    starts = np.asarray(offsets, dtype=np.int64)[problems]
-    stops = np.asarray(offsets, dtype=np.int64)[problems + 1]
-    sizes = stops - starts
-    step = int(max(sizes.max(initial=0), 1) if round_rows is None else round_rows)
-    rounds = np.maximum(-(-sizes // step), 1)
-    slot_problem = np.repeat(np.arange(len(problems)), rounds)
-    first_slot = np.cumsum(rounds) - rounds
-    round_index = np.arange(len(slot_problem)) - first_slot[slot_problem]
-    slot_r0 = starts[slot_problem] + round_index * step
-    slot_r1 = np.minimum(slot_r0 + step, stops[slot_problem])
-    n_chunks = -(-(slot_r1 - slot_r0) // CHUNK_ROWS)
-    slots = np.concatenate([[0], np.cumsum(n_chunks)]).astype(np.int64)
-    task_slot = np.repeat(np.arange(len(n_chunks)), n_chunks)
-    r0 = slot_r0[task_slot] + (np.arange(len(task_slot)) - slots[task_slot]) * CHUNK_ROWS
-    r1 = np.minimum(r0 + CHUNK_ROWS, slot_r1[task_slot])
-    tasks = np.stack([r0, r1, slot_problem[task_slot]], axis=1).astype(np.int64)
-    return np.ascontiguousarray(tasks), slots, rounds
-
-
 def _pad4(d):
     return (d + 3) // 4 * 4
 
@@ -228,7 +189,7 @@ def _stats(X, sw, R, kind, model, tasks, slots, s2_rows, s2_cols, want_entropy):
              np.empty((n_tasks, s2_rows, d, s2_cols)), np.empty((n_tasks, 3)))
     outs = [np.empty((n_slots, int(np.prod(part.shape[1:])))) for part in parts]
     task = stats_task(kind, X.dtype.name).get()
-    _launch(_stats_parallel, _stats_serial, n_tasks, task, readonly(X), readonly(sw),
+    launch(_stats_parallel, _stats_serial, n_tasks, task, readonly(X), readonly(sw),
             readonly(R), readonly(tasks), readonly(slots), readonly(means_p), readonly(chol_p),
             readonly(prec_p), readonly(np.asarray(log_norm, np.float64)), readonly(center),
             readonly(mu_proj_p), bool(want_entropy), *parts, *outs)
@@ -306,7 +267,7 @@ def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
     means_p, chol_p, prec_p, mu_proj_p = padded_model(kind, means, chol, prec, mu_proj)
     tasks, _, _ = chunk_tasks([0, X.shape[0]], [0])
     task = score_task(kind, X.dtype.name).get()
-    _launch(_score_parallel, _score_serial, len(tasks), task, readonly(X), readonly(tasks),
+    launch(_score_parallel, _score_serial, len(tasks), task, readonly(X), readonly(tasks),
             readonly(means_p), readonly(chol_p), readonly(prec_p),
             readonly(np.asarray(log_norm, np.float64)), readonly(center), readonly(mu_proj_p),
             out_log_norm, out_label, out_log_resp)

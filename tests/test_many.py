@@ -277,7 +277,7 @@ def test_serial_and_parallel_drivers_give_the_same_bits(cov_type, dtype, monkeyp
         shift = np.ascontiguousarray(X[:1].repeat(k, axis=0))
         results = {}
         for which in ("parallel", "serial"):
-            monkeypatch.setattr(_passes, "_launch", forced(which))
+            monkeypatch.setattr(_passes, "launch", forced(which))
             out = []
             for w in (np.empty(0, dtype), sw):
                 out += _passes.em_pass(X, w, *model.args(), s2[0], s2[2], want_entropy=True)
@@ -295,7 +295,7 @@ def test_serial_and_parallel_drivers_give_the_same_bits(cov_type, dtype, monkeyp
         everyone = np.zeros(1, np.int64)
         outs = {}
         for which in ("parallel", "serial"):
-            monkeypatch.setattr(_kmeans, "_launch", forced(which))
+            monkeypatch.setattr(_kmeans, "launch", forced(which))
             labels, dist = np.full(n, -1, np.int64), np.empty(n)
             closest = np.full(n, np.inf)
             potentials = _kmeans._nearest(problems, everyone, closest, centers[None], False)
