@@ -193,8 +193,8 @@ def _nearest(problems, which, closest, candidates, update):
     tasks, slots = problems.tasks(which)
     out = np.empty((len(which), 1 if update else candidates.shape[1]))
     launch(_nearest_parallel, _nearest_serial, len(tasks), problems.X, problems.sw, closest,
-            readonly(np.ascontiguousarray(candidates, dtype=np.float64)), update, tasks, slots,
-            out)
+           readonly(np.ascontiguousarray(candidates, dtype=np.float64)), update, tasks, slots,
+           out)
     return out
 
 
@@ -204,8 +204,8 @@ def _lloyd(problems, which, centers, labels, dist):
     m, k, d = centers.shape
     sums, weights, scalars = np.empty((m, k * d)), np.empty((m, k)), np.empty((m, 2))
     launch(_lloyd_parallel, _lloyd_serial, len(tasks), problems.X, problems.sw,
-            readonly(np.ascontiguousarray(centers, dtype=np.float64)), labels, dist, tasks,
-            slots, sums, weights, scalars)
+           readonly(np.ascontiguousarray(centers, dtype=np.float64)), labels, dist, tasks,
+           slots, sums, weights, scalars)
     return sums.reshape(m, k, d), weights, scalars[:, 0], scalars[:, 1].astype(np.int64)
 
 

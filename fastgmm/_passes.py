@@ -190,9 +190,9 @@ def _stats(X, sw, R, kind, model, tasks, slots, s2_rows, s2_cols, want_entropy):
     outs = [np.empty((n_slots, int(np.prod(part.shape[1:])))) for part in parts]
     task = stats_task(kind, X.dtype.name).get()
     launch(_stats_parallel, _stats_serial, n_tasks, task, readonly(X), readonly(sw),
-            readonly(R), readonly(tasks), readonly(slots), readonly(means_p), readonly(chol_p),
-            readonly(prec_p), readonly(np.asarray(log_norm, np.float64)), readonly(center),
-            readonly(mu_proj_p), bool(want_entropy), *parts, *outs)
+           readonly(R), readonly(tasks), readonly(slots), readonly(means_p), readonly(chol_p),
+           readonly(prec_p), readonly(np.asarray(log_norm, np.float64)), readonly(center),
+           readonly(mu_proj_p), bool(want_entropy), *parts, *outs)
     N, S1, S2, sums = outs
     return N, S1.reshape(-1, k, d), S2.reshape(-1, s2_rows, d, s2_cols), sums
 
@@ -268,6 +268,6 @@ def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
     tasks, _, _ = chunk_tasks([0, X.shape[0]], [0])
     task = score_task(kind, X.dtype.name).get()
     launch(_score_parallel, _score_serial, len(tasks), task, readonly(X), readonly(tasks),
-            readonly(means_p), readonly(chol_p), readonly(prec_p),
-            readonly(np.asarray(log_norm, np.float64)), readonly(center), readonly(mu_proj_p),
-            out_log_norm, out_label, out_log_resp)
+           readonly(means_p), readonly(chol_p), readonly(prec_p),
+           readonly(np.asarray(log_norm, np.float64)), readonly(center), readonly(mu_proj_p),
+           out_log_norm, out_label, out_log_resp)
