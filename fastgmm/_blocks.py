@@ -54,6 +54,22 @@ def block_bounds(index, n, size):
     return start, stop
 
 
+@kernel(internal=True)
+def add_slots(parts, slots, out):
+    """``out[s] = 0 + parts[slots[s]] + ... + parts[slots[s + 1] - 1]``, left to right.
+
+    The reduction of a pass's per-task partial results into its slots (see
+    :func:`chunk_tasks`), rows flat: in task order, so the same for any
+    number of threads.
+    """
+    for s in range(slots.shape[0] - 1):
+        for e in range(out.shape[1]):
+            out[s, e] = 0.0
+        for t in range(slots[s], slots[s + 1]):
+            for e in range(out.shape[1]):
+                out[s, e] += parts[t, e]
+
+
 def readonly(a):
     """A read-only view of ``a`` (no copy).
 

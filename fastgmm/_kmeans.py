@@ -19,7 +19,8 @@ import math
 import numpy as np
 from numba import prange
 
-from ._blocks import BLOCK_ROWS, FASTMATH, block_bounds, chunk_tasks, n_blocks, readonly
+from ._blocks import (BLOCK_ROWS, FASTMATH, add_slots, block_bounds, chunk_tasks, n_blocks,
+                      readonly)
 from ._compile import kernel
 from ._threads import launch
 
@@ -95,17 +96,6 @@ def _lloyd_chunk(X, sw, centers, labels, dist, c0, c1, out_sum, out_w):
     return inertia, changed
 
 
-@kernel(internal=True)
-def _add_slots(parts, slots, out):
-    """``out[s] = 0 + parts[slots[s]] + ... + parts[slots[s + 1] - 1]``, in order (flat rows)."""
-    for s in range(slots.shape[0] - 1):
-        for e in range(out.shape[1]):
-            out[s, e] = 0.0
-        for t in range(slots[s], slots[s + 1]):
-            for e in range(out.shape[1]):
-                out[s, e] += parts[t, e]
-
-
 def _run_nearest(X, sw, closest, candidates, update, tasks, slots, out):
     """Potentials of candidate centres, or (``update``) fold one centre in.
 
@@ -120,7 +110,7 @@ def _run_nearest(X, sw, closest, candidates, update, tasks, slots, out):
     for t in prange(n_tasks):
         _nearest_chunk(X, sw, closest, candidates[tasks[t, 2]], update, tasks[t, 0], tasks[t, 1],
                        part[t])
-    _add_slots(part, slots, out)
+    add_slots(part, slots, out)
     return 0
 
 
@@ -143,9 +133,9 @@ def _run_lloyd(X, sw, centers, labels, dist, tasks, slots, out_sum, out_w, out_s
                                         tasks[t, 1], part_sum[t], part_w[t])
         part_scalars[t, 0] = inertia
         part_scalars[t, 1] = changed
-    _add_slots(part_sum.reshape((n_tasks, k * d)), slots, out_sum)
-    _add_slots(part_w, slots, out_w)
-    _add_slots(part_scalars, slots, out_scalars)
+    add_slots(part_sum.reshape((n_tasks, k * d)), slots, out_sum)
+    add_slots(part_w, slots, out_w)
+    add_slots(part_scalars, slots, out_scalars)
     return 0
 
 

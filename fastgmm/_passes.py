@@ -15,9 +15,9 @@ compiled once, cached, and called through its address by every driver.
 The drivers are tiny and shared by all kinds: a parallel one (``prange``
 over tasks) and a serial one for a single task, which skips the parallel
 launch (about 0.1 ms under Numba's ``workqueue`` layer, more than a small
-chunk's arithmetic). Both run the same machine code for a chunk, so a
-small input, a large one and ``fit_many`` agree to the last bit, whether
-the code was compiled in this process or loaded from the cache.
+chunk's arithmetic). Both run the same machine code for a chunk, so in
+one process a small input, a large one and ``fit_many`` agree to the last
+bit, whether that code was compiled there or loaded from the cache.
 Partial results are kept per task and reduced in task order, so the result
 does not depend on the thread count.
 """
@@ -29,7 +29,7 @@ import functools
 import numpy as np
 from numba import from_dtype, prange, types
 
-from ._blocks import FASTMATH, FULL, TIED, chunk_tasks, readonly
+from ._blocks import FASTMATH, FULL, TIED, add_slots, chunk_tasks, readonly
 from ._compile import TaskFunction, kernel
 from ._kernels import _chunk_score, _chunk_stats
 from ._threads import launch
@@ -92,20 +92,6 @@ def score_task(kind: int, dtype_name: str) -> TaskFunction:
 
 
 # ------------------------------------------------------------------ drivers
-@kernel(internal=True)
-def _add_in_order(parts, t0, t1, out):
-    """``out = parts[t0] + parts[t0 + 1] + ... + parts[t1 - 1]``, left to right, from 0.
-
-    ``parts`` is (tasks, size) and ``out`` (size,): flat views of the
-    statistics, so one compiled version serves all of them.
-    """
-    for e in range(out.shape[0]):
-        out[e] = 0.0
-    for t in range(t0, t1):
-        for e in range(out.shape[0]):
-            out[e] += parts[t, e]
-
-
 def _run_stats_tasks(task, X, sw, R, tasks, slots, means, chol, prec, log_norm, center,
                      mu_proj, want_entropy, part_N, part_S1, part_S2, part_sums, out_N, out_S1,
                      out_S2, out_sums):
@@ -115,14 +101,10 @@ def _run_stats_tasks(task, X, sw, R, tasks, slots, means, chol, prec, log_norm, 
         task(X, sw, R, tasks[t, 0], tasks[t, 1], means[p], chol[p], prec[p], log_norm[p],
              center[p], mu_proj[p], want_entropy, part_N[t], part_S1[t], part_S2[t],
              part_sums[t])
-    flat_S1 = part_S1.reshape((n_tasks, out_S1.shape[1]))
-    flat_S2 = part_S2.reshape((n_tasks, out_S2.shape[1]))
-    for s in range(slots.shape[0] - 1):
-        t0, t1 = slots[s], slots[s + 1]
-        _add_in_order(part_N, t0, t1, out_N[s])
-        _add_in_order(flat_S1, t0, t1, out_S1[s])
-        _add_in_order(flat_S2, t0, t1, out_S2[s])
-        _add_in_order(part_sums, t0, t1, out_sums[s])
+    add_slots(part_N, slots, out_N)
+    add_slots(part_S1.reshape((n_tasks, out_S1.shape[1])), slots, out_S1)
+    add_slots(part_S2.reshape((n_tasks, out_S2.shape[1])), slots, out_S2)
+    add_slots(part_sums, slots, out_sums)
     return 0
 
 
@@ -179,7 +161,7 @@ def _stats(X, sw, R, kind, model, tasks, slots, s2_rows, s2_cols, want_entropy):
 
     Per-task partials and per-slot outputs are allocated here (the outputs
     flat: one row of ``k``, ``k d``, ... numbers per slot), so that the
-    drivers allocate nothing and compile one reduction for all of them.
+    drivers allocate nothing and one compiled reduction serves all of them.
     """
     means, chol, prec, log_norm, center, mu_proj = model
     means_p, chol_p, prec_p, mu_proj_p = padded_model(kind, means, chol, prec, mu_proj)
