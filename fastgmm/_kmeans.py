@@ -205,7 +205,7 @@ def lloyd_step(X, sw, centers, labels, dist):
     Writes ``labels`` and ``dist`` and returns ``(sums, weights, inertia,
     n_changed)``; see :func:`_run_lloyd`. ``sw`` is empty or one weight a row.
     """
-    problems = Problems(X, sw if len(sw) else None, [0, X.shape[0]], [len(sw) > 0])
+    problems = Problems.one(X, sw if len(sw) else None)
     sums, weights, inertia, changed = _lloyd(problems, np.zeros(1, np.int64),
                                              np.asarray(centers)[None], labels, dist)
     return sums[0], weights[0], float(inertia[0]), int(changed[0])
@@ -239,7 +239,7 @@ class Streams:
         if seed_state is not None:
             rng.set_state(seed_state)
         self._states = {}
-        self._values = {}
+        self._values = {}  # history -> {call: value drawn there}
         self._history = [()] * count
         self._waiting = {(): count}  # problems at each history
         self._current = ()  # the history rng's state belongs to
@@ -252,8 +252,17 @@ class Streams:
         self._history[p] = key
         self._waiting[before] -= 1
         self._waiting[key] = self._waiting.get(key, 0) + 1
-        if key in self._values:
-            return self._values[key]
+        drawn = self._values.setdefault(before, {})
+        value = drawn.get(call)
+        if value is None:
+            value = drawn[call] = self._draw(before, call)
+            self._current = key
+        if self._waiting[before] == 0:  # nobody draws from there again
+            del self._waiting[before], self._values[before]
+            self._states.pop(before, None)
+        return value
+
+    def _draw(self, before, call):
         rng = self._rng
         current = self._current
         if current != before:
@@ -264,14 +273,10 @@ class Streams:
             self._states[before] = rng.get_state()  # others will draw from here
         kind, *args = call
         if kind == "uniform":
-            value = rng.uniform(size=args[0])
-        elif len(args) == 1:
-            value = rng.randint(args[0])
-        else:
-            value = rng.randint(args[0], size=args[1])
-        self._values[key] = value
-        self._current = key
-        return value
+            return rng.uniform(size=args[0])
+        if len(args) == 1:
+            return rng.randint(args[0])
+        return rng.randint(args[0], size=args[1])
 
 
 def kmeans_plusplus_all(problems, n_clusters, streams):
