@@ -29,6 +29,10 @@ def _on_disk(X):
     return False
 
 
+# The inits that start each component from one row (responsibility 1 there).
+SEEDED = ("k-means++", "random_from_data")
+
+
 def _random_rows(rng, n, k, sample_weight):
     """``k`` distinct rows uniformly at random, among the rows that carry weight."""
     if sample_weight is not None:
@@ -64,9 +68,46 @@ def initial_stats(X, sample_weight, n_components, covariance_type, init_params, 
         # array of n. ('random' draws a slice at a time here already.)
         return _chunked.initial_stats(_chunked.RowBlocks(X, sample_weight), n_components,
                                       covariance_type, init_params, rng)
+    if init_params in SEEDED:
+        return seed_stats(X, sample_weight,
+                          seed_rows(X, sample_weight, n_components, init_params, rng),
+                          covariance_type)
     return stats_from_resp(X, sample_weight, *initial_resp(X, sample_weight, n_components,
                                                            init_params, rng),
                            covariance_type)
+
+
+def seed_rows(X, sample_weight, n_components, init_params, rng):
+    """The row each component starts from, for an init in :data:`SEEDED`."""
+    from ._kmeans import kmeans_plusplus  # loaded on first use, see _engine
+
+    if init_params == "k-means++":
+        return kmeans_plusplus(X, n_components, rng, sample_weight)[1]
+    return _random_rows(rng, X.shape[0], n_components, sample_weight)
+
+
+def seed_stats(X, sample_weight, indices, covariance_type) -> Stats:
+    """Statistics of responsibility 1 for component ``j`` at row ``indices[j]``, 0 elsewhere.
+
+    Only those rows carry responsibility, so their statistics are those of
+    the pass over just them (each component's from its own row); the total
+    weight is that of all rows, :func:`total_weight`.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    k = len(indices)
+    rows = np.asarray(X[indices])
+    w = None if sample_weight is None else np.asarray(sample_weight)[indices]
+    stats = stats_from_resp(rows, w, one_hot_rows(np.arange(k), k),
+                            rows.astype(np.float64), covariance_type)
+    stats.weight = total_weight(sample_weight, X.shape[0])
+    return stats
+
+
+def total_weight(sample_weight, n):
+    """The total weight of ``n`` rows: ``n``, or the sum of ``sample_weight``."""
+    if sample_weight is None:
+        return float(n)
+    return float(np.sum(sample_weight, dtype=np.float64))
 
 
 def initial_resp(X, sample_weight, n_components, init_params, rng):
@@ -75,20 +116,17 @@ def initial_resp(X, sample_weight, n_components, init_params, rng):
     ``make_resp(start, stop)`` gives the responsibilities of rows
     ``[start, stop)`` (drawing random ones from ``rng`` when called, in
     order), ``shift`` the (k, d) shifts of their statistics; see
-    :func:`fastgmm._resp.stats_from_resp`.
+    :func:`fastgmm._resp.stats_from_resp`. The inits in :data:`SEEDED`
+    need no responsibilities: :func:`seed_rows` and :func:`seed_stats`.
     """
-    from ._kmeans import kmeans, kmeans_plusplus  # loaded on first use, see _engine
+    from ._kmeans import kmeans  # loaded on first use, see _engine
 
-    n, d = X.shape
     k = n_components
-    ref = np.asarray(X[0], dtype=np.float64)
     if init_params == "kmeans":
         centers, labels = kmeans(X, k, rng, sample_weight)
         return one_hot(labels, k), centers
     if init_params == "random":
+        ref = np.asarray(X[0], dtype=np.float64)
         return random_resp(rng, k, sample_weight), np.repeat(ref[None], k, axis=0)
-    if init_params == "k-means++":
-        _, indices = kmeans_plusplus(X, k, rng, sample_weight)
-    else:  # random_from_data
-        indices = _random_rows(rng, n, k, sample_weight)
-    return one_hot_rows(indices, k), np.asarray(X[indices], dtype=np.float64)
+    raise ValueError(f"initial_resp: no responsibilities for init_params={init_params!r}; "
+                     "its seed rows give its statistics (seed_stats)")

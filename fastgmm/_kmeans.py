@@ -22,6 +22,7 @@ from numba import prange
 from ._blocks import (BLOCK_ROWS, FASTMATH, add_slots, block_bounds, chunk_tasks, n_blocks,
                       readonly)
 from ._compile import kernel
+from ._random import Streams
 from ._threads import launch
 
 
@@ -216,67 +217,6 @@ def choice_from_uniform(uniform, cumulative):
     increments of ``cumulative``."""
     idx = np.searchsorted(cumulative, uniform * cumulative[-1])
     return np.minimum(idx, len(cumulative) - 1)
-
-
-class Streams:
-    """Each problem's own random draws, all from one ``RandomState``.
-
-    In a loop of fits seeded with one int, every problem's ``RandomState``
-    starts in the same state and is advanced only by its own calls. Two
-    problems that made the same calls (kind and arguments) so far are in the
-    same state, so their next call of the same kind returns the same numbers:
-    each distinct history of calls is drawn once. ``rng`` is switched
-    (``set_state``, ~35 us) only to go back to a history that other problems
-    left behind, and a state is saved only while other problems still need
-    it, so one problem (``count=1``) draws straight from ``rng`` and leaves it
-    where its own fit would.
-
-    ``seed_state`` is the start state, or None for ``rng``'s current one.
-    """
-
-    def __init__(self, rng, seed_state, count):
-        self._rng = rng
-        if seed_state is not None:
-            rng.set_state(seed_state)
-        self._states = {}
-        self._values = {}  # history -> {call: value drawn there}
-        self._history = [()] * count
-        self._waiting = {(): count}  # problems at each history
-        self._current = ()  # the history rng's state belongs to
-
-    def draw(self, p, call):
-        """Problem ``p``'s next draw; ``call`` is ``("randint", n)``,
-        ``("randint", n, size)`` or ``("uniform", size)``."""
-        before = self._history[p]
-        key = before + (call,)
-        self._history[p] = key
-        self._waiting[before] -= 1
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        drawn = self._values.setdefault(before, {})
-        value = drawn.get(call)
-        if value is None:
-            value = drawn[call] = self._draw(before, call)
-            self._current = key
-        if self._waiting[before] == 0:  # nobody draws from there again
-            del self._waiting[before], self._values[before]
-            self._states.pop(before, None)
-        return value
-
-    def _draw(self, before, call):
-        rng = self._rng
-        current = self._current
-        if current != before:
-            if self._waiting.get(current, 0) > 0 and current not in self._states:
-                self._states[current] = rng.get_state()  # others still draw from there
-            rng.set_state(self._states[before])
-        elif self._waiting[before] > 0:
-            self._states[before] = rng.get_state()  # others will draw from here
-        kind, *args = call
-        if kind == "uniform":
-            return rng.uniform(size=args[0])
-        if len(args) == 1:
-            return rng.randint(args[0])
-        return rng.randint(args[0], size=args[1])
 
 
 def kmeans_plusplus_all(problems, n_clusters, streams):

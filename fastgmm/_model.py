@@ -262,13 +262,26 @@ def precision_cholesky(covariances, covariance_type, dtype=np.float64):
             L = np.linalg.cholesky(cov)
         except np.linalg.LinAlgError:
             raise _singular_error(dtype) from None
-        eye = np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
-        # inv(L) is lower-triangular, but NumPy's solve pivots and can leave
-        # ~1e-17 where exact zeros belong (a model file then refuses the factor).
-        return np.triu(np.swapaxes(np.linalg.solve(L, eye), -1, -2))
+        return np.swapaxes(_inverse_lower(L), -1, -2)
     if not np.all(cov > 0.0) or not np.all(np.isfinite(cov)):
         raise _singular_error(dtype)
     return 1.0 / np.sqrt(cov)
+
+
+def _inverse_lower(L):
+    """``inv(L)`` of each lower-triangular ``L``, by forward substitution.
+
+    scikit-learn's ``solve_triangular`` algorithm, one row at a time for all
+    matrices at once (a general ``solve`` factorises each matrix again and
+    was 3x slower on fit_many's stacks of small matrices); the upper
+    triangle comes out exactly 0, which a model file checks.
+    """
+    inv = np.zeros_like(L)
+    for i in range(L.shape[-1]):
+        row = -(L[..., i:i + 1, :i] @ inv[..., :i, :])[..., 0, :]
+        row[..., i] += 1.0
+        inv[..., i, :] = row / L[..., i, i, None]
+    return inv
 
 
 def precision_cholesky_from_precisions(precisions, covariance_type):

@@ -26,10 +26,11 @@ from sklearn.utils.validation import _check_feature_names, _get_feature_names, c
 from . import _model
 from ._blocks import KIND_CODES, s2_shape
 from ._engine import round_rows
-from ._init import initial_resp, initial_stats
+from ._init import SEEDED, initial_resp, initial_stats, seed_rows, total_weight
 from ._model import Stats
 from ._params import precision_shape
-from ._resp import SLICE_ROWS, one_hot, one_hot_rows, resp_rows, stats_from_resp_many
+from ._random import Streams
+from ._resp import SLICE_ROWS, one_hot, resp_rows, stats_from_resp_many
 from .mixture import GaussianMixture
 
 _FLOAT_DTYPES = [np.float64, np.float32]
@@ -258,11 +259,18 @@ class _LockstepEM:
                 runs += [p] * self.n_init
                 drawn += [one[p] for one in by_init]
         else:
+            # Random rows or responsibilities: each problem's draws from the
+            # seed, each distinct one drawn once (see Streams).
+            streams = (Streams(rng, seed_state, problems.count)
+                       if seed_state is not None and gm.init_params in ("random",
+                                                                        "random_from_data")
+                       else None)
             for p in range(problems.count):
-                if seed_state is not None:
+                source = rng if streams is None else streams.problem(p)
+                if seed_state is not None and streams is None:
                     rng.set_state(seed_state)
                 try:
-                    mine = [self._draw(p, rng) if needs_stats else None
+                    mine = [self._draw(p, source) if needs_stats else None
                             for _ in range(self.n_init)]
                 except (ValueError, np.linalg.LinAlgError) as error:
                     self.failed[p] = error
@@ -289,7 +297,7 @@ class _LockstepEM:
                 and int(np.diff(self.problems.offsets).max()) <= SLICE_ROWS)
 
     def _draw_kmeans(self, rng, seed_state):
-        """Every init's ``(R, shift)`` of every problem: ``[init][problem]``.
+        """Every init's draw (see :meth:`_draw`) of every problem: ``[init][problem]``.
 
         :mod:`fastgmm._kmeans` gives each problem what its own fit's
         k-means (or k-means++) gives; each problem's random stream starts at
@@ -301,25 +309,28 @@ class _LockstepEM:
         k, dtype = gm.n_components, problems.dtype
         lockstep = _kmeans.Problems(problems.X, problems.sample_weight, problems.offsets,
                                     problems.weighted)
-        streams = _kmeans.Streams(rng, seed_state, problems.count)
+        streams = Streams(rng, seed_state, problems.count)
         out = []
         for _ in range(self.n_init):
-            if gm.init_params == "kmeans":
-                centers, labels = _kmeans.kmeans_all(lockstep, k, streams)
-                makes = [one_hot(labels[problems.offsets[p]:problems.offsets[p + 1]], k)
-                         for p in range(problems.count)]
-            else:
-                centers, indices = _kmeans.kmeans_plusplus_all(lockstep, k, streams)
-                makes = [one_hot_rows(indices[p], k) for p in range(problems.count)]
-            out.append([(resp_rows(makes[p], problems.offsets[p + 1] - problems.offsets[p],
-                                   dtype), centers[p])
+            if gm.init_params == "k-means++":
+                out.append(list(_kmeans.kmeans_plusplus_all(lockstep, k, streams)[1]))
+                continue
+            centers, labels = _kmeans.kmeans_all(lockstep, k, streams)
+            out.append([(resp_rows(one_hot(labels[problems.offsets[p]:problems.offsets[p + 1]],
+                                           k),
+                                   problems.offsets[p + 1] - problems.offsets[p], dtype),
+                         centers[p])
                         for p in range(problems.count)])
         return out
 
     def _draw(self, p, rng):
-        """Problem ``p``'s initial responsibilities ``(R, shift)`` (its Stats if it is large)."""
+        """Problem ``p``'s initial draw: the rows its components start from
+        (an init in ``SEEDED``), else its responsibilities ``(R, shift)``, or
+        its Stats if it is large."""
         gm, problems = self.gm, self.problems
         X, w = problems.rows(p), problems.weights(p)
+        if gm.init_params in SEEDED:
+            return seed_rows(X, w, gm.n_components, gm.init_params, rng)
         if X.shape[0] > SLICE_ROWS:
             return initial_stats(X, w, gm.n_components, self.cov_type, gm.init_params, rng)
         make, shift = initial_resp(X, w, gm.n_components, gm.init_params, rng)
@@ -328,6 +339,11 @@ class _LockstepEM:
     def _initial_stats(self, problem, drawn):
         """Stats of every run's drawn responsibilities (leading run axis)."""
         out = [d if isinstance(d, Stats) else None for d in drawn]
+        seeded = [r for r, d in enumerate(drawn) if isinstance(d, np.ndarray)]
+        if seeded:
+            stats = self._seed_stats(problem[seeded], [drawn[r] for r in seeded])
+            for r, one in zip(seeded, _unstack(stats)):
+                out[r] = one
         for first in range(self.n_init):  # one init's runs touch each row once
             todo = [r for r in range(first, len(drawn), self.n_init) if out[r] is None]
             for batch in self._batches(problem, todo):
@@ -335,6 +351,22 @@ class _LockstepEM:
                 for r, one in zip(batch, _unstack(stats)):
                     out[r] = one
         return _stack(out)
+
+    def _seed_stats(self, problem, indices):
+        """``_init.seed_stats`` of every run (one pass over their seed rows)."""
+        problems = self.problems
+        k, d = self.gm.n_components, problems.n_features
+        m = len(problem)
+        rows = np.concatenate([problems.offsets[p] + np.asarray(idx, dtype=np.int64)
+                               for p, idx in zip(problem.tolist(), indices)])
+        X = problems.X[rows]
+        sw = None if problems.sample_weight is None else problems.sample_weight[rows]
+        stats = stats_from_resp_many(X, sw, np.arange(m + 1) * k,
+                                     np.tile(np.eye(k, dtype=X.dtype), (m, 1)),
+                                     X.reshape(m, k, d).astype(np.float64), self.cov_type)
+        stats.weight = np.array([total_weight(problems.weights(p), len(problems.rows(p)))
+                                 for p in problem.tolist()])
+        return stats
 
     def _batches(self, problem, runs):
         """``runs`` in batches of consecutive problems, their responsibilities within budget."""

@@ -124,7 +124,7 @@ def test_k_means_with_too_few_distinct_points_and_empty_clusters(init_params):
 def test_streams_give_each_problem_its_own_seeded_draws():
     """Streams interleaves the problems' calls and shares equal histories; each
     problem still gets exactly what a RandomState(seed) of its own returns."""
-    from fastgmm._kmeans import Streams
+    from fastgmm._random import Streams
 
     rng = np.random.default_rng(0)
     calls = [("randint", 5), ("randint", 7), ("uniform", 3), ("randint", 9, 4), ("uniform", 1)]
