@@ -338,6 +338,53 @@ def _mahalanobis_upper(diff, nb, d, U, quad, maha):
 
 
 @kernel(internal=True, fastmath=FASTMATH)
+def _mahalanobis_4(xt, nb, mean, U, maha):
+    """``maha[i] = |(x_i - mean)^T U|^2`` for 3 or 4 features (padded to 4).
+
+    With few features a point's whole product fits in registers: nothing
+    is stored between the subtraction and the sum of squares, where the
+    tiles of :func:`_upper_quad` store and reload theirs (half the time
+    at d = 4 and d = 8).
+    """
+    m0, m1, m2, m3 = mean[0], mean[1], mean[2], mean[3]
+    u00 = U[0, 0]
+    u01, u11 = U[0, 1], U[1, 1]
+    u02, u12, u22 = U[0, 2], U[1, 2], U[2, 2]
+    u03, u13, u23, u33 = U[0, 3], U[1, 3], U[2, 3], U[3, 3]
+    for i in range(nb):
+        x0, x1, x2, x3 = xt[0, i] - m0, xt[1, i] - m1, xt[2, i] - m2, xt[3, i] - m3
+        o0 = x0 * u00
+        o1 = x0 * u01 + x1 * u11
+        o2 = x0 * u02 + x1 * u12 + x2 * u22
+        o3 = x0 * u03 + x1 * u13 + x2 * u23 + x3 * u33
+        maha[i] = o0 * o0 + o1 * o1 + o2 * o2 + o3 * o3
+
+
+@kernel(internal=True, fastmath=FASTMATH)
+def _mahalanobis_8(xt, nb, mean, U, maha):
+    """:func:`_mahalanobis_4` for 5 to 8 features (padded to 8)."""
+    m0, m1, m2, m3 = mean[0], mean[1], mean[2], mean[3]
+    m4, m5, m6, m7 = mean[4], mean[5], mean[6], mean[7]
+    for i in range(nb):
+        x0, x1, x2, x3 = xt[0, i] - m0, xt[1, i] - m1, xt[2, i] - m2, xt[3, i] - m3
+        x4, x5, x6, x7 = xt[4, i] - m4, xt[5, i] - m5, xt[6, i] - m6, xt[7, i] - m7
+        o0 = x0 * U[0, 0]
+        o1 = x0 * U[0, 1] + x1 * U[1, 1]
+        o2 = x0 * U[0, 2] + x1 * U[1, 2] + x2 * U[2, 2]
+        o3 = x0 * U[0, 3] + x1 * U[1, 3] + x2 * U[2, 3] + x3 * U[3, 3]
+        o4 = (x0 * U[0, 4] + x1 * U[1, 4] + x2 * U[2, 4] + x3 * U[3, 4]
+              + x4 * U[4, 4])
+        o5 = (x0 * U[0, 5] + x1 * U[1, 5] + x2 * U[2, 5] + x3 * U[3, 5]
+              + x4 * U[4, 5] + x5 * U[5, 5])
+        o6 = (x0 * U[0, 6] + x1 * U[1, 6] + x2 * U[2, 6] + x3 * U[3, 6]
+              + x4 * U[4, 6] + x5 * U[5, 6] + x6 * U[6, 6])
+        o7 = (x0 * U[0, 7] + x1 * U[1, 7] + x2 * U[2, 7] + x3 * U[3, 7]
+              + x4 * U[4, 7] + x5 * U[5, 7] + x6 * U[6, 7] + x7 * U[7, 7])
+        maha[i] = (o0 * o0 + o1 * o1 + o2 * o2 + o3 * o3
+                   + o4 * o4 + o5 * o5 + o6 * o6 + o7 * o7)
+
+
+@kernel(internal=True, fastmath=FASTMATH)
 def _mahalanobis_diag(xt, nb, d4, mean, prec, maha):
     """``maha[i] = sum_a prec[a] (xt[a, i] - mean[a])^2`` with padded ``prec``."""
     for i in range(nb):
@@ -375,8 +422,13 @@ def _log_density_row(log_norm_j, maha, nb, row):
 def _log_prob_full(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
                    maha, logp):
     for j in range(means.shape[0]):
-        _subtract(xt, nb, d, means[j], diff)
-        _mahalanobis_upper(diff, nb, d, chol[j], quad, maha)
+        if 2 < d <= 4:
+            _mahalanobis_4(xt, nb, means[j], chol[j], maha)
+        elif 4 < d <= 8:
+            _mahalanobis_8(xt, nb, means[j], chol[j], maha)
+        else:
+            _subtract(xt, nb, d, means[j], diff)
+            _mahalanobis_upper(diff, nb, d, chol[j], quad, maha)
         _log_density_row(log_norm[j], maha, nb, logp[j])
 
 
@@ -592,6 +644,112 @@ def _full_moments(x, nb, d, r, mean, diff, wdiff, S1_j, S2_j):
     _scatter_lower(wdiff, diff, nb, d, S2_j)
 
 
+@kernel(internal=True, fastmath=FASTMATH)
+def _small_moments_4(xt, nb, r, mean, S1_j, S2_j):
+    """:func:`_full_moments` of features 0-3 (``S2_j`` rows 0-3), all in registers.
+
+    As in :func:`_mahalanobis_4`: with few features a point's deviations
+    and every sum stay in registers, where the general code stores and
+    reloads the deviations and their weighted copies (twice the time at
+    d = 4 and d = 8).
+    """
+    zero = xt.dtype.type(0)
+    m0, m1, m2, m3 = mean[0], mean[1], mean[2], mean[3]
+    t0 = t1 = t2 = t3 = zero
+    s00 = s10 = s11 = s20 = s21 = s22 = s30 = s31 = s32 = s33 = zero
+    for i in range(nb):
+        x0, x1, x2, x3 = xt[0, i] - m0, xt[1, i] - m1, xt[2, i] - m2, xt[3, i] - m3
+        w = r[i]
+        v0, v1, v2, v3 = w * x0, w * x1, w * x2, w * x3
+        t0 += v0
+        t1 += v1
+        t2 += v2
+        t3 += v3
+        s00 += v0 * x0
+        s10 += v1 * x0
+        s11 += v1 * x1
+        s20 += v2 * x0
+        s21 += v2 * x1
+        s22 += v2 * x2
+        s30 += v3 * x0
+        s31 += v3 * x1
+        s32 += v3 * x2
+        s33 += v3 * x3
+    S1_j[0] += t0
+    S1_j[1] += t1
+    S1_j[2] += t2
+    S1_j[3] += t3
+    S2_j[0, 0] += s00
+    S2_j[1, 0] += s10
+    S2_j[1, 1] += s11
+    S2_j[2, 0] += s20
+    S2_j[2, 1] += s21
+    S2_j[2, 2] += s22
+    S2_j[3, 0] += s30
+    S2_j[3, 1] += s31
+    S2_j[3, 2] += s32
+    S2_j[3, 3] += s33
+
+
+@kernel(internal=True, fastmath=FASTMATH)
+def _small_moments_8(xt, nb, r, mean, S1_j, S2_j):
+    """:func:`_full_moments` for 5 to 8 features (padded to 8), in registers.
+
+    Rows 0-3 of ``S2_j`` as :func:`_small_moments_4`, then rows 4-5 and 6-7
+    two at a time: at most 17 sums live at once, within the 32 vector
+    registers of AVX-512 (entries above the diagonal are filled and ignored).
+    """
+    zero = xt.dtype.type(0)
+    _small_moments_4(xt, nb, r, mean, S1_j, S2_j)
+    m0, m1, m2, m3 = mean[0], mean[1], mean[2], mean[3]
+    m4, m5, m6, m7 = mean[4], mean[5], mean[6], mean[7]
+    for a in range(4, 8, 2):
+        ma, mb = mean[a], mean[a + 1]
+        ta = tb = zero
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = zero
+        b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = zero
+        for i in range(nb):
+            x0, x1, x2, x3 = xt[0, i] - m0, xt[1, i] - m1, xt[2, i] - m2, xt[3, i] - m3
+            x4, x5, x6, x7 = xt[4, i] - m4, xt[5, i] - m5, xt[6, i] - m6, xt[7, i] - m7
+            w = r[i]
+            va = w * (xt[a, i] - ma)
+            vb = w * (xt[a + 1, i] - mb)
+            ta += va
+            tb += vb
+            a0 += va * x0
+            a1 += va * x1
+            a2 += va * x2
+            a3 += va * x3
+            a4 += va * x4
+            a5 += va * x5
+            a6 += va * x6
+            b0 += vb * x0
+            b1 += vb * x1
+            b2 += vb * x2
+            b3 += vb * x3
+            b4 += vb * x4
+            b5 += vb * x5
+            b6 += vb * x6
+            b7 += vb * x7
+        S1_j[a] += ta
+        S1_j[a + 1] += tb
+        S2_j[a, 0] += a0
+        S2_j[a, 1] += a1
+        S2_j[a, 2] += a2
+        S2_j[a, 3] += a3
+        S2_j[a, 4] += a4
+        S2_j[a, 5] += a5
+        S2_j[a, 6] += a6
+        S2_j[a + 1, 0] += b0
+        S2_j[a + 1, 1] += b1
+        S2_j[a + 1, 2] += b2
+        S2_j[a + 1, 3] += b3
+        S2_j[a + 1, 4] += b4
+        S2_j[a + 1, 5] += b5
+        S2_j[a + 1, 6] += b6
+        S2_j[a + 1, 7] += b7
+
+
 # A component whose every share in the block is exactly 0 is skipped: its
 # sums would add exact zeros. Otherwise, for the full kind, its non-zero
 # shares' points are summed (_component_rows); the diagonal moments cost a
@@ -607,7 +765,11 @@ def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
         if d > 8:
             x, r, m = _component_rows(xt, resp[j], nb, d, pack)
             _full_moments(x, m, d, r, means[j], diff, wdiff, S1[j], S2[j])
-        else:  # a point's scatter costs about what copying it out would
+        elif d > 4:  # a point's scatter costs about what copying it out would
+            _small_moments_8(xt, nb, resp[j], means[j], S1[j], S2[j])
+        elif d > 2:
+            _small_moments_4(xt, nb, resp[j], means[j], S1[j], S2[j])
+        else:
             _full_moments(xt, nb, d, resp[j], means[j], diff, wdiff, S1[j], S2[j])
 
 
