@@ -124,6 +124,7 @@ class _Problems:
 
     def __init__(self, datasets, sample_weights, template: GaussianMixture):
         self.frames = {}  # data set index -> the data set, where it has column names
+        self._stacked = None  # a 3-D datasets array
         arrays = self._arrays(datasets, template)
         self.count = len(arrays)
         if self.count == 0:
@@ -152,6 +153,7 @@ class _Problems:
         if isinstance(datasets, np.ndarray) and datasets.ndim == 3:
             if datasets.dtype not in (np.float32, np.float64):
                 datasets = datasets.astype(np.float64)
+            self._stacked = datasets
             return list(datasets)
         if isinstance(datasets, np.ndarray) and datasets.ndim != 3:
             raise ValueError("datasets must be a list of 2-D arrays or a 3-D array of "
@@ -173,6 +175,9 @@ class _Problems:
         return arrays
 
     def _concatenate(self, arrays, d):
+        stacked = self._stacked
+        if stacked is not None and stacked.flags.c_contiguous and stacked.dtype == self.dtype:
+            return stacked.reshape(-1, d)  # already one block of rows: no copy
         X = np.empty((int(self.offsets[-1]), d), dtype=self.dtype)
         for i, A in enumerate(arrays):
             X[self.offsets[i]:self.offsets[i + 1]] = A
