@@ -26,6 +26,17 @@ CHUNK_ROWS = BLOCK_ROWS * CHUNK_BLOCKS
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
 KIND_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
 
+# Full covariance with at most FEW_FEATURES features has chunk code of its
+# own (FULL_FEW), which keeps a point's deviations and sums in registers;
+# each of the two compiles only its own code.
+FEW_FEATURES = 8
+FULL_FEW = 4
+
+
+def task_kind(kind, d):
+    """The kind whose chunk code serves covariance ``kind`` with ``d`` features."""
+    return FULL_FEW if kind == FULL and d <= FEW_FEATURES else kind
+
 
 def s2_shape(kind, k, d):
     """Shape of the second-moment statistic for a covariance kind."""

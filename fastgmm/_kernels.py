@@ -37,7 +37,7 @@ from numba import types
 from numba.core import errors
 from numba.extending import overload
 
-from ._blocks import BLOCK_ROWS, FASTMATH, FULL, TIED, block_bounds, n_blocks
+from ._blocks import BLOCK_ROWS, FASTMATH, FULL, FULL_FEW, TIED, block_bounds, n_blocks
 from ._compile import ERROR_MODEL, kernel
 
 # exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2, in the data's
@@ -318,16 +318,7 @@ def _upper_quad(diff, nb, U, a, out):
 
 @kernel(internal=True, fastmath=FASTMATH)
 def _mahalanobis_upper(diff, nb, d, U, quad, maha):
-    """``maha[i] = |diff[:, i]^T U|^2`` (full covariance)."""
-    if d <= 2:
-        # Low-dimensional data: the 4 x 4 tile would be three quarters zeros.
-        x_0, x_1 = diff[0], diff[1]
-        u00, u01, u11 = U[0, 0], U[0, 1], U[1, 1]
-        for i in range(nb):
-            p0 = x_0[i] * u00
-            p1 = x_0[i] * u01 + x_1[i] * u11
-            maha[i] = p0 * p0 + p1 * p1
-        return
+    """``maha[i] = |diff[:, i]^T U|^2`` (full covariance, more than ``FEW_FEATURES``)."""
     for i in range(nb):
         maha[i] = 0.0
     for a in range(0, d, 4):
@@ -338,14 +329,26 @@ def _mahalanobis_upper(diff, nb, d, U, quad, maha):
 
 
 @kernel(internal=True, fastmath=FASTMATH)
-def _mahalanobis_4(xt, nb, mean, U, maha):
-    """``maha[i] = |(x_i - mean)^T U|^2`` for 3 or 4 features (padded to 4).
+def _mahalanobis_2(xt, nb, mean, U, maha):
+    """``maha[i] = |(x_i - mean)^T U|^2`` for 1 or 2 features (padded to 4).
 
     With few features a point's whole product fits in registers: nothing
     is stored between the subtraction and the sum of squares, where the
     tiles of :func:`_upper_quad` store and reload theirs (half the time
     at d = 4 and d = 8).
     """
+    m0, m1 = mean[0], mean[1]
+    u00, u01, u11 = U[0, 0], U[0, 1], U[1, 1]
+    for i in range(nb):
+        x0, x1 = xt[0, i] - m0, xt[1, i] - m1
+        o0 = x0 * u00
+        o1 = x0 * u01 + x1 * u11
+        maha[i] = o0 * o0 + o1 * o1
+
+
+@kernel(internal=True, fastmath=FASTMATH)
+def _mahalanobis_4(xt, nb, mean, U, maha):
+    """:func:`_mahalanobis_2` for 3 or 4 features."""
     m0, m1, m2, m3 = mean[0], mean[1], mean[2], mean[3]
     u00 = U[0, 0]
     u01, u11 = U[0, 1], U[1, 1]
@@ -400,17 +403,18 @@ def _mahalanobis_diag(xt, nb, d4, mean, prec, maha):
             maha[i] += q0 * t0 * t0 + q1 * t1 * t1 + q2 * t2 * t2 + q3 * t3 * t3
 
 
-def _for_kind(kind, full, tied, diag):
+def _for_kind(kind, full, full_few, tied, diag):
     """The implementation of a kind-specific step for ``kind``, a compile-time constant.
 
     Numba types every branch of an ``if kind == ...`` chain, even with
     ``kind`` a literal, and compiles every function called there; choosing
     the implementation while typing (an overload) compiles only the chosen
-    kind's code. ``diag`` serves the spherical kind too.
+    kind's code. ``diag`` serves the spherical kind too, ``full_few`` the
+    full kind with at most ``FEW_FEATURES`` features (``_blocks.task_kind``).
     """
     if not isinstance(kind, types.IntegerLiteral):
         raise errors.TypingError("the covariance kind must be a compile-time constant")
-    return {FULL: full, TIED: tied}.get(kind.literal_value, diag)
+    return {FULL: full, FULL_FEW: full_few, TIED: tied}.get(kind.literal_value, diag)
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
@@ -422,13 +426,20 @@ def _log_density_row(log_norm_j, maha, nb, row):
 def _log_prob_full(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
                    maha, logp):
     for j in range(means.shape[0]):
-        if 2 < d <= 4:
+        _subtract(xt, nb, d, means[j], diff)
+        _mahalanobis_upper(diff, nb, d, chol[j], quad, maha)
+        _log_density_row(log_norm[j], maha, nb, logp[j])
+
+
+def _log_prob_full_few(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj,
+                       quad, maha, logp):
+    for j in range(means.shape[0]):
+        if d <= 2:
+            _mahalanobis_2(xt, nb, means[j], chol[j], maha)
+        elif d <= 4:
             _mahalanobis_4(xt, nb, means[j], chol[j], maha)
-        elif 4 < d <= 8:
-            _mahalanobis_8(xt, nb, means[j], chol[j], maha)
         else:
-            _subtract(xt, nb, d, means[j], diff)
-            _mahalanobis_upper(diff, nb, d, chol[j], quad, maha)
+            _mahalanobis_8(xt, nb, means[j], chol[j], maha)
         _log_density_row(log_norm[j], maha, nb, logp[j])
 
 
@@ -464,7 +475,8 @@ def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff,
 @overload(_block_log_prob, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
 def _block_log_prob_for_kind(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff,
                              proj, quad, maha, logp):
-    return _for_kind(kind, _log_prob_full, _log_prob_tied, _log_prob_diag)
+    return _for_kind(kind, _log_prob_full, _log_prob_full_few, _log_prob_tied,
+                     _log_prob_diag)
 
 
 @kernel(internal=True, fastmath=FASTMATH)
@@ -645,6 +657,28 @@ def _full_moments(x, nb, d, r, mean, diff, wdiff, S1_j, S2_j):
 
 
 @kernel(internal=True, fastmath=FASTMATH)
+def _small_moments_2(xt, nb, r, mean, S1_j, S2_j):
+    """:func:`_small_moments_4` for 1 or 2 features."""
+    zero = xt.dtype.type(0)
+    m0, m1 = mean[0], mean[1]
+    t0 = t1 = s00 = s10 = s11 = zero
+    for i in range(nb):
+        x0, x1 = xt[0, i] - m0, xt[1, i] - m1
+        w = r[i]
+        v0, v1 = w * x0, w * x1
+        t0 += v0
+        t1 += v1
+        s00 += v0 * x0
+        s10 += v1 * x0
+        s11 += v1 * x1
+    S1_j[0] += t0
+    S1_j[1] += t1
+    S2_j[0, 0] += s00
+    S2_j[1, 0] += s10
+    S2_j[1, 1] += s11
+
+
+@kernel(internal=True, fastmath=FASTMATH)
 def _small_moments_4(xt, nb, r, mean, S1_j, S2_j):
     """:func:`_full_moments` of features 0-3 (``S2_j`` rows 0-3), all in registers.
 
@@ -762,15 +796,24 @@ def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
         N[j] += s
         if s == 0.0:
             continue
-        if d > 8:
-            x, r, m = _component_rows(xt, resp[j], nb, d, pack)
-            _full_moments(x, m, d, r, means[j], diff, wdiff, S1[j], S2[j])
-        elif d > 4:  # a point's scatter costs about what copying it out would
-            _small_moments_8(xt, nb, resp[j], means[j], S1[j], S2[j])
-        elif d > 2:
+        x, r, m = _component_rows(xt, resp[j], nb, d, pack)
+        _full_moments(x, m, d, r, means[j], diff, wdiff, S1[j], S2[j])
+
+
+def _block_stats_full_few(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack,
+                          N, S1, S2):
+    # A point's moments cost about what copying it out would: no packing.
+    for j in range(means.shape[0]):
+        s = _mass(resp[j], nb)
+        N[j] += s
+        if s == 0.0:
+            continue
+        if d <= 2:
+            _small_moments_2(xt, nb, resp[j], means[j], S1[j], S2[j])
+        elif d <= 4:
             _small_moments_4(xt, nb, resp[j], means[j], S1[j], S2[j])
         else:
-            _full_moments(xt, nb, d, resp[j], means[j], diff, wdiff, S1[j], S2[j])
+            _small_moments_8(xt, nb, resp[j], means[j], S1[j], S2[j])
 
 
 @kernel(internal=True, fastmath=FASTMATH)
@@ -814,7 +857,8 @@ def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pac
 @overload(_block_stats, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
 def _block_stats_for_kind(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N,
                           S1, S2):
-    return _for_kind(kind, _block_stats_full, _block_stats_tied, _block_stats_diag)
+    return _for_kind(kind, _block_stats_full, _block_stats_full_few, _block_stats_tied,
+                     _block_stats_diag)
 
 
 @kernel(internal=True, inline="always")

@@ -29,7 +29,7 @@ import functools
 import numpy as np
 from numba import from_dtype, prange, types
 
-from ._blocks import FASTMATH, FULL, TIED, add_slots, chunk_tasks, readonly
+from ._blocks import FASTMATH, FULL, TIED, add_slots, chunk_tasks, readonly, task_kind
 from ._compile import TaskFunction, kernel
 from ._kernels import _chunk_score, _chunk_stats
 from ._threads import launch
@@ -81,13 +81,14 @@ def _score_task_code(kind):
 
 @functools.cache
 def stats_task(kind: int, dtype_name: str) -> TaskFunction:
-    """The statistics of one chunk for covariance ``kind`` and ``dtype`` (lazily compiled)."""
+    """The statistics of one chunk for task ``kind`` (``_blocks.task_kind``) and ``dtype``
+    (lazily compiled)."""
     return TaskFunction(_stats_task_code(kind), _signatures(dtype_name)[0], fastmath=FASTMATH)
 
 
 @functools.cache
 def score_task(kind: int, dtype_name: str) -> TaskFunction:
-    """The scores of one chunk for covariance ``kind`` and ``dtype`` (lazily compiled)."""
+    """The scores of one chunk for task ``kind`` and ``dtype`` (lazily compiled)."""
     return TaskFunction(_score_task_code(kind), _signatures(dtype_name)[1], fastmath=FASTMATH)
 
 
@@ -170,7 +171,7 @@ def _stats(X, sw, R, kind, model, tasks, slots, s2_rows, s2_cols, want_entropy):
     parts = (np.empty((n_tasks, k)), np.empty((n_tasks, k, d)),
              np.empty((n_tasks, s2_rows, d, s2_cols)), np.empty((n_tasks, 3)))
     outs = [np.empty((n_slots, int(np.prod(part.shape[1:])))) for part in parts]
-    task = stats_task(kind, X.dtype.name).get()
+    task = stats_task(task_kind(kind, X.shape[1]), X.dtype.name).get()
     launch(_stats_parallel, _stats_serial, n_tasks, task, readonly(X), readonly(sw),
            readonly(R), readonly(tasks), readonly(slots), readonly(means_p), readonly(chol_p),
            readonly(prec_p), readonly(np.asarray(log_norm, np.float64)), readonly(center),
@@ -248,7 +249,7 @@ def score_pass(X, kind, means, chol, prec, log_norm, center, mu_proj,
     """
     means_p, chol_p, prec_p, mu_proj_p = padded_model(kind, means, chol, prec, mu_proj)
     tasks, _, _ = chunk_tasks([0, X.shape[0]], [0])
-    task = score_task(kind, X.dtype.name).get()
+    task = score_task(task_kind(kind, X.shape[1]), X.dtype.name).get()
     launch(_score_parallel, _score_serial, len(tasks), task, readonly(X), readonly(tasks),
            readonly(means_p), readonly(chol_p), readonly(prec_p),
            readonly(np.asarray(log_norm, np.float64)), readonly(center), readonly(mu_proj_p),

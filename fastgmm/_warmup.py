@@ -61,17 +61,18 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     for dt in dtypes:
         if dt not in DTYPES:
             raise ValueError(f"dtypes must be among {DTYPES}, got {dt!r}")
-    from ._blocks import CHUNK_ROWS
+    from ._blocks import CHUNK_ROWS, FEW_FEATURES
 
     # One chunk of rows takes the serial kernels, more rows the parallel ones:
-    # warm both.
-    X = np.random.default_rng(0).normal(size=(2 * CHUNK_ROWS + 1, 3))
+    # warm both. The full kind has chunk code of its own for few features.
+    X = np.random.default_rng(0).normal(size=(2 * CHUNK_ROWS + 1, FEW_FEATURES + 1))
     X[::2] += 4.0
     seconds = {}
     for dt in dtypes:
         for cov in covariance_types:
             start = perf_counter()
-            for data in (X[:512].astype(dt), X.astype(dt)):
+            widths = (3, FEW_FEATURES + 1) if cov == "full" else (3,)
+            for data in [A.astype(dt) for d in widths for A in (X[:512, :d], X[:, :d])]:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", category=UserWarning)
                     gm = GaussianMixture(2, covariance_type=cov, max_iter=2, tol=0.0,
