@@ -103,6 +103,11 @@ def chunk_tasks(offsets, problems, round_rows=None):
     problem ``i`` owns ``rounds[i]`` consecutive slots (at least one, so a
     problem without rows gets zero statistics).
     """
+    if len(problems) == 1:  # a small fit's pass: one chunk, without the array work
+        start, stop = int(offsets[problems[0]]), int(offsets[problems[0] + 1])
+        if 0 < stop - start <= min(CHUNK_ROWS, round_rows or CHUNK_ROWS):
+            return (np.array([[start, stop, 0]], dtype=np.int64), np.array([0, 1], np.int64),
+                    np.ones(1, np.int64))
     problems = np.asarray(problems, dtype=np.int64)
     starts = np.asarray(offsets, dtype=np.int64)[problems]
     stops = np.asarray(offsets, dtype=np.int64)[problems + 1]

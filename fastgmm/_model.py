@@ -6,6 +6,7 @@ it never touches the data.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -115,9 +116,14 @@ class KernelModel:
                 self.center, self.mu_proj)
 
 
+@functools.cache
+def _upper_indices(d):
+    return np.triu_indices(d, 1)
+
+
 def _symmetric_from_lower(S):
     """Fill the upper triangle of each (d, d) slice from its lower triangle."""
-    upper = np.triu_indices(S.shape[-1], 1)
+    upper = _upper_indices(S.shape[-1])
     S = S.copy()
     S[..., upper[0], upper[1]] = S[..., upper[1], upper[0]]
     return S
