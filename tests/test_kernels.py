@@ -166,22 +166,27 @@ def test_em_pass_matches_naive(n, cov_type, dtype):
 
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
-@pytest.mark.parametrize("n_features", [1, 2, 4, 5, 9])
-def test_em_pass_and_score_every_feature_padding(n_features, cov_type):
-    """d <= 2 has its own loops; other d are padded to a multiple of 4."""
+@pytest.mark.parametrize("n_features", [1, 2, 3, 4, 5, 8, 9, 16])
+def test_em_pass_and_score_every_feature_padding(n_features, cov_type, dtype):
+    """Features are padded to a multiple of 4; full covariance with 1-2, 3-4
+    and 5-8 features has register code of its own (task kind FULL_FEW), 9
+    and more the tiles."""
     n = BLOCK_ROWS + 44
-    X, weights, means, cov = _problem(40 + n_features, n, cov_type, np.float64,
+    X, weights, means, cov = _problem(40 + n_features, n, cov_type, dtype,
                                       n_features=n_features)
     model = _kernel_model(weights, means, cov, cov_type, X.dtype)
+    means = model.means.astype(np.float64)  # the reference sees what the kernel saw
     stats = accumulate(X, None, model)
     resp = np.exp(naive.log_responsibilities(X, weights, means, cov, cov_type))
     expected_lp = naive.log_prob(X, weights, means, cov, cov_type)
-    np.testing.assert_allclose(stats.loglik, expected_lp.sum(), rtol=1e-10)
-    expected = naive.m_step(X, resp, cov_type, REG, eps=np.finfo(np.float64).eps)
-    actual = _model.m_step(stats, cov_type, REG, np.float64)
-    _assert_params_close(actual, expected, np.float64, scale=10.0)
-    np.testing.assert_allclose(score(X, model)[0], expected_lp, rtol=1e-10, atol=1e-10)
+    rtol = _tolerance(dtype)
+    np.testing.assert_allclose(stats.loglik, expected_lp.sum(), rtol=rtol)
+    expected = naive.m_step(X, resp, cov_type, REG, eps=np.finfo(dtype).eps)
+    actual = _model.m_step(stats, cov_type, REG, dtype)
+    _assert_params_close(actual, expected, dtype, scale=10.0)
+    np.testing.assert_allclose(score(X, model)[0], expected_lp, rtol=rtol, atol=rtol)
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
@@ -408,3 +413,29 @@ def test_shares_above_the_flush_threshold_are_kept():
     X, model = _far_component_problem(np.float64, 9.5)
     stats = accumulate(X, None, model)
     assert 1e-22 * len(X) < stats.N[1] < 1e-17 * len(X)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_seed_row_statistics_equal_a_pass_over_all_rows(cov_type, weighted):
+    """A seeded init (k-means++, random_from_data) takes its statistics from
+    its k seed rows alone: the same as responsibility 1 at those rows and 0
+    elsewhere summed over every row (exactly for the per-component sums,
+    to rounding for the pooled tied scatter), the total weight included."""
+    from fastgmm._init import seed_stats
+    from fastgmm._resp import one_hot_rows, stats_from_resp
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(3 * BLOCK_ROWS + 5, 3)) + 100.0
+    w = rng.uniform(0.5, 2.0, size=len(X)) if weighted else None
+    seeds = np.array([700, 3, 512, 41])
+    full_pass = stats_from_resp(X, w, one_hot_rows(seeds, len(seeds)), X[seeds], cov_type)
+    from_seeds = seed_stats(X, w, seeds, cov_type)
+    np.testing.assert_array_equal(from_seeds.N, full_pass.N)
+    np.testing.assert_array_equal(from_seeds.S1, full_pass.S1)
+    np.testing.assert_array_equal(from_seeds.shift, full_pass.shift)
+    np.testing.assert_allclose(from_seeds.weight, full_pass.weight, rtol=1e-14)
+    if cov_type == "tied":
+        np.testing.assert_allclose(from_seeds.S2, full_pass.S2, rtol=1e-12)
+    else:
+        np.testing.assert_array_equal(from_seeds.S2, full_pass.S2)

@@ -127,7 +127,8 @@ def test_streams_give_each_problem_its_own_seeded_draws():
     from fastgmm._random import Streams
 
     rng = np.random.default_rng(0)
-    calls = [("randint", 5), ("randint", 7), ("uniform", 3), ("randint", 9, 4), ("uniform", 1)]
+    calls = [("randint", 5), ("randint", 7), ("uniform", 3), ("randint", 9, 4), ("uniform", 1),
+             ("choice", 11, 3)]
     for trial in range(20):
         count = int(rng.integers(1, 6))
         plans = [[calls[i] for i in rng.integers(0, 2 if p % 2 else len(calls), size=4)]
@@ -142,9 +143,17 @@ def test_streams_give_each_problem_its_own_seeded_draws():
             for call, value in zip(plans[p], got[p]):
                 kind, *args = call
                 expected = (own.uniform(size=args[0]) if kind == "uniform"
+                            else own.choice(args[0], size=args[1], replace=False)
+                            if kind == "choice"
                             else own.randint(args[0], size=args[1]) if len(args) == 2
                             else own.randint(args[0]))
                 np.testing.assert_array_equal(value, expected, err_msg=f"{trial} {p} {call}")
+    view = Streams(np.random.RandomState(5), None, 1).problem(0)  # RandomState's methods
+    own = np.random.RandomState(5)
+    np.testing.assert_array_equal(view.choice(20, size=4, replace=False),
+                                  own.choice(20, size=4, replace=False))
+    np.testing.assert_array_equal(view.uniform(size=(2, 3)), own.uniform(size=(2, 3)))
+    assert view.randint(9) == own.randint(9)
     one = np.random.RandomState(7)
     Streams(one, None, 1).draw(0, ("uniform", 2))
     twin = np.random.RandomState(7)
