@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._blocks import CHUNK_ROWS
-from ._resp import one_hot, one_hot_rows, random_resp, stats_from_resp
+from ._resp import one_hot, one_hot_rows, random_resp, seed_row_stats, stats_from_resp
 
 _KMEANS_ROUNDS = 5
 _OVERSAMPLING = 2.0
@@ -85,7 +85,8 @@ def _nearest(X, w, centers):
 
 
 def _task_race(X, w, index, start, args):
-    """The ``k`` rows with the smallest ``Exp(1) / w_i``.
+    """The ``k`` rows with the smallest ``Exp(1) / w_i``: keys, row numbers,
+    rows, their weights, and the chunk's total weight.
 
     Unweighted (``'random_from_data'``), the key is ``Exp(1)`` for every row
     with a positive weight: a uniform draw among them.
@@ -98,7 +99,12 @@ def _task_race(X, w, index, start, args):
         with np.errstate(divide="ignore"):
             keys = np.where(w > 0, keys / w if weighted else keys, np.inf)
     top = _smallest(keys, k)
-    return keys[top], start + top, np.asarray(X[top], dtype=np.float64)
+    if w is None:
+        row_weights, total = np.ones(len(top)), float(n)
+    else:
+        row_weights, total = w[top], float(np.sum(w))
+    return (keys[top], start + top, np.asarray(X[top], dtype=np.float64), row_weights,
+            np.array([total]))
 
 
 def _task_oversample(X, w, index, start, args):
@@ -177,11 +183,12 @@ def nonfinite_error(data, parts, value_of):
 
 
 def _race(data, k, seed, weighted):
-    """The ``k`` winners of a race over all rows: their row numbers and rows."""
+    """The ``k`` winners of a race over all rows: their row numbers, rows and
+    weights, and the total weight of all rows (added in chunk order)."""
     parts = data.map(_task_race, seed, k, weighted)
-    keys, index, rows = (np.concatenate(p) for p in zip(*parts))
+    keys, index, rows, row_weights, totals = (np.concatenate(p) for p in zip(*parts))
     order = np.argsort(keys, kind="stable")[:k]
-    return index[order], rows[order]
+    return index[order], rows[order], row_weights[order], float(sum(totals.tolist()))
 
 
 def far_row(data, centers, seed, draw):
@@ -208,7 +215,7 @@ def _kmeans_parallel(data, k, seed):
     A round brings about ``l`` rows per chunk to the client.
     """
     ell = _OVERSAMPLING * k
-    reserve_index, reserve_rows = _race(data, k, seed, weighted=True)
+    reserve_index, reserve_rows, _, _ = _race(data, k, seed, weighted=True)
     index, rows = reserve_index[:1], reserve_rows[:1]
     variance = None
     for round_ in range(1, _KMEANS_ROUNDS + 1):
@@ -283,8 +290,10 @@ def initial_stats(data, n_components, covariance_type, init_params, rng):
             seeds, chosen = kmeans_plusplus(rows, k, rng, cluster_weight)
             stats = _stats_pass(data, "rows", index[chosen], seeds, covariance_type)
     elif init_params == "random_from_data":
-        index, rows = _race(data, k, seed, weighted=False)
-        stats = _stats_pass(data, "rows", index, rows, covariance_type)
+        # Only the winning rows carry responsibility: no pass over the data.
+        _, rows, row_weights, total = _race(data, k, seed, weighted=False)
+        stats = seed_row_stats(rows.astype(data.dtype), row_weights.astype(data.dtype), total,
+                               covariance_type)
     else:  # random
         first = data.first_row()
         stats = _stats_pass(data, "random", None, np.repeat(first, k, axis=0),

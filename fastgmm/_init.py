@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _chunked
 from ._model import Stats
-from ._resp import one_hot, one_hot_rows, random_resp, stats_from_resp
+from ._resp import one_hot, random_resp, seed_row_stats, stats_from_resp
 
 
 def _on_disk(X):
@@ -94,13 +94,9 @@ def seed_stats(X, sample_weight, indices, covariance_type) -> Stats:
     weight is that of all rows, :func:`total_weight`.
     """
     indices = np.asarray(indices, dtype=np.int64)
-    k = len(indices)
-    rows = np.asarray(X[indices])
     w = None if sample_weight is None else np.asarray(sample_weight)[indices]
-    stats = stats_from_resp(rows, w, one_hot_rows(np.arange(k), k),
-                            rows.astype(np.float64), covariance_type)
-    stats.weight = total_weight(sample_weight, X.shape[0])
-    return stats
+    return seed_row_stats(np.asarray(X[indices]), w, total_weight(sample_weight, X.shape[0]),
+                          covariance_type)
 
 
 def total_weight(sample_weight, n):

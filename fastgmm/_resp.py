@@ -45,6 +45,21 @@ def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
     return total
 
 
+def seed_row_stats(rows, row_weights, total_weight, covariance_type):
+    """Statistics of responsibility 1 for component ``j`` at ``rows[j]``, 0 at every other row.
+
+    The other rows add nothing, so these are the statistics of a pass over
+    just the seed rows (each component's from its own row, shifted by it),
+    with ``total_weight``, that of all rows. ``row_weights`` is None or the
+    seed rows' sample weights.
+    """
+    k = len(rows)
+    stats = stats_from_resp(rows, row_weights, one_hot_rows(np.arange(k), k),
+                            np.asarray(rows, dtype=np.float64), covariance_type)
+    stats.weight = float(total_weight)
+    return stats
+
+
 def resp_rows(make_resp, n, dtype):
     """All ``n >= 1`` rows of ``make_resp``, drawn slice by slice as
     :func:`stats_from_resp` draws them."""

@@ -254,3 +254,27 @@ def test_fit_1gib_memmap_in_bounded_anonymous_memory(gib_memmap, init_params):
     assert len(means) == 2 and all(np.isfinite(float(m)) for m in means)
     if init_params in ("kmeans", "k-means++"):  # seeds in both clusters (at 0 and 5)
         assert float(means[0]) < 1.0 and float(means[-1]) > 4.0
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("cov_type", ["full", "tied", "diag", "spherical"])
+def test_chunked_random_rows_init_needs_no_pass_over_the_data(cov_type, weighted):
+    """'random_from_data' over row blocks: the race's winners alone give the
+    statistics a pass over every block would (the pass is gone; exact for the
+    per-component sums, to rounding for the pooled tied scatter)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12_000, 3)).astype(np.float32) + 50.0
+    w = rng.uniform(0.0, 2.0, size=len(X)).astype(np.float32) if weighted else None
+    data = _chunked.RowBlocks(X, w, block_rows=5000)
+    stats = _chunked.initial_stats(data, 4, cov_type, "random_from_data",
+                                   np.random.RandomState(0))
+    seed = int(np.random.RandomState(0).randint(_chunked._SEED_MAX))
+    index, rows, _, _ = _chunked._race(data, 4, seed, weighted=False)
+    full_pass = _chunked._stats_pass(data, "rows", index, rows, cov_type)
+    np.testing.assert_array_equal(stats.N, full_pass.N)
+    np.testing.assert_array_equal(stats.S1, full_pass.S1)
+    np.testing.assert_allclose(stats.weight, full_pass.weight, rtol=1e-12)
+    if cov_type == "tied":
+        np.testing.assert_allclose(stats.S2, full_pass.S2, rtol=1e-6)
+    else:
+        np.testing.assert_array_equal(stats.S2, full_pass.S2)
