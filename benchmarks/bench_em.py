@@ -16,7 +16,7 @@ TINY = {"N_SAMPLES": 4200, "N_ITER": 2}  # enough rows for d=64, k=16  # used by
 
 
 class EMIterations:
-    params = (COVARIANCE_TYPES, [2, 16, 64], [4, 16], ["float64", "float32"])
+    params = (COVARIANCE_TYPES, [2, 8, 16, 64], [4, 16], ["float64", "float32"])
     param_names = ["covariance_type", "n_features", "n_components", "dtype"]
     timeout = 300
 

@@ -1,4 +1,4 @@
-"""Initialisation alone: k-means (k-means++ seeding + Lloyd) and k-means++.
+"""Initialisation alone: k-means (k-means++ seeding + Lloyd), k-means++ and random rows.
 
 ``max_iter=0`` stops the fit right after the initial parameters are made,
 so the time is the initialisation only (including its one M-step).
@@ -20,7 +20,7 @@ def _init_only(X, k, init_params):
 
 
 class Initialisation:
-    params = (["kmeans", "k-means++"], [2, 16], [8, 16])
+    params = (["kmeans", "k-means++", "random_from_data"], [2, 16], [8, 16])
     param_names = ["init_params", "n_features", "n_components"]
     timeout = 300
 
