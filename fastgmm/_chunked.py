@@ -39,10 +39,12 @@ the nearest mean, draws the row a collapsed component is re-seeded at
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._blocks import CHUNK_ROWS
-from ._resp import one_hot, one_hot_rows, random_resp, seed_row_stats, stats_from_resp
+from ._resp import one_hot, random_resp, seed_row_stats, stats_from_resp
 
 _KMEANS_ROUNDS = 5
 _OVERSAMPLING = 2.0
@@ -102,13 +104,14 @@ def _task_race(X, w, index, start, args):
     if w is None:
         row_weights, total = np.ones(len(top)), float(n)
     else:
-        row_weights, total = w[top], float(np.sum(w))
+        row_weights, total = w[top], float(np.sum(w, dtype=np.float64))
     return (keys[top], start + top, np.asarray(X[top], dtype=np.float64), row_weights,
             np.array([total]))
 
 
 def _task_oversample(X, w, index, start, args):
-    """One k-means|| round: ``phi`` of the chunk and the rows it may contribute."""
+    """One k-means|| round: ``phi`` of the chunk and the rows it may contribute
+    (their keys, row numbers, values and weights)."""
     seed, round_, centers, ell = args
     X = np.ascontiguousarray(X)
     _, dist, sums, weights, phi = _nearest(X, w, centers)
@@ -119,7 +122,9 @@ def _task_oversample(X, w, index, start, args):
         with np.errstate(divide="ignore", invalid="ignore"):
             picked = np.flatnonzero(u < (ell / phi) * mass)
     keys = u[picked] / mass[picked]
-    return phi, sums, weights, keys, start + picked, np.asarray(X[picked], dtype=np.float64)
+    row_weights = np.ones(len(picked)) if w is None else np.asarray(w)[picked]
+    return (phi, sums, weights, keys, start + picked, np.asarray(X[picked], dtype=np.float64),
+            row_weights)
 
 
 def _task_lloyd(X, w, index, start, args):
@@ -153,8 +158,6 @@ def _task_init_stats(X, w, index, start, args):
     k = shift.shape[0]
     if mode == "nearest":
         make = one_hot(_nearest(X, w, payload)[0], k)
-    elif mode == "rows":
-        make = one_hot_rows(payload - start, k)
     else:  # random
         make = random_resp(np.random.default_rng([seed, index]), k, w)
     return stats_from_resp(X, w, make, shift, covariance_type)
@@ -208,15 +211,27 @@ def far_row(data, centers, seed, draw):
     return parts[best][1], parts[best][2]
 
 
-def _kmeans_parallel(data, k, seed):
-    """k-means|| candidates: rows, their row numbers and the weight nearest to each.
+class Candidates(NamedTuple):
+    """k-means|| candidates: the rows, their row numbers and sample weights,
+    the weight nearest to each, the sum of the feature variances (for
+    Lloyd's tolerance) and the total weight of the data."""
 
-    Also returns the sum of the feature variances (for Lloyd's tolerance).
+    rows: np.ndarray
+    index: np.ndarray
+    row_weights: np.ndarray
+    cluster_weight: np.ndarray
+    variance: float
+    total_weight: float
+
+
+def _kmeans_parallel(data, k, seed):
+    """:class:`Candidates` of k-means|| seeding.
+
     A round brings about ``l`` rows per chunk to the client.
     """
     ell = _OVERSAMPLING * k
-    reserve_index, reserve_rows, _, _ = _race(data, k, seed, weighted=True)
-    index, rows = reserve_index[:1], reserve_rows[:1]
+    reserve_index, reserve_rows, reserve_weights, total = _race(data, k, seed, weighted=True)
+    index, rows, row_weights = reserve_index[:1], reserve_rows[:1], reserve_weights[:1]
     variance = None
     for round_ in range(1, _KMEANS_ROUNDS + 1):
         parts = data.map(_task_oversample, seed, round_, rows, ell)
@@ -234,14 +249,17 @@ def _kmeans_parallel(data, k, seed):
         keep = keys < ell / phi
         index = np.concatenate([index, np.concatenate([p[4] for p in parts])[keep]])
         rows = np.vstack([rows, np.vstack([p[5] for p in parts])[keep]])
+        row_weights = np.concatenate([row_weights,
+                                      np.concatenate([p[6] for p in parts])[keep]])
     if len(index) < k:
         # Fewer distinct candidates than components: add race winners.
         extra = ~np.isin(reserve_index, index)
         index = np.concatenate([index, reserve_index[extra]])[:k]
         rows = np.vstack([rows, reserve_rows[extra]])[:k]
+        row_weights = np.concatenate([row_weights, reserve_weights[extra]])[:k]
     parts = data.map(_task_lloyd, rows, 0)
     cluster_weight = sum_in_order([p[1] for p in parts])
-    return rows, index, cluster_weight, variance
+    return Candidates(rows, index, row_weights, cluster_weight, variance, total)
 
 
 def _distributed_lloyd(data, centers, tol):
@@ -280,15 +298,18 @@ def initial_stats(data, n_components, covariance_type, init_params, rng):
     k = n_components
     seed = int(rng.randint(_SEED_MAX))
     if init_params in ("kmeans", "k-means++"):
-        rows, index, cluster_weight, variance = _kmeans_parallel(data, k, seed)
+        found = _kmeans_parallel(data, k, seed)
         if init_params == "kmeans":
-            centers, _ = kmeans(rows, k, rng, cluster_weight)
-            tol = _LLOYD_TOL * variance / data.shape[1]
+            centers, _ = kmeans(found.rows, k, rng, found.cluster_weight)
+            tol = _LLOYD_TOL * found.variance / data.shape[1]
             centers = _distributed_lloyd(data, centers, tol)
             stats = _stats_pass(data, "nearest", centers, centers, covariance_type)
         else:
-            seeds, chosen = kmeans_plusplus(rows, k, rng, cluster_weight)
-            stats = _stats_pass(data, "rows", index[chosen], seeds, covariance_type)
+            # Only the chosen seeds carry responsibility: no pass over the data.
+            _, chosen = kmeans_plusplus(found.rows, k, rng, found.cluster_weight)
+            stats = seed_row_stats(found.rows[chosen].astype(data.dtype),
+                                   found.row_weights[chosen].astype(data.dtype),
+                                   found.total_weight, covariance_type)
     elif init_params == "random_from_data":
         # Only the winning rows carry responsibility: no pass over the data.
         _, rows, row_weights, total = _race(data, k, seed, weighted=False)

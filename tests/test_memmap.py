@@ -257,20 +257,25 @@ def test_fit_1gib_memmap_in_bounded_anonymous_memory(gib_memmap, init_params):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("init_params", ["random_from_data", "k-means++"])
 @pytest.mark.parametrize("cov_type", ["full", "tied", "diag", "spherical"])
-def test_chunked_random_rows_init_needs_no_pass_over_the_data(cov_type, weighted):
-    """'random_from_data' over row blocks: the race's winners alone give the
-    statistics a pass over every block would (the pass is gone; exact for the
-    per-component sums, to rounding for the pooled tied scatter)."""
+def test_chunked_seeded_init_needs_no_pass_over_the_data(cov_type, init_params, weighted):
+    """Seeded inits over row blocks: the chosen rows alone (the race's
+    winners, or the k-means++ seeds among the k-means|| candidates) give the
+    statistics of responsibility 1 at those rows over every row (exact for
+    the per-component sums, to rounding for the pooled tied scatter)."""
+    from fastgmm._resp import one_hot_rows, stats_from_resp
+
     rng = np.random.default_rng(3)
     X = rng.normal(size=(12_000, 3)).astype(np.float32) + 50.0
     w = rng.uniform(0.0, 2.0, size=len(X)).astype(np.float32) if weighted else None
     data = _chunked.RowBlocks(X, w, block_rows=5000)
-    stats = _chunked.initial_stats(data, 4, cov_type, "random_from_data",
-                                   np.random.RandomState(0))
-    seed = int(np.random.RandomState(0).randint(_chunked._SEED_MAX))
-    index, rows, _, _ = _chunked._race(data, 4, seed, weighted=False)
-    full_pass = _chunked._stats_pass(data, "rows", index, rows, cov_type)
+    stats = _chunked.initial_stats(data, 4, cov_type, init_params, np.random.RandomState(0))
+    # The seed rows are where the statistics are shifted to; find their indices.
+    index = np.array([int(np.flatnonzero((X == row).all(axis=1))[0])
+                      for row in stats.shift.astype(np.float32)])
+    full_pass = stats_from_resp(X, w, one_hot_rows(index, 4), X[index].astype(np.float64),
+                                cov_type)
     np.testing.assert_array_equal(stats.N, full_pass.N)
     np.testing.assert_array_equal(stats.S1, full_pass.S1)
     np.testing.assert_allclose(stats.weight, full_pass.weight, rtol=1e-12)
