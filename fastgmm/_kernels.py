@@ -37,7 +37,8 @@ from numba import types
 from numba.core import errors
 from numba.extending import overload
 
-from ._blocks import BLOCK_ROWS, FASTMATH, FULL, FULL_FEW, TIED, block_bounds, n_blocks
+from ._blocks import (BLOCK_ROWS, DIAG, FASTMATH, FULL, FULL_FEW, SPHERICAL, TIED, block_bounds,
+                      n_blocks)
 from ._compile import ERROR_MODEL, kernel
 
 # exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2, in the data's
@@ -846,8 +847,9 @@ def _block_stats_diag(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
 def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1, S2):
     """Add one block's statistics (``resp`` already holds ``w_i r_ij``).
 
-    ``S2`` is the chunk's padded accumulator: (k, d4, d4) for full,
-    (1, d4, d4) for tied, (k, d4, 1) for diag and spherical; ``pack`` the
+    ``S1`` (k, d4) and ``S2`` are the chunk's padded accumulators, ``S2``
+    (k, d4, d4) for full, (1, d4, d4) for tied, (k, d4, 1) for diag and
+    spherical: the few-features code writes every padded feature; ``pack`` the
     scratch of :func:`_component_rows`. Called from kernels only, with
     ``kind`` a compile-time constant (see :func:`_for_kind`).
     """
@@ -905,9 +907,11 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     shifted = np.empty(BLOCK_ROWS if want_entropy else 0)
     ent = np.empty(BLOCK_ROWS if want_entropy else 0)
     flush = flush_threshold(X)
-    S2_acc = np.zeros((out_S2.shape[0], d4, d4 if out_S2.shape[2] > 1 else 1))
+    # Padded accumulators: the few-features code writes every padded
+    # feature's sums (exact zeros); the outputs get the real ones.
+    S1_acc = np.zeros((k, d4))
+    S2_acc = np.zeros((out_S2.shape[0], d4, 1 if kind == DIAG or kind == SPHERICAL else d4))
     out_N[:] = 0.0
-    out_S1[:, :] = 0.0
     ll = 0.0
     wsum = 0.0
     entropy = 0.0
@@ -945,7 +949,10 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
                 for i in range(nb):
                     resp[j, i] = logp[j, i] * total[i]
         _block_stats(kind, xt, nb, d, resp, weights, means_p, center, diff,
-                     wdiff, pack, out_N, out_S1, S2_acc)
+                     wdiff, pack, out_N, S1_acc, S2_acc)
+    for j in range(k):
+        for a in range(d):
+            out_S1[j, a] = S1_acc[j, a]
     for r in range(out_S2.shape[0]):
         for a in range(d):
             for c in range(out_S2.shape[2]):

@@ -439,3 +439,33 @@ def test_seed_row_statistics_equal_a_pass_over_all_rows(cov_type, weighted):
         np.testing.assert_allclose(from_seeds.S2, full_pass.S2, rtol=1e-12)
     else:
         np.testing.assert_array_equal(from_seeds.S2, full_pass.S2)
+
+
+_BOUNDS = """
+import warnings
+import numpy as np
+import fastgmm
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+for cov, d in [("full", 1), ("full", 3), ("full", 5), ("full", 9), ("tied", 1), ("diag", 1)]:
+    X = rng.normal(size=(300, d))
+    gm = fastgmm.GaussianMixture(2, covariance_type=cov, max_iter=2, random_state=0).fit(X)
+    gm.predict_proba(X)
+print("ok")
+"""
+
+
+def test_kernels_index_only_inside_their_arrays(tmp_path):
+    """Every kernel a fit and predict_proba run, compiled with Numba's bounds
+    checks (NUMBA_BOUNDSCHECK=1, fresh cache), on the padding edges: one
+    feature, each few-features class and the tiles. An index past an array's
+    end is an IndexError there (in a task function, a failed fit). Such a
+    write once landed in the next task's partial sums, a race between threads."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", _BOUNDS], env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
