@@ -158,3 +158,17 @@ def sample(rng, n_samples, weights, means, covariances, covariance_type):
         rows = labels == j
         X[rows] = rng.multivariate_normal(means[j], covs[j], size=int(rows.sum()))
     return X, labels
+
+
+def assert_seed_stats_match(actual, full_pass, cov_type, tied_rtol):
+    """Statistics taken from the seed rows alone against a pass over every row:
+    the per-component sums exactly, the pooled tied scatter to ``tied_rtol``,
+    the total weight to rounding."""
+    np.testing.assert_array_equal(actual.N, full_pass.N)
+    np.testing.assert_array_equal(actual.S1, full_pass.S1)
+    np.testing.assert_array_equal(actual.shift, full_pass.shift)
+    np.testing.assert_allclose(actual.weight, full_pass.weight, rtol=1e-12)
+    if cov_type == "tied":
+        np.testing.assert_allclose(actual.S2, full_pass.S2, rtol=tied_rtol)
+    else:
+        np.testing.assert_array_equal(actual.S2, full_pass.S2)
