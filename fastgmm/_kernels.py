@@ -241,7 +241,7 @@ def flush_threshold(X):
     small scikit-learn's own ``10 eps`` floor on ``N`` (2e-15) already
     decides its M-step; such a component becomes exactly empty (N = 0).
     The exact zeros let the full-covariance statistics skip the points
-    (:func:`_component_rows`): on separated data most shares are 0.
+    (:func:`_queue_rows`): on separated data most shares are 0.
     """
     return 1e-30
 
@@ -611,32 +611,30 @@ def _moments(xt, nb, d, r, mean, S1_j, S2_j, diagonal):
 
 
 @kernel(internal=True, fastmath=FASTMATH)
-def _component_rows(xt, r, nb, d, pack):
-    """The points a component's statistics need: ``(x, r, count)``.
+def _queue_rows(xt, r, nb, d, rows, queue_x, queue_r, start):
+    """Append the block's points with a non-zero share to a component's queue.
 
-    On separated data most of a component's shares are exactly 0 (flushed
-    below the threshold), and they add exact zeros to its sums. When at most
-    half of the block's shares are non-zero, their points are copied to the
-    front of ``pack`` (features x points, padded rows zero) and only those
-    are summed: the same statistics up to rounding (another summation
-    order), deterministically. Otherwise the whole block is returned.
+    Copies them (features x points) to ``queue_x[:, start:]`` and their
+    shares to ``queue_r`` and returns the queue's new length, or -1 without
+    copying when more than half of the block's shares are non-zero (a
+    dense block is summed in place). The caller makes room first: at most
+    ``nb // 2`` points are appended.
     """
-    rows, packed_x, packed_r = pack
     m = 0
     for i in range(nb):  # a vectorised count first: dense blocks stop here
         m += 1 if r[i] != 0.0 else 0
     if 2 * m > nb:
-        return xt, r, nb
+        return -1
     m = 0
     for i in range(nb):  # branch-free stream compaction of the indices
         rows[m] = i
         m += 1 if r[i] != 0.0 else 0
     for a in range(d):
         for c in range(m):
-            packed_x[a, c] = xt[a, rows[c]]
+            queue_x[a, start + c] = xt[a, rows[c]]
     for c in range(m):
-        packed_r[c] = r[rows[c]]
-    return packed_x, packed_r, m
+        queue_r[start + c] = r[rows[c]]
+    return start + m
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
@@ -786,23 +784,47 @@ def _small_moments_8(xt, nb, r, mean, S1_j, S2_j):
 
 
 # A component whose every share in the block is exactly 0 is skipped: its
-# sums would add exact zeros. Otherwise, for the full kind, its non-zero
-# shares' points are summed (_component_rows); the diagonal moments cost a
-# point about what copying it would, so they run over the whole block.
+# sums would add exact zeros. The diagonal moments cost a point about what
+# copying it would, so they run over the whole block. For the full kind,
+# on separated data most shares are exactly 0 (flushed below the
+# threshold): a block's points with a non-zero share are queued per
+# component (_queue_rows) and summed when the queue is full or the chunk
+# ends. One block holds only ~nb / k of a component's points, too few for
+# the scatter's vector loops and tiles; a queue holds up to QUEUE_ROWS.
+# The same statistics up to rounding (another summation order), in an
+# order fixed by the data, so still deterministic.
 
-def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1,
-                      S2):
+@kernel(internal=True, inline="always")
+def _queue_rows_for(k, d4, itemsize):
+    """Length of each component's queue: a block's worth, within ~1 MB for all k."""
+    return min(BLOCK_ROWS, max(BLOCK_ROWS // 2, (1 << 20) // (k * d4 * itemsize)))
+
+
+def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N, S1,
+                      S2, last):
+    rows, queue_x, queue_r, queued = queue
+    capacity = queue_r.shape[1]
     for j in range(means.shape[0]):
         s = _mass(resp[j], nb)
         N[j] += s
-        if s == 0.0:
-            continue
-        x, r, m = _component_rows(xt, resp[j], nb, d, pack)
-        _full_moments(x, m, d, r, means[j], diff, wdiff, S1[j], S2[j])
+        if s != 0.0:
+            if queued[j] + nb // 2 > capacity:
+                _full_moments(queue_x[j], queued[j], d, queue_r[j], means[j], diff, wdiff,
+                              S1[j], S2[j])
+                queued[j] = 0
+            m = _queue_rows(xt, resp[j], nb, d, rows, queue_x[j], queue_r[j], queued[j])
+            if m < 0:
+                _full_moments(xt, nb, d, resp[j], means[j], diff, wdiff, S1[j], S2[j])
+            else:
+                queued[j] = m
+        if last and queued[j] > 0:
+            _full_moments(queue_x[j], queued[j], d, queue_r[j], means[j], diff, wdiff, S1[j],
+                          S2[j])
+            queued[j] = 0
 
 
-def _block_stats_full_few(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack,
-                          N, S1, S2):
+def _block_stats_full_few(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue,
+                          N, S1, S2, last):
     # A point's moments cost about what copying it out would: no packing.
     for j in range(means.shape[0]):
         s = _mass(resp[j], nb)
@@ -827,8 +849,8 @@ def _each_component_moments(xt, nb, d, resp, means, N, S1, S2, diagonal):
             _moments(xt, nb, d, resp[j], means[j], S1[j], S2[j if diagonal else 0], diagonal)
 
 
-def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1,
-                      S2):
+def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N, S1,
+                      S2, last):
     _each_component_moments(xt, nb, d, resp, means, N, S1, S2, False)
     # Pooled scatter about one common shift: sum_j r_ij = 1, so the
     # per-point weight is all that is needed (O(d^2), not O(k d^2)).
@@ -839,26 +861,28 @@ def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
     _scatter_lower(wdiff, diff, nb, d, S2[0])
 
 
-def _block_stats_diag(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1,
-                      S2):
+def _block_stats_diag(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N, S1,
+                      S2, last):
     _each_component_moments(xt, nb, d, resp, means, N, S1, S2, True)
 
 
-def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N, S1, S2):
+def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N, S1, S2,
+                 last):
     """Add one block's statistics (``resp`` already holds ``w_i r_ij``).
 
     ``S1`` (k, d4) and ``S2`` are the chunk's padded accumulators, ``S2``
     (k, d4, d4) for full, (1, d4, d4) for tied, (k, d4, 1) for diag and
-    spherical: the few-features code writes every padded feature; ``pack`` the
-    scratch of :func:`_component_rows`. Called from kernels only, with
-    ``kind`` a compile-time constant (see :func:`_for_kind`).
+    spherical: the few-features code writes every padded feature. ``queue``
+    holds the full kind's queued points (see above), summed when ``last``
+    (the chunk's last block). Called from kernels only, with ``kind`` a
+    compile-time constant (see :func:`_for_kind`).
     """
     raise TypeError("_block_stats runs inside kernels only")
 
 
 @overload(_block_stats, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
-def _block_stats_for_kind(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, pack, N,
-                          S1, S2):
+def _block_stats_for_kind(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N,
+                          S1, S2, last):
     return _for_kind(kind, _block_stats_full, _block_stats_full_few, _block_stats_tied,
                      _block_stats_diag)
 
@@ -902,8 +926,10 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     wdiff = np.zeros((d4, BLOCK_ROWS), dt)
     resp = np.empty((k, BLOCK_ROWS), dt)
     weights = np.empty(BLOCK_ROWS, dt)
-    pack = (np.empty(BLOCK_ROWS, np.int64), np.zeros((d4, BLOCK_ROWS), dt),
-            np.empty(BLOCK_ROWS, dt))
+    queue_k = k if kind == FULL else 0
+    queue_rows = _queue_rows_for(k, d4, X.itemsize)
+    queue = (np.empty(BLOCK_ROWS, np.int64), np.empty((queue_k, d4, queue_rows), dt),
+             np.empty((queue_k, queue_rows), dt), np.zeros(queue_k, np.int64))
     shifted = np.empty(BLOCK_ROWS if want_entropy else 0)
     ent = np.empty(BLOCK_ROWS if want_entropy else 0)
     flush = flush_threshold(X)
@@ -915,7 +941,8 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     ll = 0.0
     wsum = 0.0
     entropy = 0.0
-    for b in range(n_blocks(c1 - c0, BLOCK_ROWS)):
+    blocks = n_blocks(c1 - c0, BLOCK_ROWS)
+    for b in range(blocks):
         b0, b1 = block_bounds(b, c1 - c0, BLOCK_ROWS)
         r0 = c0 + b0
         nb = b1 - b0
@@ -949,7 +976,7 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
                 for i in range(nb):
                     resp[j, i] = logp[j, i] * total[i]
         _block_stats(kind, xt, nb, d, resp, weights, means_p, center, diff,
-                     wdiff, pack, out_N, S1_acc, S2_acc)
+                     wdiff, queue, out_N, S1_acc, S2_acc, b == blocks - 1)
     for j in range(k):
         for a in range(d):
             out_S1[j, a] = S1_acc[j, a]

@@ -167,6 +167,36 @@ def test_em_pass_matches_naive(n, cov_type, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_queued_points_give_the_statistics_of_every_point(dtype):
+    # Separated components: most shares are exactly 0, so the full kind
+    # queues each block's points with a share per component and sums a
+    # queue when it fills or the chunk ends. Rows sorted by component make
+    # blocks where one component holds every share (summed in place), and
+    # shuffled rows blocks where each holds about a quarter (queued).
+    rng = np.random.default_rng(7)
+    k, d = 4, 12
+    weights = np.full(k, 1.0 / k)
+    means = rng.normal(scale=8.0, size=(k, d))
+    cov = naive.random_covariances(rng, "full", k, d)
+    n = CHUNK_ROWS + 3 * BLOCK_ROWS + 10
+    X, labels = naive.sample(rng, n, weights, means, cov, "full")
+    half = n // 2
+    order = np.argsort(labels[:half], kind="stable")
+    X = np.concatenate([X[:half][order], X[half:]]).astype(dtype)
+    model = _kernel_model(weights, means, cov, "full", X.dtype)
+    stats = accumulate(X, None, model)
+
+    means_seen = model.means.astype(np.float64)
+    resp = np.exp(naive.log_responsibilities(X, weights, means_seen, cov, "full"))
+    assert (resp < 1e-30).mean() > 0.5  # mostly queued, not dense
+    rtol = _tolerance(dtype)
+    np.testing.assert_allclose(stats.N, resp.sum(axis=0), rtol=rtol)
+    expected = naive.m_step(X, resp, "full", REG, eps=np.finfo(dtype).eps)
+    actual = _model.m_step(stats, "full", REG, dtype)
+    _assert_params_close(actual, expected, dtype, scale=10.0, cov_type="full")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("n_features", [1, 2, 3, 4, 5, 8, 9, 16])
 def test_em_pass_and_score_every_feature_padding(n_features, cov_type, dtype):
