@@ -675,7 +675,8 @@ class Report:
             f"Load average (1, 5, 15 min) at start: {i['load']}, at end: "
             f"{i.get('load_end', '?')}.",
             f"Per iteration = (t(max_iter={s['iters'][1]}) - t(max_iter={s['iters'][0]}))"
-            f" / {s['iters'][1] - s['iters'][0]}, same initial parameters, tol=0, "
+            f" / (iterations run between them: {s['iters'][1] - s['iters'][0]}, fewer for"
+            " oneDAL where it stops early), same initial parameters, tol=0, "
             f"{s['threads']} threads for all; scale {s['scale']:g}; fastgmm best of "
             f"{s['repeat']}. sep = centre scale of the data; f32 gain = fastgmm float64 "
             f"s/iter / float32 s/iter on the same data (goal >= {FLOAT32_GOAL:g}x); "
