@@ -790,37 +790,44 @@ def _small_moments_8(xt, nb, r, mean, S1_j, S2_j):
 # threshold): a block's points with a non-zero share are queued per
 # component (_queue_rows) and summed when the queue is full or the chunk
 # ends. One block holds only ~nb / k of a component's points, too few for
-# the scatter's vector loops and tiles; a queue holds up to QUEUE_ROWS.
-# The same statistics up to rounding (another summation order), in an
-# order fixed by the data, so still deterministic.
+# the scatter's vector loops and tiles; a queue holds 128-256. The same
+# statistics up to rounding (another summation order), in an order fixed
+# by the data, so still deterministic.
 
 @kernel(internal=True, inline="always")
-def _queue_rows_for(k, d4, itemsize):
-    """Length of each component's queue: a block's worth, within ~1 MB for all k."""
-    return min(BLOCK_ROWS, max(BLOCK_ROWS // 2, (1 << 20) // (k * d4 * itemsize)))
+def _queue_shape(k, d4, itemsize):
+    """``(slots, length)`` of the full kind's queues, about 1 MB per task.
+
+    One slot per component while that stays within 4 MB; otherwise (many
+    components and features) one slot that every component empties at once.
+    """
+    length = min(BLOCK_ROWS, max(BLOCK_ROWS // 2, (1 << 20) // (k * d4 * itemsize)))
+    return (k if k * d4 * length * itemsize <= 1 << 22 else 1), length
 
 
 def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N, S1,
                       S2, last):
     rows, queue_x, queue_r, queued = queue
+    shared = queue_x.shape[0] < means.shape[0]
     capacity = queue_r.shape[1]
     for j in range(means.shape[0]):
+        q = 0 if shared else j
         s = _mass(resp[j], nb)
         N[j] += s
         if s != 0.0:
-            if queued[j] + nb // 2 > capacity:
-                _full_moments(queue_x[j], queued[j], d, queue_r[j], means[j], diff, wdiff,
+            if queued[q] + nb // 2 > capacity:
+                _full_moments(queue_x[q], queued[q], d, queue_r[q], means[j], diff, wdiff,
                               S1[j], S2[j])
-                queued[j] = 0
-            m = _queue_rows(xt, resp[j], nb, d, rows, queue_x[j], queue_r[j], queued[j])
+                queued[q] = 0
+            m = _queue_rows(xt, resp[j], nb, d, rows, queue_x[q], queue_r[q], queued[q])
             if m < 0:
                 _full_moments(xt, nb, d, resp[j], means[j], diff, wdiff, S1[j], S2[j])
             else:
-                queued[j] = m
-        if last and queued[j] > 0:
-            _full_moments(queue_x[j], queued[j], d, queue_r[j], means[j], diff, wdiff, S1[j],
+                queued[q] = m
+        if (last or shared) and queued[q] > 0:
+            _full_moments(queue_x[q], queued[q], d, queue_r[q], means[j], diff, wdiff, S1[j],
                           S2[j])
-            queued[j] = 0
+            queued[q] = 0
 
 
 def _block_stats_full_few(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue,
@@ -926,10 +933,11 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     wdiff = np.zeros((d4, BLOCK_ROWS), dt)
     resp = np.empty((k, BLOCK_ROWS), dt)
     weights = np.empty(BLOCK_ROWS, dt)
-    queue_k = k if kind == FULL else 0
-    queue_rows = _queue_rows_for(k, d4, X.itemsize)
-    queue = (np.empty(BLOCK_ROWS, np.int64), np.empty((queue_k, d4, queue_rows), dt),
-             np.empty((queue_k, queue_rows), dt), np.zeros(queue_k, np.int64))
+    slots, length = _queue_shape(k, d4, X.itemsize)
+    if kind != FULL:
+        slots = 0
+    queue = (np.empty(BLOCK_ROWS, np.int64), np.empty((slots, d4, length), dt),
+             np.empty((slots, length), dt), np.zeros(slots, np.int64))
     shifted = np.empty(BLOCK_ROWS if want_entropy else 0)
     ent = np.empty(BLOCK_ROWS if want_entropy else 0)
     flush = flush_threshold(X)

@@ -166,15 +166,17 @@ def test_em_pass_matches_naive(n, cov_type, dtype):
 
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_queued_points_give_the_statistics_of_every_point(dtype):
+@pytest.mark.parametrize("dtype, k, d", [(np.float32, 4, 12), (np.float64, 4, 12),
+                                         (np.float64, 70, 64)])
+def test_queued_points_give_the_statistics_of_every_point(dtype, k, d):
     # Separated components: most shares are exactly 0, so the full kind
     # queues each block's points with a share per component and sums a
     # queue when it fills or the chunk ends. Rows sorted by component make
     # blocks where one component holds every share (summed in place), and
-    # shuffled rows blocks where each holds about a quarter (queued).
+    # shuffled rows blocks where each holds a few (queued). 70 components
+    # of 64 features would need over 4 MB of queues: they share one.
+    assert (k * d * BLOCK_ROWS // 2 * 8 > 1 << 22) == (k == 70)
     rng = np.random.default_rng(7)
-    k, d = 4, 12
     weights = np.full(k, 1.0 / k)
     means = rng.normal(scale=8.0, size=(k, d))
     cov = naive.random_covariances(rng, "full", k, d)
