@@ -114,7 +114,9 @@ def per_iteration(X, init, iters, repeat, threads):
         ``weights_init``, ``means_init`` and ``precisions_init`` (diagonal,
         shape (n_components, n_features)), as scikit-learn takes them.
     iters : (int, int)
-        ``A, B``: per iteration = ``(t(B) - t(A)) / (B - A)``, best of each.
+        ``A, B``: per iteration = ``(t(B) - t(A))`` (best of each) divided by
+        the iterations the two runs really made: ``learn()`` stops once the
+        mean log-likelihood changes by at most machine epsilon.
     repeat : int
         Rounds of ``learn(A)``, ``learn(B)``.
     threads : int
@@ -157,7 +159,10 @@ def per_iteration(X, init, iters, repeat, threads):
         raise RuntimeError(f"Armadillo peer ran on {out['threads']} OpenMP threads, "
                            f"not {threads}")
     diff = min(out["t_b"]) - min(out["t_a"])
+    # learn() stops early on converged (e.g. well-separated) data; without
+    # its iteration lines (another Armadillo build) assume it ran them all.
+    ran = out["ran_b"] - out["ran_a"] if out["ran_b"] > 0 else b - a
     model = {"avg_log_p": out["avg_log_p"], "weights": np.array(out["weights"]),
              "means": np.array(out["means"]).reshape(k, d),
              "covariances": np.array(out["covariances"]).reshape(k, d)}
-    return (diff / (b - a) if diff > 0 else float("nan")), model
+    return (diff / ran if diff > 0 and ran > 0 else float("nan")), model
