@@ -829,8 +829,9 @@ def main(argv=None):
                 add_float32_gains(report.rows)
                 log(format_text([row], header=False))
                 if np.isfinite(row["armadillo_ll_rel_diff"]):
-                    log(f"  Armadillo's mean log-likelihood after {args.iters[1]} iterations"
-                        f" vs fastgmm's: {row['armadillo_ll_rel_diff']:.1e} relative")
+                    log(f"  Armadillo's mean log-likelihood after at most {args.iters[1]}"
+                        f" iterations vs fastgmm's after {args.iters[1]}:"
+                        f" {row['armadillo_ll_rel_diff']:.1e} relative")
     if args.extras:
         log("")
         log("main case:")
