@@ -805,6 +805,14 @@ def _queue_shape(k, d4, itemsize):
     return (k if k * d4 * length * itemsize <= 1 << 22 else 1), length
 
 
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _sum_queue(queue, q, d, mean, diff, wdiff, S1_j, S2_j):
+    """Add slot ``q``'s queued points to one component's sums and empty it."""
+    _, queue_x, queue_r, queued = queue
+    _full_moments(queue_x[q], queued[q], d, queue_r[q], mean, diff, wdiff, S1_j, S2_j)
+    queued[q] = 0
+
+
 def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N, S1,
                       S2, last):
     rows, queue_x, queue_r, queued = queue
@@ -816,18 +824,14 @@ def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
         N[j] += s
         if s != 0.0:
             if queued[q] + nb // 2 > capacity:
-                _full_moments(queue_x[q], queued[q], d, queue_r[q], means[j], diff, wdiff,
-                              S1[j], S2[j])
-                queued[q] = 0
+                _sum_queue(queue, q, d, means[j], diff, wdiff, S1[j], S2[j])
             m = _queue_rows(xt, resp[j], nb, d, rows, queue_x[q], queue_r[q], queued[q])
             if m < 0:
                 _full_moments(xt, nb, d, resp[j], means[j], diff, wdiff, S1[j], S2[j])
             else:
                 queued[q] = m
         if (last or shared) and queued[q] > 0:
-            _full_moments(queue_x[q], queued[q], d, queue_r[q], means[j], diff, wdiff, S1[j],
-                          S2[j])
-            queued[q] = 0
+            _sum_queue(queue, q, d, means[j], diff, wdiff, S1[j], S2[j])
 
 
 def _block_stats_full_few(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue,
