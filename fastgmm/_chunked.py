@@ -44,7 +44,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._blocks import CHUNK_ROWS
-from ._resp import one_hot, random_resp, seed_row_stats, stats_from_resp
+from ._resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
 
 _KMEANS_ROUNDS = 5
 _OVERSAMPLING = 2.0
@@ -101,12 +101,9 @@ def _task_race(X, w, index, start, args):
         with np.errstate(divide="ignore"):
             keys = np.where(w > 0, keys / w if weighted else keys, np.inf)
     top = _smallest(keys, k)
-    if w is None:
-        row_weights, total = np.ones(len(top)), float(n)
-    else:
-        row_weights, total = w[top], float(np.sum(w, dtype=np.float64))
+    row_weights = np.ones(len(top)) if w is None else w[top]
     return (keys[top], start + top, np.asarray(X[top], dtype=np.float64), row_weights,
-            np.array([total]))
+            np.array([total_weight(w, n)]))
 
 
 def _task_oversample(X, w, index, start, args):

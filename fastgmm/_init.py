@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _chunked
 from ._model import Stats
-from ._resp import one_hot, random_resp, seed_row_stats, stats_from_resp
+from ._resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
 
 
 def _on_disk(X):
@@ -91,19 +91,12 @@ def seed_stats(X, sample_weight, indices, covariance_type) -> Stats:
 
     Only those rows carry responsibility, so their statistics are those of
     the pass over just them (each component's from its own row); the total
-    weight is that of all rows, :func:`total_weight`.
+    weight is that of all rows, :func:`fastgmm._resp.total_weight`.
     """
     indices = np.asarray(indices, dtype=np.int64)
     w = None if sample_weight is None else np.asarray(sample_weight)[indices]
     return seed_row_stats(np.asarray(X[indices]), w, total_weight(sample_weight, X.shape[0]),
                           covariance_type)
-
-
-def total_weight(sample_weight, n):
-    """The total weight of ``n`` rows: ``n``, or the sum of ``sample_weight``."""
-    if sample_weight is None:
-        return float(n)
-    return float(np.sum(sample_weight, dtype=np.float64))
 
 
 def initial_resp(X, sample_weight, n_components, init_params, rng):

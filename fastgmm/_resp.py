@@ -45,18 +45,25 @@ def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
     return total
 
 
-def seed_row_stats(rows, row_weights, total_weight, covariance_type):
+def total_weight(sample_weight, n):
+    """The total weight of ``n`` rows: ``n``, or the sum of ``sample_weight``."""
+    if sample_weight is None:
+        return float(n)
+    return float(np.sum(sample_weight, dtype=np.float64))
+
+
+def seed_row_stats(rows, row_weights, weight, covariance_type):
     """Statistics of responsibility 1 for component ``j`` at ``rows[j]``, 0 at every other row.
 
     The other rows add nothing, so these are the statistics of a pass over
     just the seed rows (each component's from its own row, shifted by it),
-    with ``total_weight``, that of all rows. ``row_weights`` is None or the
+    with ``weight``, that of all rows. ``row_weights`` is None or the
     seed rows' sample weights.
     """
     k = len(rows)
     stats = stats_from_resp(rows, row_weights, one_hot_rows(np.arange(k), k),
                             np.asarray(rows, dtype=np.float64), covariance_type)
-    stats.weight = float(total_weight)
+    stats.weight = float(weight)
     return stats
 
 

@@ -26,11 +26,11 @@ from sklearn.utils.validation import _check_feature_names, _get_feature_names, c
 from . import _model
 from ._blocks import KIND_CODES, s2_shape
 from ._engine import round_rows
-from ._init import SEEDED, initial_resp, initial_stats, seed_rows, total_weight
+from ._init import SEEDED, initial_resp, initial_stats, seed_rows
 from ._model import Stats
 from ._params import precision_shape
 from ._random import Streams
-from ._resp import SLICE_ROWS, one_hot, resp_rows, stats_from_resp_many
+from ._resp import SLICE_ROWS, one_hot, resp_rows, stats_from_resp_many, total_weight
 from .mixture import GaussianMixture
 
 _FLOAT_DTYPES = [np.float64, np.float32]
