@@ -53,10 +53,10 @@ def save(model: BaseMixture, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike) -> BaseMixture:
-    """Read a model written by :meth:`GaussianMixture.save` or
-    :meth:`BayesianGaussianMixture.save`.
+    """Read a model file written by a fitted mixture's ``save``.
 
-    The file is checked before anything is built from it: archive
+    Reads files of :meth:`GaussianMixture.save` and
+    :meth:`BayesianGaussianMixture.save`. The file is checked before anything is built from it: archive
     integrity, format name and version (files from a newer format are
     refused), checksum, hyper-parameters, dtypes, shapes, finite values,
     weights and positive-definite precisions. The loaded model predicts
@@ -65,7 +65,8 @@ def load(path: str | os.PathLike) -> BaseMixture:
     Parameters
     ----------
     path : str or path-like
-        A file written by :meth:`GaussianMixture.save` or :func:`save`.
+        A file written by :meth:`GaussianMixture.save` or
+        ``fastgmm.io.save(model, path)``.
 
     Returns
     -------

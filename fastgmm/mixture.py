@@ -116,7 +116,7 @@ class GaussianMixture(BaseMixture):
         ``on_collapse='raise'``. Set by :meth:`fit` only.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -131,7 +131,8 @@ class GaussianMixture(BaseMixture):
     >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
     >>> np.round(np.sort(gm.means_[:, 0]), 6)
     array([ 1., 10.])
-    >>> gm.predict([[0, 0], [12, 3]]).tolist() == [int(gm.means_[0, 0] < 5), int(gm.means_[0, 0] > 5)]
+    >>> labels = gm.predict([[0, 0], [12, 3]])
+    >>> bool(gm.means_[labels[0], 0] < 5 < gm.means_[labels[1], 0])
     True
     """
 
@@ -338,6 +339,7 @@ class GaussianMixture(BaseMixture):
         Returns
         -------
         bic : float
+            ``-2 log L + p log n`` for ``p`` free parameters and ``n`` rows.
         """
         n = _n_rows(X)
         return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
@@ -353,6 +355,7 @@ class GaussianMixture(BaseMixture):
         Returns
         -------
         aic : float
+            ``-2 log L + 2 p`` for ``p`` free parameters.
         """
         return -2 * self.score(X) * _n_rows(X) + 2 * self._n_parameters()
 

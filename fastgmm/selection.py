@@ -15,12 +15,16 @@ _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 @dataclass(frozen=True)
 class Candidate:
-    """The scores of one fitted candidate of :func:`select`.
+    """The scores of one fitted candidate of :func:`fastgmm.select`.
 
-    Attributes
+    Each parameter is also a read-only attribute of the same name.
+
+    Parameters
     ----------
     n_components : int
+        Number of components of the candidate.
     covariance_type : str
+        Covariance type of the candidate.
     bic : float
         Bayesian information criterion on ``X`` (lower is better); ``nan``
         if the fit failed.
@@ -29,7 +33,9 @@ class Candidate:
     lower_bound : float
         Mean log-likelihood per sample of the fit.
     n_iter : int
+        Number of EM iterations the fit ran.
     converged : bool
+        Whether the fit converged.
     fit_time : float
         Seconds spent fitting and scoring.
     error : str or None
@@ -47,7 +53,13 @@ class Candidate:
     error: str | None = None
 
     def as_dict(self) -> dict:
-        """The candidate as a plain dict (one row of the table)."""
+        """The candidate as a plain dict (one row of the table).
+
+        Returns
+        -------
+        row : dict
+            The fields by name, e.g. ``{'n_components': 3, ...}``.
+        """
         return asdict(self)
 
 

@@ -1,0 +1,6 @@
+"""
+First fit
+=========
+"""
+import fastgmm
+print(fastgmm.__version__)
