@@ -11,6 +11,7 @@ import sys
 
 # The checkout's fastgmm, whether or not it is installed.
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_ext"))
 import fastgmm  # noqa: E402
 
 project = "fastgmm"
@@ -26,6 +27,7 @@ extensions = [
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
+    "fastgmm_cli",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
