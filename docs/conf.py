@@ -67,7 +67,7 @@ sphinx_gallery_conf = {
     "examples_dirs": "examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"plot_",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "download_all_examples": False,
     "remove_config_comments": True,
     "show_memory": False,
@@ -89,3 +89,8 @@ html_theme_options = {
 }
 html_sidebars = {"index": [], "getting_started": []}
 html_show_sourcelink = False
+# Long method names in the page's table of contents: "fit()", not
+# "GaussianMixture.fit()".
+toc_object_entries_show_parents = "hide"
+html_css_files = ["fastgmm.css"]
+html_favicon = "_static/favicon.svg"
