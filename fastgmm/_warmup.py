@@ -21,8 +21,8 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     initialisation, two EM iterations) and scoring, one of a single chunk of
     rows (the serial kernels) and one of three (the parallel ones), so that later processes
     load machine code from the cache instead of compiling. Run it once when
-    building a Docker image or a CI cache; see the README for where the
-    cache lives. Cached code is specific to this CPU model and this fastgmm
+    building a Docker image or a CI cache; the user guide's "Start-up and
+    the kernel cache" says where the cache lives. Cached code is specific to this CPU model and this fastgmm
     version: a different CPU, or another version, compiles afresh.
 
     Parameters

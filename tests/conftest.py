@@ -6,7 +6,7 @@ when all of them are compiled in one process, not when some are loaded from
 the cache. A freshly compiled kernel calls the process's one compiled copy
 of each shared helper; a kernel loaded from the cache carries its own copies,
 re-optimised inside it, and under ``reassoc`` those can round a reduction
-one ulp apart (README, "Cached vs freshly compiled code"). So every session
+one ulp apart (docs/user_guide/startup.md, "Last bits"). So every session
 compiles into its own empty directory, as CI's clean machine does. Set
 ``FASTGMM_TEST_CACHE_DIR`` to keep a cache between runs instead: faster, but
 the bitwise cross-kernel tests may then fail in the last bits."""

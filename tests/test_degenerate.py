@@ -138,7 +138,7 @@ def test_tied_on_duplicated_rows_raises():
     """The pooled scatter of point masses is 0. scikit-learn's
     E[x x^T] - mu mu^T lands on rounding noise of about 1e-15, positive-definite
     here by chance (on test_regularisation's data it is not); fastgmm's
-    shifted scatter is exactly 0 and the fit is refused (README, Degenerate data)."""
+    shifted scatter is exactly 0 and the fit is refused (docs/user_guide/degenerate_data.md)."""
     X, kwargs = _two_points_duplicated()
     theirs = _fit_quietly(SkGaussianMixture(covariance_type="tied", **kwargs), X)
     assert np.abs(theirs.covariances_).max() < 1e-13

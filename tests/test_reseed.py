@@ -128,7 +128,7 @@ def test_duplicated_rows_reseed_completes_then_reaches_the_cap():
     # No component can sit on the 50 copies without reg_covar, and each one
     # that comes near them shrinks onto them again: a tuned reg_covar keeps
     # one there at variance reg_covar, whose density 1 / (2 pi reg_covar)
-    # per copy outscores any valid model (README).
+    # per copy outscores any valid model (docs/user_guide/degenerate_data.md).
     bounds = _best_complete_bound(X, n_components=3)
     assert sorted(bounds) == list(REG_COVARS)
     assert gm.lower_bound_ < min(bounds.values())
@@ -142,7 +142,7 @@ def test_group_constant_column_reseed_converges_or_stops_at_the_cap():
     on last-bit rounding, so on the CPU's vector width: random_state=0 converged
     on an AVX2 core and reached the cap on an AVX-512 one. Over eight seeds,
     each fit converges to a positive-definite model that beats the largest
-    reg_covar but not the smaller ones (README), or raises the documented cap
+    reg_covar but not the smaller ones (docs/user_guide/degenerate_data.md), or raises the documented cap
     error; on both CPUs most of them converged (5 and 6 of 8)."""
     X = group_constant_column()
     bounds = _best_complete_bound(X, n_components=2)

@@ -113,8 +113,8 @@ def test_cache_lives_outside_the_package(tmp_path):
     second = _fit({"XDG_CACHE_HOME": str(tmp_path)})
     assert (second["hits"], second["misses"]) == (2, 0)
     # Not bitwise: the chunk code loaded from the cache calls its own copies
-    # of the shared helpers, freshly compiled code the process's (README,
-    # "Cached vs freshly compiled code").
+    # of the shared helpers, freshly compiled code the process's (docs/user_guide/
+    # startup.md, "Last bits").
     np.testing.assert_allclose(second["means"], first["means"], rtol=1e-12)
 
     # Another version (simulated: another directory name) finds nothing to load.
