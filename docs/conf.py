@@ -23,7 +23,6 @@ version = release
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
@@ -59,7 +58,9 @@ numpydoc_validation_exclude = {r"\.__init__$", r"\.set_(fit|score|partial_fit)_r
                                r"\.get_metadata_routing$"}
 
 # -- MyST (user guide pages) --------------------------------------------------
-myst_enable_extensions = ["colon_fence", "deflist", "dollarmath"]
+# No math extension: MathJax would load from a CDN, and the site must read
+# the same offline; formulas are plain text.
+myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # -- sphinx-gallery ------------------------------------------------------------
@@ -72,6 +73,8 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "show_memory": False,
     "min_reported_time": 1,
+    # No execution-times pages: they load jQuery and DataTables from CDNs.
+    "write_computation_times": False,
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
 }

@@ -93,6 +93,7 @@ class _Page(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.links: list[str] = []
+        self.resources: list[str] = []  # what the page loads: scripts, stylesheets, images
         self.images: list[str] = []
         self.ids: set[str] = set()
         self.title = ""
@@ -107,10 +108,13 @@ class _Page(HTMLParser):
             self.links.append(attrs["href"])
         elif tag == "link" and attrs.get("href") and "stylesheet" in (attrs.get("rel") or ""):
             self.links.append(attrs["href"])
+            self.resources.append(attrs["href"])
         elif tag == "script" and attrs.get("src"):
             self.links.append(attrs["src"])
+            self.resources.append(attrs["src"])
         elif tag == "img" and attrs.get("src"):
             self.images.append(attrs["src"])
+            self.resources.append(attrs["src"])
         if tag in ("title", "h1") and self._in is None:
             self._in = tag
 
@@ -196,6 +200,16 @@ def test_internal_links_resolve(site):
             elif fragment and target.suffix == ".html" and fragment not in _parse(target).ids:
                 broken.append(f"{page.relative_to(site)} -> {url} (no such anchor)")
     assert not broken, "broken internal links:\n" + "\n".join(broken[:40])
+
+
+@needs_sphinx
+def test_pages_load_nothing_from_the_network(site):
+    """Every script, stylesheet and image is part of the site, so it reads the
+    same offline (a CDN's MathJax would leave raw TeX on the page)."""
+    external = sorted({(page.relative_to(site).as_posix(), url)
+                       for page in _html_pages(site)
+                       for url in _parse(page).resources if not _internal(url)})
+    assert not external, f"pages that load from the network: {external[:20]}"
 
 
 @needs_sphinx

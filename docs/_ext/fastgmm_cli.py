@@ -17,12 +17,12 @@ from docutils.parsers.rst import Directive
 
 
 def help_text(argv: list[str]) -> str:
-    """What ``fastgmm <argv> --help`` prints, at a fixed width of 88 columns."""
+    """What ``fastgmm <argv> --help`` prints, 72 columns wide (the article column)."""
     from fastgmm.cli import main
 
     out = io.StringIO()
     old = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "88"  # argparse wraps to $COLUMNS
+    os.environ["COLUMNS"] = "72"  # argparse wraps to $COLUMNS
     try:
         with contextlib.redirect_stdout(out):
             try:
