@@ -9,8 +9,11 @@ warning, so a broken reference fails the build.
 import os
 import sys
 
-# The checkout's fastgmm, whether or not it is installed.
+# The checkout's fastgmm, whether or not it is installed, here and in the
+# processes the examples start.
 sys.path.insert(0, os.path.abspath(".."))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [os.path.abspath("..")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 sys.path.insert(0, os.path.abspath("_ext"))
 import fastgmm  # noqa: E402
 
