@@ -20,7 +20,8 @@ X = np.vstack([rng.normal(c, s, size=(1_500, 2)) for c, s in zip(centres, scales
 best, table = fastgmm.select(X, n_components=range(1, 9),
                              covariance_types=["full", "diag", "spherical", "tied"],
                              criterion="bic", random_state=0)
-print(f"best by BIC: {best.n_components} components, covariance_type={best.covariance_type!r}")
+print(f"best by BIC: {best.n_components} components, "
+      f"covariance_type={best.covariance_type!r}")
 
 # %%
 # Every row of the table is a ``Candidate``: its scores, iterations and fit

@@ -21,7 +21,8 @@ shapes = [np.array([[2.0, 0.0], [0.8, 0.5]]),
           np.array([[0.5, 0.0], [0.0, 1.5]]),
           np.array([[1.0, 0.7], [-0.7, 1.0]])]
 centres = np.array([[0.0, 0.0], [7.0, 2.0], [2.0, 7.0]])
-X = np.vstack([rng.standard_normal((1_000, 2)) @ A.T + c for A, c in zip(shapes, centres)])
+X = np.vstack([rng.standard_normal((1_000, 2)) @ A.T + c
+               for A, c in zip(shapes, centres)])
 
 # %%
 # Fit. ``random_state`` makes the k-means initialisation reproducible; the

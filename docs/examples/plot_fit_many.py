@@ -47,7 +47,8 @@ t_sklearn = (time.perf_counter() - start) / loop
 
 same = fastgmm.GaussianMixture(**params).fit(datasets[7])
 assert np.array_equal(same.means_, models[7].means_)  # the same model as its own fit
-print(f"per data set: fit_many {1e3 * t_many:.3f} ms, fastgmm loop {1e3 * t_loop:.2f} ms, "
+print(f"per data set: fit_many {1e3 * t_many:.3f} ms, "
+      f"fastgmm loop {1e3 * t_loop:.2f} ms, "
       f"scikit-learn loop {1e3 * t_sklearn:.2f} ms")
 
 # %%
@@ -59,7 +60,8 @@ separation = (means[:, 1] - means[:, 0]) / spread
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
 left.bar(["scikit-learn\nloop", "fastgmm\nloop", "fit_many"],
-         1e3 * np.array([t_sklearn, t_loop, t_many]), color=["tab:gray", "tab:blue", "tab:green"])
+         1e3 * np.array([t_sklearn, t_loop, t_many]),
+         color=["tab:gray", "tab:blue", "tab:green"])
 left.set_ylabel("ms per data set")
 left.set_title("2 components on 300 points, per data set")
 bins = np.linspace(0, separation.max(), 40)

@@ -54,7 +54,8 @@ from fastgmm import GaussianMixture
 
 path, n, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 X = np.memmap(path, dtype=np.float32, mode="r", shape=(n, d))
-params = dict(n_components=4, covariance_type="diag", init_params="k-means++", random_state=0)
+params = dict(n_components=4, covariance_type="diag", init_params="k-means++",
+              random_state=0)
 GaussianMixture(**params).fit(np.array(X[:5000]))  # load (or compile) the kernels first
 print("ready", flush=True)
 sys.stdin.readline()
@@ -95,11 +96,13 @@ print(f"fit: {n_iter} EM iterations, converged: {converged}")
 # The memory the fit needed above what the process held before it.
 if trace:
     times, extra = np.array(trace).T
-    print(f"peak: {extra.max():.1f} MiB above the {baseline / MiB:.0f} MiB held before the fit")
+    print(f"peak: {extra.max():.1f} MiB above the {baseline / MiB:.0f} MiB "
+          "held before the fit")
     assert extra.max() * MiB < BOUND, "the fit went over the bound"
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.plot(times, extra, label="fit's memory (RssAnon above before)")
-    ax.axhline(BOUND / MiB, color="tab:red", ls="--", label=f"bound, {BOUND / MiB:.0f} MiB")
+    ax.axhline(BOUND / MiB, color="tab:red", ls="--",
+               label=f"bound, {BOUND / MiB:.0f} MiB")
     ax.axhline(os.path.getsize(path) / MiB, color="tab:gray", ls=":",
                label=f"file, {os.path.getsize(path) / MiB:.0f} MiB")
     ax.set_xlabel("seconds into the fit")

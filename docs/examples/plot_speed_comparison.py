@@ -24,7 +24,8 @@ from fastgmm import GaussianMixture
 
 rng = np.random.default_rng(0)
 n, d, k = 40_000, 8, 8
-X = rng.normal(scale=3.0, size=(k, d))[rng.integers(0, k, n)] + rng.standard_normal((n, d))
+centres = rng.normal(scale=3.0, size=(k, d))
+X = centres[rng.integers(0, k, n)] + rng.standard_normal((n, d))
 
 
 def seconds_per_iteration(cls, covariance_type, init, repeat=2):
@@ -50,12 +51,13 @@ for cov in ["full", "tied", "diag", "spherical"]:
                               random_state=0).fit(X[:10_000])
     init = dict(weights_init=start.weights_, means_init=start.means_,
                 precisions_init=start.precisions_)
-    GaussianMixture(n_components=k, covariance_type=cov, max_iter=1, **init).fit(X)  # warm
+    # Compile (or load) the kernels before timing.
+    GaussianMixture(n_components=k, covariance_type=cov, max_iter=1, **init).fit(X)
     results[cov] = (seconds_per_iteration(SkGaussianMixture, cov, init),
                     seconds_per_iteration(GaussianMixture, cov, init))
     sk, fast = results[cov]
-    print(f"{cov:>9}: scikit-learn {1e3 * sk:7.2f} ms/iter, fastgmm {1e3 * fast:6.2f} ms/iter, "
-          f"{sk / fast:5.1f}x")
+    print(f"{cov:>9}: scikit-learn {1e3 * sk:7.2f} ms/iter, "
+          f"fastgmm {1e3 * fast:6.2f} ms/iter, {sk / fast:5.1f}x")
 
 # %%
 # Milliseconds per EM iteration (log scale), with the speedup above each pair.

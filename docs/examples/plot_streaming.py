@@ -45,7 +45,8 @@ for init in ["kmeans", "k-means++"]:
 
 # %%
 # The same model fitted on all the data at once, for comparison.
-batch_fit = GaussianMixture(n_components=k, n_init=3, random_state=0).fit(np.vstack(batches))
+batch_fit = GaussianMixture(n_components=k, n_init=3, random_state=0)
+batch_fit.fit(np.vstack(batches))
 best = batch_fit.score(X_test)
 print(f"fit on all {sum(map(len, batches)):,} points: {best:.4f}")
 
