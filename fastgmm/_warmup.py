@@ -48,7 +48,7 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     >>> list(times)
     [('diag', 'float64')]
     """
-    from ._compile import cache_dir
+    from ._kernels.compile import cache_dir
     from .mixture import GaussianMixture
 
     covariance_types = [covariance_types] if isinstance(covariance_types, str) \
@@ -61,7 +61,7 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     for dt in dtypes:
         if dt not in DTYPES:
             raise ValueError(f"dtypes must be among {DTYPES}, got {dt!r}")
-    from ._blocks import CHUNK_ROWS, FEW_FEATURES
+    from ._kernels.layout import CHUNK_ROWS, FEW_FEATURES
 
     # One chunk of rows takes the serial kernels, more rows the parallel ones:
     # warm both. The full kind has chunk code of its own for few features.

@@ -14,11 +14,12 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import _model, _variational
-from ._base import BaseMixture
-from ._engine import accumulate
-from ._modelfile import Refuse
-from ._params import precision_shape
+from ._model import gaussian as _model
+from ._model import variational as _variational
+from ._em.base import BaseMixture
+from ._data.arrays import accumulate
+from ._files.modelfile import Refuse
+from ._model.checks import precision_shape
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 

@@ -20,8 +20,8 @@ from time import perf_counter
 
 import numpy as np
 
-from ._files import DataFileError, read_data, write_array
-from ._files import one_line as _one_line
+from ._files.datafile import DataFileError, read_data, write_array
+from ._files.datafile import one_line as _one_line
 from ._version import __version__
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")

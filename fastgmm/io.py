@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import BaseMixture
-from ._modelfile import FORMAT_NAME, FORMAT_VERSION, Refuse, read_archive
-from ._modelfile import check_array as _check_array
-from ._modelfile import check_positive_definite as _check_positive_definite
-from ._modelfile import check_weights as _check_weights
-from ._modelfile import write_archive as _write_archive  # noqa: F401 (tests write archives)
+from ._em.base import BaseMixture
+from ._files.modelfile import FORMAT_NAME, FORMAT_VERSION, Refuse, read_archive
+from ._files.modelfile import check_array as _check_array
+from ._files.modelfile import check_positive_definite as _check_positive_definite
+from ._files.modelfile import check_weights as _check_weights
+from ._files.modelfile import write_archive as _write_archive  # noqa: F401 (tests write archives)
 from .bayesian import BayesianGaussianMixture
 from .mixture import GaussianMixture
 

@@ -23,14 +23,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names, _get_feature_names, check_array
 
-from . import _model
-from ._blocks import KIND_CODES, s2_shape
-from ._engine import round_rows
-from ._init import SEEDED, initial_resp, initial_stats, seed_rows
-from ._model import Stats
-from ._params import precision_shape
-from ._random import Streams
-from ._resp import SLICE_ROWS, one_hot, resp_rows, stats_from_resp_many, total_weight
+from ._model import gaussian as _model
+from ._kernels.layout import KIND_CODES, s2_shape
+from ._data.arrays import round_rows
+from ._init.dispatch import SEEDED, initial_resp, initial_stats, seed_rows
+from ._model.gaussian import Stats
+from ._model.checks import precision_shape
+from ._init.random import Streams
+from ._init.resp import SLICE_ROWS, one_hot, resp_rows, stats_from_resp_many, total_weight
 from .mixture import GaussianMixture
 
 _FLOAT_DTYPES = [np.float64, np.float32]
@@ -308,7 +308,7 @@ class _LockstepEM:
         k-means (or k-means++) gives; each problem's random stream starts at
         the seed and runs on through its ``n_init`` inits, as in its fit.
         """
-        from . import _kmeans  # loaded on first use, see _engine
+        from ._kernels import kmeans as _kmeans  # loaded on first use, see _engine
 
         gm, problems = self.gm, self.problems
         k, dtype = gm.n_components, problems.dtype
@@ -427,7 +427,7 @@ class _LockstepEM:
         gm, problems = self.gm, self.problems
         dtype = problems.dtype
         n_runs = len(problem)
-        from ._passes import many_stats_pass  # loaded on first use, see _engine
+        from ._kernels.passes import many_stats_pass  # loaded on first use, see _engine
 
         weights, means, covariances, prec_chol = params
         lower_bound = np.full(n_runs, -np.inf)

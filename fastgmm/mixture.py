@@ -13,10 +13,12 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import _model, _reseed, _stream
-from ._base import BaseMixture
-from ._modelfile import Refuse
-from ._params import check_means, check_precisions, check_weights
+from ._model import gaussian as _model
+from ._em import reseed as _reseed
+from ._em import stream as _stream
+from ._em.base import BaseMixture
+from ._files.modelfile import Refuse
+from ._model.checks import check_means, check_precisions, check_weights
 
 
 class GaussianMixture(BaseMixture):

@@ -10,7 +10,7 @@ from sklearn.mixture import GaussianMixture
 
 
 def test_armadillo_peer_missing_compiler_is_reported(tmp_path, monkeypatch):
-    from fastgmm import _armadillo
+    from fastgmm.bench.peers import armadillo as _armadillo
 
     monkeypatch.setenv("CXX", "no-such-compiler-for-fastgmm")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -20,7 +20,7 @@ def test_armadillo_peer_missing_compiler_is_reported(tmp_path, monkeypatch):
 
 
 def test_armadillo_peer_failed_compilation_is_reported(tmp_path, monkeypatch):
-    from fastgmm import _armadillo
+    from fastgmm.bench.peers import armadillo as _armadillo
 
     monkeypatch.setenv("CXX", "false")  # a "compiler" that always fails
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -31,7 +31,7 @@ def test_armadillo_peer_failed_compilation_is_reported(tmp_path, monkeypatch):
 
 
 def test_armadillo_peer_runs_from_the_given_parameters():
-    from fastgmm import _armadillo
+    from fastgmm.bench.peers import armadillo as _armadillo
     from fastgmm.bench import initial_parameters, make_data
 
     if not _armadillo.available()[0]:

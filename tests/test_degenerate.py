@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from fastgmm import GaussianMixture
-from fastgmm._model import SINGULAR_MESSAGE, variance_floor
+from fastgmm._model.gaussian import SINGULAR_MESSAGE, variance_floor
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import naive
-from fastgmm import GaussianMixture, _chunked
+from fastgmm import GaussianMixture
+from fastgmm._init import scalable as _chunked
 
 MiB = 2**20
 BOUND = 64 * MiB
@@ -184,7 +185,8 @@ _CHILD = """
 import sys
 import warnings
 import numpy as np
-from fastgmm import GaussianMixture, _chunked
+from fastgmm import GaussianMixture
+from fastgmm._init import scalable as _chunked
 path, n, d, init_params = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 warnings.simplefilter("ignore")
 X = np.memmap(path, dtype=np.float32, mode="r", shape=(n, d))
@@ -265,7 +267,7 @@ def test_chunked_seeded_init_needs_no_pass_over_the_data(cov_type, init_params, 
     winners, or the k-means++ seeds among the k-means|| candidates) give the
     statistics of responsibility 1 at those rows over every row (exact for
     the per-component sums, to rounding for the pooled tied scatter)."""
-    from fastgmm._resp import one_hot_rows, stats_from_resp
+    from fastgmm._init.resp import one_hot_rows, stats_from_resp
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(12_000, 3)).astype(np.float32) + 50.0

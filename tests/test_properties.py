@@ -11,7 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import naive
 from fastgmm import GaussianMixture
-from fastgmm._blocks import CHUNK_ROWS
+from fastgmm._kernels.layout import CHUNK_ROWS
 from strategies import problems
 
 # deadline=None: the first example of a dtype may compile the kernels.

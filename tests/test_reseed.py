@@ -18,7 +18,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 import fastgmm
 from fastgmm import BayesianGaussianMixture, GaussianMixture
-from fastgmm._reseed import MAX_RESEEDS_PER_COMPONENT
+from fastgmm._em.reseed import MAX_RESEEDS_PER_COMPONENT
 
 PARAMS = ("weights_", "means_", "covariances_", "precisions_cholesky_", "lower_bound_",
           "n_iter_", "n_reseeds_")
@@ -166,7 +166,7 @@ def test_cap_raises_the_usual_error():
     X = group_constant_column()
     with pytest.raises(ValueError, match="ill-defined empirical covariance") as error:
         GaussianMixture(3, reg_covar=0, random_state=0, on_collapse="reseed").fit(X)
-    assert str(error.value).startswith(fastgmm._model.SINGULAR_MESSAGE)
+    assert str(error.value).startswith(fastgmm._model.gaussian.SINGULAR_MESSAGE)
     # One component reached the cap; how often the others were re-seeded on
     # the way turns on rounding (30 on an AVX2 core, 29 on an AVX-512 one).
     count = int(re.search(r"re-seeded (\d+) components", str(error.value)).group(1))
@@ -343,7 +343,7 @@ def test_command_line_reseed(tmp_path, capsys):
 
 def test_far_row_draws_proportionally_to_weighted_squared_distance():
     """The race over blocks (here of 2 rows) is k-means++'s D^2 draw."""
-    from fastgmm._chunked import RowBlocks, far_row
+    from fastgmm._init.scalable import RowBlocks, far_row
 
     X = np.array([[0.0], [1.0], [2.0], [3.0], [5.0]])
     w = np.array([1.0, 1.0, 1.0, 1.0, 0.0])

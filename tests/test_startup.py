@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fastgmm
-from fastgmm import _compile
+from fastgmm._kernels import compile as _compile
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(fastgmm.__file__).resolve().parent
@@ -41,8 +41,8 @@ def _cache_files(root):
 # task and the serial driver (one chunk of rows) were loaded from the cache
 # or compiled.
 _LOADED = """
-from fastgmm import _passes
-from fastgmm._blocks import SPHERICAL, DIAG
+from fastgmm._kernels import passes as _passes
+from fastgmm._kernels.layout import SPHERICAL, DIAG
 task = _passes.stats_task({kind}, "float64")
 driver = _passes._stats_serial.stats
 loaded = [int(task.loaded_from_cache is True) + len(driver.cache_hits),
@@ -140,7 +140,8 @@ def test_unwritable_cache_warns_once_and_fits(tmp_path):
 _THIRD = """
 import json
 import numpy as np
-from fastgmm import _engine, _model
+from fastgmm._data import arrays as _engine
+from fastgmm._model import gaussian as _model
 X = np.random.default_rng(1).normal(size=(1000, 3))
 model = _model.kernel_model(np.full(3, 1 / 3), X[:3], np.ones((3, 3)), "diag", X.dtype)
 _engine.accumulate(X, None, model)  # a chunk of the size the workers saw: serial driver
@@ -179,8 +180,8 @@ def test_cold_cache_local_cluster(tmp_path, monkeypatch):
 def test_warmup_compiles_what_a_fit_needs(tmp_path):
     code = """
 import fastgmm
-from fastgmm import _passes
-from fastgmm._blocks import DIAG
+from fastgmm._kernels import passes as _passes
+from fastgmm._kernels.layout import DIAG
 fastgmm.warmup(["diag"], ["float32"], progress=print)
 print(*(len(driver.signatures) for driver in _passes.DRIVERS),
       *(task(DIAG, "float32").loaded_from_cache for task in (_passes.stats_task,

@@ -233,7 +233,9 @@ def test_float32_data_on_a_float64_model(fitted):
 
 
 def _kernel_signatures():
-    from fastgmm import _kernels, _kmeans, _passes
+    from fastgmm._kernels import chunk as _kernels
+    from fastgmm._kernels import kmeans as _kmeans
+    from fastgmm._kernels import passes as _passes
     counts = {f"{module.__name__}.{name}": len(getattr(module, name).signatures)
               for module in (_kernels, _kmeans, _passes) for name in dir(module)
               if hasattr(getattr(module, name), "signatures")}

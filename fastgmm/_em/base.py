@@ -44,10 +44,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _modelfile
-from ._engine import accumulate, score
-from ._init import initial_stats
-from ._params import precision_shape
+from .._files import modelfile as _modelfile
+from .._data.arrays import accumulate, score
+from .._init.dispatch import initial_stats
+from .._model.checks import precision_shape
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -141,7 +141,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         # A warm start continues the fitted model: same features, same shapes.
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         if _is_dask(X):
-            from . import _dask
+            from .._data import dask as _dask
 
             X = self._dask_input(X, reset=do_init, fitting=True)
             if sample_weight is not None and not _is_dask(sample_weight):
@@ -336,7 +336,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     def _dask_input(self, X, reset, fitting):
         """A Dask array validated as ``validate_data`` would, without computing it."""
-        from . import _dask
+        from .._data import dask as _dask
 
         X = _dask.as_float_array(X)
         validate_data(self, X, skip_check_array=True, reset=reset)
@@ -344,7 +344,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     def _dask_score(self, X, output):
         """Lazy ``output`` ('labels', 'proba' or 'log_prob') of a validated Dask array."""
-        from . import _dask
+        from .._data import dask as _dask
 
         return _dask.map_score(X, self._kernel_model(X.dtype), output, self.n_components)
 

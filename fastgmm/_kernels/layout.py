@@ -16,7 +16,7 @@ so changing one here recompiles them.
 
 import numpy as np
 
-from ._compile import kernel
+from .compile import kernel
 
 BLOCK_ROWS = 256
 CHUNK_BLOCKS = 32

@@ -29,10 +29,10 @@ import functools
 import numpy as np
 from numba import from_dtype, prange, types
 
-from ._blocks import FASTMATH, FULL, TIED, add_slots, chunk_tasks, readonly, task_kind
-from ._compile import TaskFunction, kernel
-from ._kernels import _chunk_score, _chunk_stats
-from ._threads import launch
+from .layout import FASTMATH, FULL, TIED, add_slots, chunk_tasks, readonly, task_kind
+from .compile import TaskFunction, kernel
+from .chunk import _chunk_score, _chunk_stats
+from .threads import launch
 
 
 # ------------------------------------------------------------ task functions

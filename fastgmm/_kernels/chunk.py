@@ -37,9 +37,9 @@ from numba import types
 from numba.core import errors
 from numba.extending import overload
 
-from ._blocks import (BLOCK_ROWS, DIAG, FASTMATH, FULL, FULL_FEW, SPHERICAL, TIED, block_bounds,
+from .layout import (BLOCK_ROWS, DIAG, FASTMATH, FULL, FULL_FEW, SPHERICAL, TIED, block_bounds,
                       n_blocks)
-from ._compile import ERROR_MODEL, kernel
+from .compile import ERROR_MODEL, kernel
 
 # exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2, in the data's
 # precision: float32 data take float32 arithmetic (twice the SIMD lanes and

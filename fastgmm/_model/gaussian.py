@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._blocks import DIAG, FULL, KIND_CODES, SPHERICAL, TIED
+from .._kernels.layout import DIAG, FULL, KIND_CODES, SPHERICAL, TIED
 
 SINGULAR_MESSAGE = (
     "Fitting the mixture model failed because some components have "

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._blocks import CHUNK_ROWS
+from .._kernels.layout import CHUNK_ROWS
 
 _BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # Seconds after which scikit-learn's timing is not repeated.
@@ -272,7 +272,7 @@ def peer_available(name):
 
         return importlib.util.find_spec("daal4py") is not None
     if name == "armadillo":
-        from fastgmm import _armadillo
+        from fastgmm.bench.peers import armadillo as _armadillo
 
         return _armadillo.available()[0]
     raise ValueError(name)
@@ -281,7 +281,7 @@ def peer_available(name):
 def _peer_hint(name):
     """How to install a missing peer, for the skip note."""
     if name == "armadillo":
-        from fastgmm import _armadillo
+        from fastgmm.bench.peers import armadillo as _armadillo
 
         return f"Armadillo: {_armadillo.available()[1]}; {_armadillo.INSTALL_HINT}"
     return "oneDAL: pip install scikit-learn-intelex"
@@ -320,7 +320,7 @@ def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="flo
         t_dal, _ = per_iteration(_OneDAL, X, case, init, iters, repeat)
     t_arma = arma_ll = float("nan")
     if "armadillo" in peers and not case.bayesian and case.covariance_type == "diag":
-        from fastgmm import _armadillo
+        from fastgmm.bench.peers import armadillo as _armadillo
 
         t_arma, arma = _armadillo.per_iteration(X, init, iters, repeat, threads)
         # Both after B iterations from the same start: mean log-likelihood of X.
@@ -794,7 +794,7 @@ def main(argv=None):
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["many"]:
-        from ._bench_many import main as many_main
+        from .many import main as many_main
 
         return many_main(argv[1:])
     args = _parse_args(argv)

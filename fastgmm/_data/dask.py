@@ -37,8 +37,8 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._chunked import initial_stats, nonfinite_error, sum_in_order
-from ._engine import accumulate, score
+from .._init.scalable import initial_stats, nonfinite_error, sum_in_order
+from .arrays import accumulate, score
 
 
 # ------------------------------------------------------------------ input

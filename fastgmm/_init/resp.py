@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import CHUNK_ROWS, FULL, KIND_CODES, s2_shape
-from ._model import Stats
+from .._kernels.layout import CHUNK_ROWS, FULL, KIND_CODES, s2_shape
+from .._model.gaussian import Stats
 
 SLICE_ROWS = 16 * CHUNK_ROWS
 
@@ -23,7 +23,7 @@ def _contiguous(X, start, stop):
 
 def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
     """Statistics for responsibilities produced slice by slice by ``make_resp``."""
-    from ._passes import resp_stats_pass  # loaded on first use, see _engine
+    from .._kernels.passes import resp_stats_pass  # loaded on first use, see _engine
 
     n, d = X.shape
     k = shift.shape[0]
@@ -84,7 +84,7 @@ def stats_from_resp_many(X, sample_weight, offsets, resp, shifts, covariance_typ
     the statistics its own call gives. Returns a Stats with a leading
     problem axis.
     """
-    from ._passes import many_stats_pass  # loaded on first use, see _engine
+    from .._kernels.passes import many_stats_pass  # loaded on first use, see _engine
 
     m, k, d = shifts.shape
     kind = KIND_CODES[covariance_type]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import CHUNK_ROWS, s2_shape
-from ._model import KernelModel, Stats
+from .._kernels.layout import CHUNK_ROWS, s2_shape
+from .._model.gaussian import KernelModel, Stats
 
 # Per-chunk partial statistics of one round stay under this many bytes.
 _PARTIALS_BUDGET = 16 * 2**20
@@ -51,7 +51,7 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
         return chunked(sample_weight, model)
     # Kernel modules load on first use: building their dispatchers would
     # otherwise add tens of milliseconds to ``import fastgmm``.
-    from ._passes import em_pass
+    from .._kernels.passes import em_pass
 
     n, d = X.shape
     k = model.means.shape[0]
@@ -80,7 +80,7 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     labels : ndarray of shape (n_samples,)
     log_resp : ndarray of shape (n_samples, n_components) or None
     """
-    from ._passes import score_pass
+    from .._kernels.passes import score_pass
 
     n, d = X.shape
     k = model.means.shape[0]

@@ -23,9 +23,9 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
-from . import _model
-from ._engine import accumulate
-from ._model import Stats
+from .._model import gaussian as _model
+from .._data.arrays import accumulate
+from .._model.gaussian import Stats
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 

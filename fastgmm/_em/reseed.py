@@ -45,8 +45,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._chunked import _SEED_MAX, RowBlocks, far_row
-from ._model import _singular_error, data_covariance, ill_defined, precision_cholesky
+from .._init.scalable import _SEED_MAX, RowBlocks, far_row
+from .._model.gaussian import _singular_error, data_covariance, ill_defined, precision_cholesky
 
 MAX_RESEEDS_PER_COMPONENT = 10
 

@@ -44,7 +44,7 @@ from numba.core import config
 from numba.core.caching import FunctionCache, NullCache, _CacheLocator, _Cache
 from numba.core.caching import CompileResultCacheImpl
 
-from ._version import __version__
+from .._version import __version__
 
 try:  # POSIX advisory locks; elsewhere entries are written without one
     import fcntl

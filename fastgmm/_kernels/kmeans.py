@@ -19,11 +19,11 @@ import math
 import numpy as np
 from numba import prange
 
-from ._blocks import (BLOCK_ROWS, FASTMATH, add_slots, block_bounds, chunk_tasks, n_blocks,
+from .layout import (BLOCK_ROWS, FASTMATH, add_slots, block_bounds, chunk_tasks, n_blocks,
                       readonly)
-from ._compile import kernel
-from ._random import Streams
-from ._threads import launch
+from .compile import kernel
+from .._init.random import Streams
+from .threads import launch
 
 
 @kernel(internal=True, fastmath=FASTMATH)

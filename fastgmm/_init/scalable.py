@@ -43,8 +43,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._blocks import CHUNK_ROWS
-from ._resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
+from .._kernels.layout import CHUNK_ROWS
+from .resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
 
 _KMEANS_ROUNDS = 5
 _OVERSAMPLING = 2.0
@@ -74,7 +74,7 @@ def _float64_weights(w):
 
 def _nearest(X, w, centers):
     """``lloyd_step`` of one chunk: nearest-centre labels, squared distances, sums."""
-    from ._kmeans import lloyd_step  # loaded on first use, see _engine
+    from .._kernels.kmeans import lloyd_step  # loaded on first use, see _engine
 
     n = X.shape[0]
     labels = np.full(n, -1, dtype=np.int64)
@@ -290,7 +290,7 @@ def _stats_pass(data, mode, payload, shift, covariance_type, seed=0):
 
 def initial_stats(data, n_components, covariance_type, init_params, rng):
     """Statistics of the chosen initial responsibilities, chunk by chunk."""
-    from ._kmeans import kmeans, kmeans_plusplus  # loaded on first use, see _engine
+    from .._kernels.kmeans import kmeans, kmeans_plusplus  # loaded on first use, see _engine
 
     k = n_components
     seed = int(rng.randint(_SEED_MAX))

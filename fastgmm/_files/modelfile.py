@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write
-from ._version import __version__
+from .datafile import atomic_write
+from .._version import __version__
 
 FORMAT_NAME = "fastgmm-model"
 FORMAT_VERSION = 1

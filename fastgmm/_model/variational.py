@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
-from . import _model
+from . import gaussian as _model
 
 
 @dataclass

@@ -20,7 +20,7 @@ import tempfile
 
 import numpy as np
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_peers",
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       "armadillo_gmm_diag.cpp")
 # ARMA_NO_DEBUG drops Armadillo's argument checks, as its docs advise for speed.
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-DARMA_NO_DEBUG", "-std=c++17")

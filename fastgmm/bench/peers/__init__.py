@@ -1,0 +1,1 @@
+"""Other EM implementations that ``fastgmm bench`` times next to fastgmm."""
