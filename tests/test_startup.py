@@ -83,21 +83,24 @@ def test_cache_directory_depends_on_version_and_kernel_sources():
 
 
 def test_editing_a_helper_module_changes_the_source_hash(tmp_path):
-    """An upgrade that touches only ``_blocks.py`` (its constants are frozen into
-    every kernel) selects a new cache directory; a non-kernel module does not."""
+    """An upgrade that touches only ``_kernels/layout.py`` (its constants are frozen
+    into every kernel) selects a new cache directory; a module outside the
+    kernels' folder does not, not even the warm-up command that runs them."""
     copy = tmp_path / "fastgmm"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    original = _compile.source_hash(copy)
+    kernels = copy / "_kernels"
+    original = _compile.source_hash(kernels)
     assert original == _compile.source_hash()
-    names = {p.name for p in _compile.kernel_sources(copy)}
-    assert {"_compile.py", "_blocks.py", "_kernels.py", "_kmeans.py"} <= names
-    assert "cli.py" not in names
+    names = {p.name for p in _compile.kernel_sources(kernels)}
+    assert {"compile.py", "layout.py", "chunk.py", "kmeans.py", "passes.py"} <= names
+    assert names == {p.name for p in kernels.glob("*.py")}
 
-    (copy / "cli.py").write_text((copy / "cli.py").read_text() + "\n# comment\n")
-    assert _compile.source_hash(copy) == original
-    blocks = copy / "_blocks.py"
-    blocks.write_text(blocks.read_text().replace("BLOCK_ROWS = 256", "BLOCK_ROWS = 128"))
-    assert _compile.source_hash(copy) != original
+    for outside in ("cli.py", "_warmup.py", "_data/arrays.py"):
+        (copy / outside).write_text((copy / outside).read_text() + "\n# comment\n")
+    assert _compile.source_hash(kernels) == original
+    layout = kernels / "layout.py"
+    layout.write_text(layout.read_text().replace("BLOCK_ROWS = 256", "BLOCK_ROWS = 128"))
+    assert _compile.source_hash(kernels) != original
 
 
 def test_cache_lives_outside_the_package(tmp_path):

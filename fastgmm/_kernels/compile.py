@@ -7,8 +7,9 @@ Every kernel module declares its functions with :func:`kernel` instead of
   source of the file that defines it, so an upgrade that changes only a
   helper module (a block size, a threshold) would load old machine code.
   Here the cache directory is named after the fastgmm version and a hash
-  of every kernel module's source (:func:`source_hash`), so any change to
-  any kernel source selects a new, empty directory.
+  of every module in the kernels' folder, ``fastgmm/_kernels``
+  (:func:`source_hash`), so any change to any kernel source selects a new,
+  empty directory, and a change anywhere else in the package none.
 * **Nothing lands in site-packages.** The directory is under the user's
   cache directory (``$XDG_CACHE_HOME``, else ``~/.cache``; ``%LOCALAPPDATA%``
   on Windows, ``~/Library/Caches`` on macOS), or under ``NUMBA_CACHE_DIR``
@@ -69,23 +70,19 @@ PARALLEL = {
 # by zero on valid data; NaN data give NaN either way.
 ERROR_MODEL = "numpy"
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-# A module holds kernels exactly when it imports this decorator.
-_KERNEL_MARKER = "from ._compile import"
+# Every module of this folder is a kernel module or feeds one (constants,
+# overloads): the cache key is the folder, not a search for some import.
+_KERNELS_DIR = Path(__file__).resolve().parent
 
 
-def kernel_sources(package_dir: Path = _PACKAGE_DIR) -> list[Path]:
-    """The package's kernel modules: ``_compile.py`` and every module that imports it."""
-    paths = []
-    for path in sorted(Path(package_dir).glob("*.py")):
-        if path.name == "_compile.py" or _KERNEL_MARKER in path.read_text(encoding="utf-8"):
-            paths.append(path)
-    return paths
+def kernel_sources(kernels_dir: Path = _KERNELS_DIR) -> list[Path]:
+    """The kernel modules: every ``.py`` file in the kernels' folder (``fastgmm/_kernels``)."""
+    return sorted(Path(kernels_dir).glob("*.py"))
 
 
-def _hash_sources(package_dir: Path) -> str:
+def _hash_sources(kernels_dir: Path) -> str:
     digest = hashlib.sha256()
-    for path in kernel_sources(package_dir):
+    for path in kernel_sources(kernels_dir):
         digest.update(path.name.encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
@@ -96,17 +93,18 @@ def _hash_sources(package_dir: Path) -> str:
 _source_hash: str | None = None
 
 
-def source_hash(package_dir: Path | None = None) -> str:
+def source_hash(kernels_dir: Path | None = None) -> str:
     """SHA-256 (16 hex digits) of the names and contents of the kernel modules.
 
     Computed once per process for the installed package (on the first
-    compilation, not at import); ``package_dir`` hashes another copy.
+    compilation, not at import); ``kernels_dir`` hashes another copy of
+    the kernels' folder.
     """
     global _source_hash
-    if package_dir is not None:
-        return _hash_sources(package_dir)
+    if kernels_dir is not None:
+        return _hash_sources(kernels_dir)
     if _source_hash is None:
-        _source_hash = _hash_sources(_PACKAGE_DIR)
+        _source_hash = _hash_sources(_KERNELS_DIR)
     return _source_hash
 
 
