@@ -8,7 +8,7 @@ import pytest
 import naive
 from fastgmm._model import gaussian as _model
 from fastgmm._kernels import layout as _blocks
-from fastgmm._kernels import chunk as _kernels
+from fastgmm._kernels import vecmath
 from fastgmm._kernels.layout import BLOCK_ROWS, CHUNK_ROWS
 from fastgmm._data.arrays import accumulate, score
 
@@ -88,7 +88,7 @@ def block_bounds(index, n, size):
 @numba.njit
 def vector_log(x):
     out = np.empty_like(x)
-    _kernels._log_inplace(x, out, np.empty_like(x), x.shape[0])
+    vecmath._log_inplace(x, out, np.empty_like(x), x.shape[0])
     return out
 
 

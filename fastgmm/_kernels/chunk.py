@@ -1,14 +1,18 @@
 """The fused EM code of one chunk of rows: responsibilities and statistics, or scores.
 
 :func:`_chunk_stats` and :func:`_chunk_score` are the whole arithmetic of
-a pass; :mod:`fastgmm._passes` compiles them once per covariance kind and
-dtype and runs them over chunks (in parallel), problems and rounds.
-Every function here sees C-contiguous float32 or float64 arrays and
-scalars, nothing else. The model arrays are prepared by
-:mod:`fastgmm._model` and padded by :func:`fastgmm._passes.padded_model`
-(feature axes zero-padded to a multiple of 4):
+a pass; :mod:`fastgmm._kernels.passes` compiles them once per covariance
+kind and dtype and runs them over chunks (in parallel), problems and
+rounds. A chunk's blocks take their log-densities from
+:mod:`~fastgmm._kernels.density` and fold the responsibilities into the
+block statistics defined here (first and second moments, and the queues
+of the full kind). Every function here sees C-contiguous float32 or
+float64 arrays and scalars, nothing else. The model arrays are prepared
+by :mod:`fastgmm._model.gaussian` and padded by
+:func:`fastgmm._kernels.passes.padded_model` (feature axes zero-padded to a
+multiple of 4):
 
-``kind``      covariance kind code (see :mod:`fastgmm._blocks`)
+``kind``      covariance kind code (see :mod:`fastgmm._kernels.layout`)
 ``means``     (k, d) component means, also the shifts ``c_j`` of the stats
 ``chol``      (k, d, d) upper-triangular precision Cholesky factors (full),
               (1, d, d) the shared factor (tied), unused otherwise
@@ -28,205 +32,19 @@ How the loops are laid out, and why:
   one, which is what bounds these loops. One or two features take loops
   of their own (the full distance and scatter), where a 4 x 4 tile would
   be mostly zeros.
-* ``exp`` is evaluated by :func:`_exp_shifted_inplace`, a branch-free polynomial
-  that vectorises, instead of one libm call per point and component.
+* ``exp`` and ``log`` are branch-free polynomials that vectorise
+  (:mod:`~fastgmm._kernels.vecmath`), instead of one libm call per point
+  and component.
 """
 
 import numpy as np
-from numba import types
-from numba.core import errors
 from numba.extending import overload
 
-from .layout import (BLOCK_ROWS, DIAG, FASTMATH, FULL, FULL_FEW, SPHERICAL, TIED, block_bounds,
-                      n_blocks)
 from .compile import ERROR_MODEL, kernel
-
-# exp(x) = 2^n * exp(r), n = round(x / ln 2), |r| <= ln(2) / 2, in the data's
-# precision: float32 data take float32 arithmetic (twice the SIMD lanes and
-# a shorter polynomial), float64 data float64.
-_LOG2E = 1.4426950408889634
-# float64: ln 2 split so that n * _LN2_HI is exact; adding 1.5 * 2^52 rounds
-# to an integer held in the low mantissa bits, and the extra 1023 (the
-# exponent bias) makes those bits, shifted left by 52, the float 2^n.
-_LN2_HI = 0.693147180369123816490
-_LN2_LO = 1.90821492927058770002e-10
-_ROUND_MAGIC = 6755399441055744.0 + 1023.0
-# Keeps the exponent trick in range; exp(-700) is far below any flush threshold.
-_EXP_FLOOR = -700.0
-# float32: the same with 1.5 * 2^23, bias 127 and a 9-bit ln 2 head (exact
-# times any |n| < 2^15); exp(-80) = 1.8e-35 is below float32's threshold.
-_LN2_HI_32 = 0.693359375
-_LN2_LO_32 = -2.12194440054690582e-4
-_ROUND_MAGIC_32 = 12582912.0 + 127.0
-_EXP_FLOOR_32 = -80.0
-
-
-def _exp_shifted_inplace(x, shift, scratch, nb, flush, shifted):
-    """``x[:nb] = exp(x[:nb] - shift[:nb])`` for ``x <= shift``, 0 below ``flush``.
-
-    Called from kernels only; the overload below picks the version for
-    ``x``'s dtype when the caller compiles. Both are branch-free so that
-    they vectorise (relative error ~1e-15 in float64, ~1e-7 in float32).
-    Results below ``flush`` become exactly 0 (a select, not a branch): they
-    would otherwise reach the statistics as subnormal numbers, which Intel
-    cores process with a microcode assist per operand (a float32 fit ran
-    17x slower). With ``shifted`` non-empty, ``x - shift`` (clamped) is
-    also kept there, for the responsibility entropy. ``scratch`` has
-    ``x``'s dtype. No reassociation here: it would fold the rounding trick
-    away.
-    """
-    raise TypeError("_exp_shifted_inplace runs inside kernels only")
-
-
-def _exp_shifted_64(x, shift, scratch, nb, flush, shifted):
-    keep = shifted.shape[0] > 0
-    for i in range(nb):
-        v = max(x[i] - shift[i], _EXP_FLOOR)
-        x[i] = v
-        scratch[i] = v * _LOG2E + _ROUND_MAGIC
-    if keep:
-        for i in range(nb):
-            shifted[i] = x[i]
-    for i in range(nb):
-        n = scratch[i] - _ROUND_MAGIC
-        r = (x[i] - n * _LN2_HI) - n * _LN2_LO
-        # Taylor series to r^12 / 12!: the remainder is below 2e-16 for |r| <= 0.35.
-        p = 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        x[i] = p * r + 1.0
-    bits = scratch.view(np.int64)
-    for i in range(nb):
-        bits[i] = bits[i] << 52  # now scratch[i] == 2.0 ** n
-    for i in range(nb):
-        e = x[i] * scratch[i]
-        x[i] = 0.0 if e < flush else e  # NaN (from NaN data) stays NaN
-
-
-def _exp_shifted_32(x, shift, scratch, nb, flush, shifted):
-    f = np.float32
-    log2e, magic, floor = f(_LOG2E), f(_ROUND_MAGIC_32), f(_EXP_FLOOR_32)
-    ln2_hi, ln2_lo, threshold = f(_LN2_HI_32), f(_LN2_LO_32), f(flush)
-    # Taylor coefficients 1/m!, m = 7 .. 2: the remainder r^8 / 8! is below
-    # 6e-9 for |r| <= 0.35, a tenth of float32's rounding.
-    c7, c6, c5 = f(1.0 / 5040.0), f(1.0 / 720.0), f(1.0 / 120.0)
-    c4, c3, c2, one = f(1.0 / 24.0), f(1.0 / 6.0), f(0.5), f(1.0)
-    zero = f(0.0)
-    keep = shifted.shape[0] > 0
-    for i in range(nb):
-        v = max(x[i] - shift[i], floor)
-        x[i] = v
-        scratch[i] = v * log2e + magic
-    if keep:
-        for i in range(nb):
-            shifted[i] = x[i]
-    for i in range(nb):
-        n = scratch[i] - magic
-        r = (x[i] - n * ln2_hi) - n * ln2_lo
-        p = c7 * r + c6
-        p = p * r + c5
-        p = p * r + c4
-        p = p * r + c3
-        p = p * r + c2
-        p = p * r + one
-        x[i] = p * r + one
-    bits = scratch.view(np.int32)
-    for i in range(nb):
-        bits[i] = bits[i] << 23  # now scratch[i] == 2.0 ** n
-    for i in range(nb):
-        e = x[i] * scratch[i]
-        x[i] = zero if e < threshold else e  # NaN (from NaN data) stays NaN
-
-
-@overload(_exp_shifted_inplace,
-          jit_options={"fastmath": {"contract"}, "error_model": ERROR_MODEL})
-def _exp_shifted_for_dtype(x, shift, scratch, nb, flush, shifted):
-    return _exp_shifted_32 if x.dtype == types.float32 else _exp_shifted_64
-
-
-def _log_inplace(x, out, scratch, nb):
-    """``out[:nb] = log(x[:nb])`` for ``x >= 1`` (a point's total of shares), vectorised.
-
-    NumPy's ``log`` is one libm call per point in Numba code (no vector math
-    library here), ~12% of a pass at d = 8, k = 4. Here ``x = 2^e m`` with
-    ``m`` in [sqrt(1/2), sqrt(2)), and ``log m = 2 atanh(s)``, ``s = (m - 1) /
-    (m + 1)``, by its odd series (|s| < 0.172: 10 terms in float64, 5 in
-    float32, below the dtype's rounding). NaN stays NaN. ``scratch`` has
-    ``x``'s dtype. Called from kernels only; the overload picks the dtype's
-    version.
-    """
-    raise TypeError("_log_inplace runs inside kernels only")
-
-
-_SQRT2 = 1.4142135623730951
-
-
-def _log_64(x, out, scratch, nb):
-    bits = x.view(np.int64)
-    mant = scratch.view(np.int64)
-    for i in range(nb):
-        mant[i] = (bits[i] & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000  # m in [1, 2)
-    for i in range(nb):
-        out[i] = (bits[i] >> 52) - 1023  # the exponent e
-    for i in range(nb):
-        m = scratch[i]
-        big = m > _SQRT2
-        m = 0.5 * m if big else m
-        e = out[i] + 1.0 if big else out[i]
-        s = (m - 1.0) / (m + 1.0)
-        z = s * s
-        p = 1.0 / 19.0
-        p = p * z + 1.0 / 17.0
-        p = p * z + 1.0 / 15.0
-        p = p * z + 1.0 / 13.0
-        p = p * z + 1.0 / 11.0
-        p = p * z + 1.0 / 9.0
-        p = p * z + 1.0 / 7.0
-        p = p * z + 1.0 / 5.0
-        p = p * z + 1.0 / 3.0
-        out[i] = e * _LN2_HI + (e * _LN2_LO + 2.0 * s * (1.0 + z * p))
-    for i in range(nb):
-        out[i] = out[i] if x[i] == x[i] else x[i]  # NaN stays NaN
-
-
-def _log_32(x, out, scratch, nb):
-    f = np.float32
-    one, half, two, sqrt2 = f(1.0), f(0.5), f(2.0), f(_SQRT2)
-    ln2_hi, ln2_lo = f(_LN2_HI_32), f(_LN2_LO_32)
-    c9, c7, c5, c3 = f(1.0 / 9.0), f(1.0 / 7.0), f(1.0 / 5.0), f(1.0 / 3.0)
-    bits = x.view(np.int32)
-    mant = scratch.view(np.int32)
-    for i in range(nb):
-        mant[i] = (bits[i] & 0x007FFFFF) | 0x3F800000  # m in [1, 2)
-    for i in range(nb):
-        out[i] = (bits[i] >> 23) - 127  # the exponent e
-    for i in range(nb):
-        m = scratch[i]
-        big = m > sqrt2
-        m = half * m if big else m
-        e = out[i] + one if big else out[i]
-        s = (m - one) / (m + one)
-        z = s * s
-        p = c9 * z + c7
-        p = p * z + c5
-        p = p * z + c3
-        out[i] = e * ln2_hi + (e * ln2_lo + two * s * (one + z * p))
-    for i in range(nb):
-        out[i] = out[i] if x[i] == x[i] else x[i]  # NaN stays NaN
-
-
-@overload(_log_inplace, jit_options={"fastmath": {"contract"}, "error_model": ERROR_MODEL})
-def _log_for_dtype(x, out, scratch, nb):
-    return _log_32 if x.dtype == types.float32 else _log_64
+from .density import _block_log_norm, _block_log_prob
+from .layout import (BLOCK_ROWS, DIAG, FASTMATH, FULL, SPHERICAL, TIED, block_bounds, for_kind,
+                     n_blocks)
+from .vecmath import _subtract
 
 
 @kernel(internal=True, inline="always")
@@ -257,260 +75,6 @@ def _load_block(X, r0, nb, xt):
     for i in range(nb):
         for a in range(d):
             xt[a, i] = X[r0 + i, a]
-
-
-@kernel(internal=True, fastmath=FASTMATH)
-def _subtract(xt, nb, d, mean, diff):
-    """``diff[a, i] = xt[a, i] - mean[a]`` for the ``d`` real features."""
-    for a in range(d):
-        m = mean[a]
-        for i in range(nb):
-            diff[a, i] = xt[a, i] - m
-
-
-@kernel(internal=True, fastmath=FASTMATH)
-def _upper_quad(diff, nb, U, a, out):
-    """Columns ``a .. a+3`` of ``diff^T U`` into ``out[0..3]`` (U upper-triangular, padded).
-
-    Four output columns share every load of ``diff``; the contraction runs
-    four features at a time, the 4 x 4 tiles above the diagonal in full and
-    the diagonal tile over its 10 non-zero entries only (16 multiply-adds
-    would spend 6 on zeros: a quarter of the work at d = 8).
-    """
-    o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
-    for b in range(0, a, 4):
-        u00, u10, u20, u30 = U[b, a], U[b + 1, a], U[b + 2, a], U[b + 3, a]
-        u01, u11, u21, u31 = U[b, a + 1], U[b + 1, a + 1], U[b + 2, a + 1], U[b + 3, a + 1]
-        u02, u12, u22, u32 = U[b, a + 2], U[b + 1, a + 2], U[b + 2, a + 2], U[b + 3, a + 2]
-        u03, u13, u23, u33 = U[b, a + 3], U[b + 1, a + 3], U[b + 2, a + 3], U[b + 3, a + 3]
-        if b == 0:
-            for i in range(nb):
-                x0, x1, x2, x3 = diff[0, i], diff[1, i], diff[2, i], diff[3, i]
-                o0[i] = x0 * u00 + x1 * u10 + x2 * u20 + x3 * u30
-                o1[i] = x0 * u01 + x1 * u11 + x2 * u21 + x3 * u31
-                o2[i] = x0 * u02 + x1 * u12 + x2 * u22 + x3 * u32
-                o3[i] = x0 * u03 + x1 * u13 + x2 * u23 + x3 * u33
-        else:
-            for i in range(nb):
-                x0, x1, x2, x3 = diff[b, i], diff[b + 1, i], diff[b + 2, i], diff[b + 3, i]
-                o0[i] += x0 * u00 + x1 * u10 + x2 * u20 + x3 * u30
-                o1[i] += x0 * u01 + x1 * u11 + x2 * u21 + x3 * u31
-                o2[i] += x0 * u02 + x1 * u12 + x2 * u22 + x3 * u32
-                o3[i] += x0 * u03 + x1 * u13 + x2 * u23 + x3 * u33
-    u00 = U[a, a]
-    u01, u11 = U[a, a + 1], U[a + 1, a + 1]
-    u02, u12, u22 = U[a, a + 2], U[a + 1, a + 2], U[a + 2, a + 2]
-    u03, u13, u23, u33 = U[a, a + 3], U[a + 1, a + 3], U[a + 2, a + 3], U[a + 3, a + 3]
-    if a == 0:
-        for i in range(nb):
-            x0, x1, x2, x3 = diff[0, i], diff[1, i], diff[2, i], diff[3, i]
-            o0[i] = x0 * u00
-            o1[i] = x0 * u01 + x1 * u11
-            o2[i] = x0 * u02 + x1 * u12 + x2 * u22
-            o3[i] = x0 * u03 + x1 * u13 + x2 * u23 + x3 * u33
-    else:
-        for i in range(nb):
-            x0, x1, x2, x3 = diff[a, i], diff[a + 1, i], diff[a + 2, i], diff[a + 3, i]
-            o0[i] += x0 * u00
-            o1[i] += x0 * u01 + x1 * u11
-            o2[i] += x0 * u02 + x1 * u12 + x2 * u22
-            o3[i] += x0 * u03 + x1 * u13 + x2 * u23 + x3 * u33
-
-
-@kernel(internal=True, fastmath=FASTMATH)
-def _mahalanobis_upper(diff, nb, d, U, quad, maha):
-    """``maha[i] = |diff[:, i]^T U|^2`` (full covariance, more than ``FEW_FEATURES``)."""
-    for i in range(nb):
-        maha[i] = 0.0
-    for a in range(0, d, 4):
-        _upper_quad(diff, nb, U, a, quad)
-        for i in range(nb):
-            maha[i] += (quad[0, i] * quad[0, i] + quad[1, i] * quad[1, i]
-                        + quad[2, i] * quad[2, i] + quad[3, i] * quad[3, i])
-
-
-@kernel(internal=True, fastmath=FASTMATH)
-def _mahalanobis_2(xt, nb, mean, U, maha):
-    """``maha[i] = |(x_i - mean)^T U|^2`` for 1 or 2 features (padded to 4).
-
-    With few features a point's whole product fits in registers: nothing
-    is stored between the subtraction and the sum of squares, where the
-    tiles of :func:`_upper_quad` store and reload theirs (half the time
-    at d = 4 and d = 8).
-    """
-    m0, m1 = mean[0], mean[1]
-    u00, u01, u11 = U[0, 0], U[0, 1], U[1, 1]
-    for i in range(nb):
-        x0, x1 = xt[0, i] - m0, xt[1, i] - m1
-        o0 = x0 * u00
-        o1 = x0 * u01 + x1 * u11
-        maha[i] = o0 * o0 + o1 * o1
-
-
-@kernel(internal=True, fastmath=FASTMATH)
-def _mahalanobis_4(xt, nb, mean, U, maha):
-    """:func:`_mahalanobis_2` for 3 or 4 features."""
-    m0, m1, m2, m3 = mean[0], mean[1], mean[2], mean[3]
-    u00 = U[0, 0]
-    u01, u11 = U[0, 1], U[1, 1]
-    u02, u12, u22 = U[0, 2], U[1, 2], U[2, 2]
-    u03, u13, u23, u33 = U[0, 3], U[1, 3], U[2, 3], U[3, 3]
-    for i in range(nb):
-        x0, x1, x2, x3 = xt[0, i] - m0, xt[1, i] - m1, xt[2, i] - m2, xt[3, i] - m3
-        o0 = x0 * u00
-        o1 = x0 * u01 + x1 * u11
-        o2 = x0 * u02 + x1 * u12 + x2 * u22
-        o3 = x0 * u03 + x1 * u13 + x2 * u23 + x3 * u33
-        maha[i] = o0 * o0 + o1 * o1 + o2 * o2 + o3 * o3
-
-
-@kernel(internal=True, fastmath=FASTMATH)
-def _mahalanobis_8(xt, nb, mean, U, maha):
-    """:func:`_mahalanobis_4` for 5 to 8 features (padded to 8)."""
-    m0, m1, m2, m3 = mean[0], mean[1], mean[2], mean[3]
-    m4, m5, m6, m7 = mean[4], mean[5], mean[6], mean[7]
-    for i in range(nb):
-        x0, x1, x2, x3 = xt[0, i] - m0, xt[1, i] - m1, xt[2, i] - m2, xt[3, i] - m3
-        x4, x5, x6, x7 = xt[4, i] - m4, xt[5, i] - m5, xt[6, i] - m6, xt[7, i] - m7
-        o0 = x0 * U[0, 0]
-        o1 = x0 * U[0, 1] + x1 * U[1, 1]
-        o2 = x0 * U[0, 2] + x1 * U[1, 2] + x2 * U[2, 2]
-        o3 = x0 * U[0, 3] + x1 * U[1, 3] + x2 * U[2, 3] + x3 * U[3, 3]
-        o4 = (x0 * U[0, 4] + x1 * U[1, 4] + x2 * U[2, 4] + x3 * U[3, 4]
-              + x4 * U[4, 4])
-        o5 = (x0 * U[0, 5] + x1 * U[1, 5] + x2 * U[2, 5] + x3 * U[3, 5]
-              + x4 * U[4, 5] + x5 * U[5, 5])
-        o6 = (x0 * U[0, 6] + x1 * U[1, 6] + x2 * U[2, 6] + x3 * U[3, 6]
-              + x4 * U[4, 6] + x5 * U[5, 6] + x6 * U[6, 6])
-        o7 = (x0 * U[0, 7] + x1 * U[1, 7] + x2 * U[2, 7] + x3 * U[3, 7]
-              + x4 * U[4, 7] + x5 * U[5, 7] + x6 * U[6, 7] + x7 * U[7, 7])
-        maha[i] = (o0 * o0 + o1 * o1 + o2 * o2 + o3 * o3
-                   + o4 * o4 + o5 * o5 + o6 * o6 + o7 * o7)
-
-
-@kernel(internal=True, fastmath=FASTMATH)
-def _mahalanobis_diag(xt, nb, d4, mean, prec, maha):
-    """``maha[i] = sum_a prec[a] (xt[a, i] - mean[a])^2`` with padded ``prec``."""
-    for i in range(nb):
-        maha[i] = 0.0
-    for a in range(0, d4, 4):
-        m0, m1, m2, m3 = mean[a], mean[a + 1], mean[a + 2], mean[a + 3]
-        q0, q1, q2, q3 = prec[a], prec[a + 1], prec[a + 2], prec[a + 3]
-        for i in range(nb):
-            t0 = xt[a, i] - m0
-            t1 = xt[a + 1, i] - m1
-            t2 = xt[a + 2, i] - m2
-            t3 = xt[a + 3, i] - m3
-            maha[i] += q0 * t0 * t0 + q1 * t1 * t1 + q2 * t2 * t2 + q3 * t3 * t3
-
-
-def _for_kind(kind, full, full_few, tied, diag):
-    """The implementation of a kind-specific step for ``kind``, a compile-time constant.
-
-    Numba types every branch of an ``if kind == ...`` chain, even with
-    ``kind`` a literal, and compiles every function called there; choosing
-    the implementation while typing (an overload) compiles only the chosen
-    kind's code. ``diag`` serves the spherical kind too, ``full_few`` the
-    full kind with at most ``FEW_FEATURES`` features (``_blocks.task_kind``).
-    """
-    if not isinstance(kind, types.IntegerLiteral):
-        raise errors.TypingError("the covariance kind must be a compile-time constant")
-    return {FULL: full, FULL_FEW: full_few, TIED: tied}.get(kind.literal_value, diag)
-
-
-@kernel(internal=True, fastmath=FASTMATH, inline="always")
-def _log_density_row(log_norm_j, maha, nb, row):
-    for i in range(nb):
-        row[i] = log_norm_j - 0.5 * maha[i]
-
-
-def _log_prob_full(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
-                   maha, logp):
-    for j in range(means.shape[0]):
-        _subtract(xt, nb, d, means[j], diff)
-        _mahalanobis_upper(diff, nb, d, chol[j], quad, maha)
-        _log_density_row(log_norm[j], maha, nb, logp[j])
-
-
-def _log_prob_full_few(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj,
-                       quad, maha, logp):
-    for j in range(means.shape[0]):
-        if d <= 2:
-            _mahalanobis_2(xt, nb, means[j], chol[j], maha)
-        elif d <= 4:
-            _mahalanobis_4(xt, nb, means[j], chol[j], maha)
-        else:
-            _mahalanobis_8(xt, nb, means[j], chol[j], maha)
-        _log_density_row(log_norm[j], maha, nb, logp[j])
-
-
-def _log_prob_tied(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
-                   maha, logp):
-    # diff holds x - center; project it once, then each component is a
-    # plain sum of squares in that frame.
-    for a in range(0, d, 4):
-        _upper_quad(diff, nb, chol[0], a, proj[a:a + 4])
-    for j in range(means.shape[0]):
-        _mahalanobis_diag(proj, nb, xt.shape[0], mu_proj[j], prec[0], maha)
-        _log_density_row(log_norm[j], maha, nb, logp[j])
-
-
-def _log_prob_diag(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
-                   maha, logp):
-    for j in range(means.shape[0]):
-        _mahalanobis_diag(xt, nb, xt.shape[0], means[j], prec[j], maha)
-        _log_density_row(log_norm[j], maha, nb, logp[j])
-
-
-def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
-                    maha, logp):
-    """``logp[j, i] = log phi_j + log N(x_i | j)`` for one block.
-
-    ``means``, ``chol``, ``prec``, ``mu_proj`` are the chunk's padded copies;
-    for the tied kind ``diff`` must already hold ``x - center``. Called from
-    kernels only, with ``kind`` a compile-time constant (see :func:`_for_kind`).
-    """
-    raise TypeError("_block_log_prob runs inside kernels only")
-
-
-@overload(_block_log_prob, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
-def _block_log_prob_for_kind(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff,
-                             proj, quad, maha, logp):
-    return _for_kind(kind, _log_prob_full, _log_prob_full_few, _log_prob_tied,
-                     _log_prob_diag)
-
-
-@kernel(internal=True, fastmath=FASTMATH)
-def _block_log_norm(logp, nb, top, total, lnorm, scratch, flush, shifted, ent):
-    """Per point ``log sum_j exp(logp[j, i])``; leaves ``exp(logp - max)`` in logp.
-
-    Shares below ``flush`` are exactly 0. With ``ent`` non-empty (and
-    ``shifted`` as scratch), ``ent[i] = sum_j e_ij (logp_ij - max_i)`` for
-    the entropy ``sum_j r_ij log r_ij = ent_i / total_i - log total_i``.
-    """
-    k = logp.shape[0]
-    want_ent = ent.shape[0] > 0
-    for i in range(nb):
-        top[i] = logp[0, i]
-    for j in range(1, k):
-        for i in range(nb):
-            top[i] = max(top[i], logp[j, i])
-    for i in range(nb):
-        total[i] = 0.0
-    if want_ent:
-        for i in range(nb):
-            ent[i] = 0.0
-    for j in range(k):
-        row = logp[j]
-        _exp_shifted_inplace(row, top, scratch, nb, flush, shifted)
-        for i in range(nb):
-            total[i] += row[i]
-        if want_ent:
-            for i in range(nb):
-                ent[i] += row[i] * shifted[i]
-    _log_inplace(total, lnorm, scratch, nb)
-    for i in range(nb):
-        lnorm[i] += top[i]
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
@@ -886,7 +450,7 @@ def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, que
     spherical: the few-features code writes every padded feature. ``queue``
     holds the full kind's queued points (see above), summed when ``last``
     (the chunk's last block). Called from kernels only, with ``kind`` a
-    compile-time constant (see :func:`_for_kind`).
+    compile-time constant (see :func:`~fastgmm._kernels.layout.for_kind`).
     """
     raise TypeError("_block_stats runs inside kernels only")
 
@@ -894,7 +458,7 @@ def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, que
 @overload(_block_stats, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
 def _block_stats_for_kind(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N,
                           S1, S2, last):
-    return _for_kind(kind, _block_stats_full, _block_stats_full_few, _block_stats_tied,
+    return for_kind(kind, _block_stats_full, _block_stats_full_few, _block_stats_tied,
                      _block_stats_diag)
 
 

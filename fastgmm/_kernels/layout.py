@@ -15,6 +15,8 @@ so changing one here recompiles them.
 """
 
 import numpy as np
+from numba import types
+from numba.core import errors
 
 from .compile import kernel
 
@@ -45,6 +47,20 @@ def s2_shape(kind, k, d):
     if kind == TIED:
         return (1, d, d)
     return (k, d, 1)
+
+def for_kind(kind, full, full_few, tied, diag):
+    """The implementation of a kind-specific step for ``kind``, a compile-time constant.
+
+    Numba types every branch of an ``if kind == ...`` chain, even with
+    ``kind`` a literal, and compiles every function called there; choosing
+    the implementation while typing (an overload) compiles only the chosen
+    kind's code. ``diag`` serves the spherical kind too, ``full_few`` the
+    full kind with at most ``FEW_FEATURES`` features (:func:`task_kind`).
+    """
+    if not isinstance(kind, types.IntegerLiteral):
+        raise errors.TypingError("the covariance kind must be a compile-time constant")
+    return {FULL: full, FULL_FEW: full_few, TIED: tied}.get(kind.literal_value, diag)
+
 
 # Reductions along points need reassociation to vectorise; no ``nnan`` or
 # ``ninf`` so that NaN and inf are never silently assumed away.
