@@ -308,7 +308,7 @@ class _LockstepEM:
         k-means (or k-means++) gives; each problem's random stream starts at
         the seed and runs on through its ``n_init`` inits, as in its fit.
         """
-        from ._kernels import kmeans as _kmeans  # loaded on first use, see _engine
+        from ._init import kmeans as _kmeans  # loaded on first use, see _data.arrays
 
         gm, problems = self.gm, self.problems
         k, dtype = gm.n_components, problems.dtype

@@ -309,9 +309,9 @@ def test_serial_and_parallel_drivers_give_the_same_bits(cov_type, dtype, monkeyp
             monkeypatch.setattr(_kmeans, "launch", forced(which))
             labels, dist = np.full(n, -1, np.int64), np.empty(n)
             closest = np.full(n, np.inf)
-            potentials = _kmeans._nearest(problems, everyone, closest, centers[None], False)
-            _kmeans._nearest(problems, everyone, closest, centers[None, :1], True)
-            outs[which] = (_kmeans._lloyd(problems, everyone, centers[None], labels, dist)
+            potentials = _kmeans.nearest_pass(problems, everyone, closest, centers[None], False)
+            _kmeans.nearest_pass(problems, everyone, closest, centers[None, :1], True)
+            outs[which] = (_kmeans.lloyd_pass(problems, everyone, centers[None], labels, dist)
                            + (labels, dist, potentials, closest))
         for a, b in zip(outs["parallel"], outs["serial"]):
             np.testing.assert_array_equal(a, b)

@@ -79,7 +79,7 @@ def initial_stats(X, sample_weight, n_components, covariance_type, init_params, 
 
 def seed_rows(X, sample_weight, n_components, init_params, rng):
     """The row each component starts from, for an init in :data:`SEEDED`."""
-    from .._kernels.kmeans import kmeans_plusplus  # loaded on first use, see _engine
+    from .kmeans import kmeans_plusplus  # loaded on first use, see _data.arrays
 
     if init_params == "k-means++":
         return kmeans_plusplus(X, n_components, rng, sample_weight)[1]
@@ -108,7 +108,7 @@ def initial_resp(X, sample_weight, n_components, init_params, rng):
     :func:`fastgmm._resp.stats_from_resp`. The inits in :data:`SEEDED`
     need no responsibilities: :func:`seed_rows` and :func:`seed_stats`.
     """
-    from .._kernels.kmeans import kmeans  # loaded on first use, see _engine
+    from .kmeans import kmeans  # loaded on first use, see _data.arrays
 
     k = n_components
     if init_params == "kmeans":

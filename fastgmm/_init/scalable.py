@@ -72,7 +72,7 @@ def _float64_weights(w):
     return np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64)
 
 
-def _nearest(X, w, centers):
+def _assign(X, w, centers):
     """``lloyd_step`` of one chunk: nearest-centre labels, squared distances, sums."""
     from .._kernels.kmeans import lloyd_step  # loaded on first use, see _engine
 
@@ -111,7 +111,7 @@ def _task_oversample(X, w, index, start, args):
     (their keys, row numbers, values and weights)."""
     seed, round_, centers, ell = args
     X = np.ascontiguousarray(X)
-    _, dist, sums, weights, phi = _nearest(X, w, centers)
+    _, dist, sums, weights, phi = _assign(X, w, centers)
     mass = dist if w is None else dist * np.asarray(w, dtype=np.float64)
     u = np.random.default_rng([seed, round_, index]).random(X.shape[0])
     picked = np.empty(0, dtype=np.int64)
@@ -128,7 +128,7 @@ def _task_lloyd(X, w, index, start, args):
     """Per-centre sums about the centres, weights, and the farthest weighted rows."""
     centers, n_far = args
     X = np.ascontiguousarray(X)
-    _, dist, sums, weights, inertia = _nearest(X, w, centers)
+    _, dist, sums, weights, inertia = _assign(X, w, centers)
     if w is not None:
         dist = np.where(np.asarray(w) > 0, dist, -np.inf)
     far = _smallest(-dist, n_far)
@@ -139,7 +139,7 @@ def _task_far_race(X, w, index, start, args):
     """The chunk's row with the least ``Exp(1) / (w_i d_i^2)`` (``d_i``: to the nearest centre)."""
     seed, draw, centers = args
     X = np.ascontiguousarray(X)
-    _, dist, _, _, _ = _nearest(X, w, centers)
+    _, dist, _, _, _ = _assign(X, w, centers)
     mass = dist if w is None else dist * np.asarray(w, dtype=np.float64)
     keys = np.random.default_rng([seed, draw, index]).standard_exponential(X.shape[0])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -154,7 +154,7 @@ def _task_init_stats(X, w, index, start, args):
     X = np.ascontiguousarray(X)
     k = shift.shape[0]
     if mode == "nearest":
-        make = one_hot(_nearest(X, w, payload)[0], k)
+        make = one_hot(_assign(X, w, payload)[0], k)
     else:  # random
         make = random_resp(np.random.default_rng([seed, index]), k, w)
     return stats_from_resp(X, w, make, shift, covariance_type)
@@ -290,7 +290,7 @@ def _stats_pass(data, mode, payload, shift, covariance_type, seed=0):
 
 def initial_stats(data, n_components, covariance_type, init_params, rng):
     """Statistics of the chosen initial responsibilities, chunk by chunk."""
-    from .._kernels.kmeans import kmeans, kmeans_plusplus  # loaded on first use, see _engine
+    from .kmeans import kmeans, kmeans_plusplus  # loaded on first use, see _data.arrays
 
     k = n_components
     seed = int(rng.randint(_SEED_MAX))
