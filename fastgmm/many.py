@@ -27,7 +27,7 @@ from ._model import gaussian as _model
 from ._kernels.layout import KIND_CODES, s2_shape
 from ._data.arrays import round_rows
 from ._init.dispatch import SEEDED, initial_resp, initial_stats, seed_rows
-from ._model.gaussian import Stats
+from ._model.stats import Stats
 from ._model.checks import precision_shape
 from ._init.random import Streams
 from ._init.resp import SLICE_ROWS, one_hot, resp_rows, stats_from_resp_many, total_weight

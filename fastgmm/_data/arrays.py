@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernels.layout import CHUNK_ROWS, s2_shape
-from .._model.gaussian import KernelModel, Stats
+from .._model.stats import KernelModel, Stats
 
 # Per-chunk partial statistics of one round stay under this many bytes.
 _PARTIALS_BUDGET = 16 * 2**20

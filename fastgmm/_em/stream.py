@@ -25,7 +25,7 @@ from sklearn.utils.validation import validate_data
 
 from .._model import gaussian as _model
 from .._data.arrays import accumulate
-from .._model.gaussian import Stats
+from .._model.stats import Stats
 
 _FLOAT_DTYPES = [np.float64, np.float32]
 

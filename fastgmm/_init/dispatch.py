@@ -16,7 +16,7 @@ import mmap
 import numpy as np
 
 from . import scalable as _chunked
-from .._model.gaussian import Stats
+from .._model.stats import Stats
 from .resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._kernels.layout import CHUNK_ROWS, FULL, KIND_CODES, s2_shape
-from .._model.gaussian import Stats
+from .._model.stats import Stats
 
 SLICE_ROWS = 16 * CHUNK_ROWS
 

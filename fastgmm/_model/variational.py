@@ -4,7 +4,7 @@ The model and the updates are scikit-learn's ``BayesianGaussianMixture``
 (Bishop, *Pattern Recognition and Machine Learning*, 10.2, with a
 Dirichlet-process or Dirichlet prior on the weights and a Gaussian-Wishart
 prior on each component). Everything is computed from the shifted additive
-statistics of one pass (:class:`fastgmm._model.Stats`) through
+statistics of one pass (:class:`fastgmm._model.stats.Stats`) through
 :func:`fastgmm._model.m_step`, so data far from the origin lose no
 precision; nothing here touches the data (``O(k d^2)``).
 
@@ -24,6 +24,7 @@ import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
 from . import gaussian as _model
+from .stats import KernelModel, Stats
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Priors:
     covariance: np.ndarray | float
 
 
-def moments(stats: _model.Stats, covariance_type: str, dtype):
+def moments(stats: Stats, covariance_type: str, dtype):
     """Mean and unbiased (``ddof=1``) covariance of the data from one-component statistics.
 
     ``stats`` come from a pass with a single component (every
@@ -67,7 +68,7 @@ def weights_from_concentration(weight_concentration, prior_type):
     return weight_concentration / np.sum(weight_concentration)
 
 
-def m_step(stats: _model.Stats, priors: Priors, covariance_type: str, reg_covar: float,
+def m_step(stats: Stats, priors: Priors, covariance_type: str, reg_covar: float,
            dtype):
     """The posterior of the weights, means and precisions given one pass's statistics."""
     n_components = stats.N.shape[0]
@@ -130,7 +131,7 @@ def _log_lambda(dof, n_features):
         digamma(0.5 * (dof - np.arange(n_features)[:, None])), 0)
 
 
-def kernel_model(params, prior_type, covariance_type, dtype) -> _model.KernelModel:
+def kernel_model(params, prior_type, covariance_type, dtype) -> KernelModel:
     """The E-step of variational inference as the Gaussian kernel's model.
 
     ``log p~(x | j) = E[log pi_j] + 0.5 (E[log |Lambda_j|] - d / beta_j)
