@@ -8,8 +8,9 @@ from time import perf_counter
 
 import numpy as np
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-DTYPES = ("float64", "float32")
+from ._kernels.layout import COVARIANCE_TYPES, FLOAT_DTYPES
+
+DTYPES = tuple(np.dtype(t).name for t in FLOAT_DTYPES)
 
 
 def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,

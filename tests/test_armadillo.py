@@ -1,4 +1,4 @@
-"""The Armadillo peer of ``fastgmm bench`` (``fastgmm._armadillo``).
+"""The Armadillo peer of ``fastgmm bench`` (``fastgmm.bench.peers.armadillo``).
 
 Armadillo is optional: where ``g++`` or Armadillo is missing the tests of the
 program itself skip; the tests of the error messages run everywhere.
@@ -42,10 +42,10 @@ def test_armadillo_peer_runs_from_the_given_parameters():
     # reg_covar=1e-6 to the variances). A wrong layout would move far away.
     sk = GaussianMixture(2, covariance_type="diag", max_iter=2, tol=0, **init).fit(X)
     for dtype in ("float64", "float32"):
-        _, model = _armadillo.per_iteration(X.astype(dtype), init, (1, 2), 1, 1)
+        _, model = _armadillo.seconds_per_iteration(X.astype(dtype), init, (1, 2), 1, 1)
         for name in ("weights", "means", "covariances"):
             np.testing.assert_allclose(model[name], getattr(sk, name + "_"), rtol=1e-4,
                                        atol=1e-4, err_msg=f"{dtype} {name}")
     full = initial_parameters(X, 2, "full")
     with pytest.raises(ValueError, match="diagonal parameters of shape"):
-        _armadillo.per_iteration(X, full, (1, 2), 1, 1)
+        _armadillo.seconds_per_iteration(X, full, (1, 2), 1, 1)

@@ -163,7 +163,7 @@ def test_bench_armadillo_skip_note_names_the_install(monkeypatch):
 
     monkeypatch.setenv("CXX", "no-such-compiler-for-fastgmm")
     assert not bench.peer_available("armadillo")
-    hint = bench._peer_hint("armadillo")
+    hint = bench.peer_hint("armadillo")
     assert "no C++ compiler" in hint and "libarmadillo-dev" in hint
 
 
@@ -199,10 +199,10 @@ class _StopsEarly:
 def test_per_iteration_divides_by_the_iterations_that_ran(monkeypatch, iters, expected):
     # oneDAL ends a fit after 3 iterations on separated data whatever
     # maxIterations says; (t(7) - t(2)) / 5 made it look 5x faster.
-    from fastgmm import bench
+    from fastgmm.bench import CASES, timing
 
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: _StopsEarly.clock)
-    t, model = bench.per_iteration(_StopsEarly, None, bench.CASES[0], {}, iters, repeat=2)
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: _StopsEarly.clock)
+    t, model = timing.per_iteration(_StopsEarly, None, CASES[0], {}, iters, repeat=2)
     assert model.n_iter_ == 3
     if expected is None:
         assert math.isnan(t)

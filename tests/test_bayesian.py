@@ -191,7 +191,7 @@ def test_float32_is_not_copied(monkeypatch):
     from fastgmm._data import arrays as _engine
 
     seen = []
-    original = _engine._rows
+    original = _engine.contiguous_rows
 
     def spy(A, start, stop):
         block = original(A, start, stop)
@@ -199,7 +199,7 @@ def test_float32_is_not_copied(monkeypatch):
             seen.append(np.shares_memory(block, X))
         return block
 
-    monkeypatch.setattr(_engine, "_rows", spy)
+    monkeypatch.setattr(_engine, "contiguous_rows", spy)
     BayesianGaussianMixture(n_components=2, random_state=0, max_iter=3).fit(X)
     assert seen and all(seen)
 

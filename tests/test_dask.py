@@ -22,7 +22,7 @@ distributed = pytest.importorskip("distributed")
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from fastgmm import GaussianMixture  # noqa: E402
+from fastgmm import GaussianMixture, on_iteration  # noqa: E402
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
@@ -163,10 +163,10 @@ def test_fit_survives_a_worker_killed_mid_fit(client):
     victim = sorted(pids.items())[0][1]
     killed = []
 
-    def kill_after_third_iteration(n_iter, lower_bound, change):
+    def kill_after_third_iteration(event):
         # Kill while the next pass is in flight: its tasks and the chunks
         # the worker held must be recomputed elsewhere.
-        if n_iter == 3:
+        if event.n_iter == 3:
             def kill():
                 time.sleep(0.005)
                 os.kill(victim, signal.SIGKILL)
@@ -174,8 +174,7 @@ def test_fit_survives_a_worker_killed_mid_fit(client):
             threading.Thread(target=kill).start()
 
     gm = GaussianMixture(**kwargs)
-    gm._iteration_hook = kill_after_third_iteration
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), on_iteration(kill_after_third_iteration):
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(Xd)
     assert killed == [victim]

@@ -282,7 +282,7 @@ def test_rounds_of_one_chunk_give_the_same_result(cov_type, monkeypatch):
     single = accumulate(X, None, model)
     log_prob, labels, log_resp = score(X, model, want_log_resp=True)
     monkeypatch.setattr(engine, "_PARTIALS_BUDGET", 1)
-    monkeypatch.setattr(engine, "_ROUND_MAX_ROWS", CHUNK_ROWS)
+    monkeypatch.setattr(engine, "ROUND_MAX_ROWS", CHUNK_ROWS)
     assert engine.round_rows(model, X.shape[1]) == CHUNK_ROWS
     rounds = accumulate(X, None, model)
     for name in ("N", "S1", "S2", "loglik", "weight"):

@@ -199,8 +199,7 @@ def test_reseed_resets_the_convergence_test():
     X = duplicated_rows()
     gm = GaussianMixture(3, reg_covar=0, random_state=0, on_collapse="reseed", max_iter=20)
     changes = []
-    gm._iteration_hook = lambda n_iter, bound, change: changes.append(change)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), fastgmm.on_iteration(lambda e: changes.append(e.change)):
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm.fit(X)
     # The first pass and each pass after a re-seed compare with no bound.
@@ -343,11 +342,12 @@ def test_command_line_reseed(tmp_path, capsys):
 
 def test_far_row_draws_proportionally_to_weighted_squared_distance():
     """The race over blocks (here of 2 rows) is k-means++'s D^2 draw."""
-    from fastgmm._init.scalable import RowBlocks, far_row
+    from fastgmm._data.source import RowPartitions
+    from fastgmm._init.scalable import far_row
 
     X = np.array([[0.0], [1.0], [2.0], [3.0], [5.0]])
     w = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
-    blocks = RowBlocks(X, w, block_rows=2)
+    blocks = RowPartitions(X, w, partition_rows=2)
     center = np.zeros((1, 1))
     drawn = np.array([far_row(blocks, center, 7, draw)[0] for draw in range(4000)])
     assert not np.isin(drawn, [0, 4]).any()  # on the centre, or no weight
@@ -355,4 +355,4 @@ def test_far_row_draws_proportionally_to_weighted_squared_distance():
     counts = np.array([np.sum(drawn == i) for i in (1, 2, 3)])
     assert np.all(np.abs(counts - expected) < 4 * np.sqrt(expected))
     assert far_row(blocks, center, 7, 0)[0] == far_row(blocks, center, 7, 0)[0]
-    assert far_row(RowBlocks(X[:1], None), center, 7, 0) is None
+    assert far_row(RowPartitions(X[:1], None), center, 7, 0) is None

@@ -203,3 +203,23 @@ def test_warmup_rejects_unknown_types():
         fastgmm.warmup(["round"])
     with pytest.raises(ValueError, match="dtypes must be among"):
         fastgmm.warmup(["full"], ["int64"])
+
+
+def test_the_library_imports_nothing_from_the_benchmark_tooling():
+    """``fastgmm bench`` is a command of its own: fitting, predicting, saving and
+    every public name leave ``fastgmm.bench`` (and its g++ builder) unimported."""
+    code = """
+import sys, warnings, tempfile, os
+import numpy as np
+import fastgmm
+X = np.random.default_rng(0).normal(size=(300, 2))
+warnings.simplefilter("ignore")
+gm = fastgmm.GaussianMixture(2, covariance_type="diag", max_iter=2, random_state=0).fit(X)
+gm.predict(X)
+gm.save(os.path.join(tempfile.mkdtemp(), "m.npz"))
+for name in fastgmm.__all__:
+    getattr(fastgmm, name)
+import fastgmm.cli, fastgmm.demo
+print(sorted(m for m in sys.modules if m.startswith("fastgmm.bench")))
+"""
+    assert _run(code, {}).stdout.strip().splitlines()[-1] == "[]"

@@ -1,4 +1,4 @@
-"""Run the kernels over a data source, a bounded slice of rows at a time.
+"""Run the kernels over a data source, a bounded round of rows at a time.
 
 An in-memory array and a ``numpy.memmap`` go through the same code: the
 rows are visited in *rounds* of whole chunks, each round is one kernel call
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._kernels.layout import CHUNK_ROWS, s2_shape
+from .._kernels.layout import CHUNK_ROWS, ROUND_MAX_ROWS, s2_shape
 from .._model.stats import KernelModel, Stats
+from .source import PartitionedSource, nonfinite_error, sum_in_order
 
 # Per-chunk partial statistics of one round stay under this many bytes.
 _PARTIALS_BUDGET = 16 * 2**20
-# A round of a memmap is also bounded in bytes of X it pages in at once.
-_ROUND_MAX_ROWS = 256 * CHUNK_ROWS
 
 
 def round_rows(model: KernelModel, n_features: int) -> int:
@@ -26,11 +25,16 @@ def round_rows(model: KernelModel, n_features: int) -> int:
     s2 = int(np.prod(s2_shape(model.kind, k, n_features)))
     per_chunk = 8 * (2 + k + k * n_features + s2)
     chunks = max(1, _PARTIALS_BUDGET // per_chunk)
-    return int(min(chunks * CHUNK_ROWS, _ROUND_MAX_ROWS))
+    return int(min(chunks * CHUNK_ROWS, ROUND_MAX_ROWS))
 
 
-def _rows(X, start, stop):
-    """A contiguous ndarray view of rows ``[start, stop)`` (copy only if X is not C-ordered)."""
+def contiguous_rows(X, start, stop):
+    """A contiguous ndarray view of rows ``[start, stop)`` (copy only if X is not C-ordered).
+
+    How every pass cuts an array or memmap into the pieces a kernel call
+    reads (rounds here, slices of initial responsibilities in
+    :mod:`fastgmm._init.resp`).
+    """
     return np.ascontiguousarray(np.asarray(X[start:stop]))
 
 
@@ -39,16 +43,17 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
 
     Parameters
     ----------
-    X : ndarray or numpy.memmap of shape (n_samples, n_features), or a chunked source
-        float32 or float64 data. A chunked source (e.g. ``fastgmm._dask``'s
-        view of a Dask array) has its own ``accumulate(sample_weight, model)``
-        that runs this function on each of its chunks and adds the results.
+    X : ndarray or numpy.memmap of shape (n_samples, n_features), or a partitioned source
+        float32 or float64 data. A
+        :class:`~fastgmm._data.source.PartitionedSource` (the Dask path) runs
+        this function on each of its partitions and adds the results in
+        partition order; it holds its own weights.
     sample_weight : ndarray of shape (n_samples,) or None
+        None for a partitioned source.
     model : KernelModel
     """
-    chunked = getattr(X, "accumulate", None)
-    if chunked is not None:
-        return chunked(sample_weight, model)
+    if isinstance(X, PartitionedSource):
+        return _accumulate_partitions(X, model)
     # Kernel modules load on first use: building their dispatchers would
     # otherwise add tens of milliseconds to ``import fastgmm``.
     from .._kernels.passes import em_pass
@@ -62,12 +67,28 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     # At least one call, so that no rows still give (zero) statistics.
     for start in range(0, max(n, 1), step):
         stop = min(start + step, n)
-        w = empty_w if sample_weight is None else _rows(sample_weight, start, stop)
-        N, S1, S2, ll, wsum, ent = em_pass(_rows(X, start, stop), w, *model.args(),
+        w = empty_w if sample_weight is None else contiguous_rows(sample_weight, start, stop)
+        N, S1, S2, ll, wsum, ent = em_pass(contiguous_rows(X, start, stop), w, *model.args(),
                                            rows_s2[0], rows_s2[2], model.want_entropy)
         part = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
                      model.center.astype(np.float64), ent)
         total = part if total is None else total + part
+    return total
+
+
+def _task_em(X, w, index, start, args):
+    """EM statistics of one partition for the model of this iteration (a task)."""
+    (model,) = args
+    return accumulate(np.ascontiguousarray(X), w, model)
+
+
+def _accumulate_partitions(data: PartitionedSource, model: KernelModel) -> Stats:
+    """:func:`accumulate` of every partition, added in partition order."""
+    parts = data.map(_task_em, model)
+    total = sum_in_order(parts)
+    if not np.isfinite(total.loglik):
+        raise nonfinite_error(data, parts, lambda s: s.loglik) or ValueError(
+            f"The log-likelihood of the {data.label} is {total.loglik}.")
     return total
 
 
@@ -87,9 +108,9 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     log_prob = np.empty(n, dtype=X.dtype)
     labels = np.empty(n, dtype=np.int64)
     log_resp = np.empty((n if want_log_resp else 0, k), dtype=X.dtype)
-    step = _ROUND_MAX_ROWS
+    step = ROUND_MAX_ROWS
     for start in range(0, n, step):
         stop = min(start + step, n)
-        score_pass(_rows(X, start, stop), *model.args(), log_prob[start:stop],
+        score_pass(contiguous_rows(X, start, stop), *model.args(), log_prob[start:stop],
                    labels[start:stop], log_resp[start:stop] if want_log_resp else log_resp)
     return log_prob, labels, (log_resp if want_log_resp else None)

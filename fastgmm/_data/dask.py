@@ -3,22 +3,24 @@
 Every pass over a Dask array is one task per row chunk, run wherever Dask
 runs tasks (the workers of the active ``distributed.Client``, else Dask's
 default scheduler). A task sees one chunk as an ordinary NumPy array and
-calls the same driver as an in-memory fit (``_engine.accumulate`` for an EM
-iteration), so there is no Dask-specific kernel. The client adds the
-chunks' small results (``Stats``, k-means sums) in chunk order and does the
-``O(k d^2)`` model math; the fitted estimator is an ordinary in-memory
-model. This module is a data source and knows no estimator: the EM loop,
-the model math and the handling of ``*_init`` are the estimator's own, and
-``_engine.accumulate`` and ``_init.initial_stats`` hand a :class:`Chunks`
-source to its ``accumulate`` and ``initial_stats`` methods. Every task is a
-pure function of its chunk and its arguments (random numbers come from a
-seed per pass and chunk), so a task that Dask reruns after losing a worker
-returns the same result.
+calls the same driver as an in-memory fit
+(:func:`fastgmm._data.arrays.accumulate` for an EM iteration), so there is
+no Dask-specific kernel. The client adds the chunks' small results
+(``Stats``, k-means sums) in chunk order and does the ``O(k d^2)`` model
+math; the fitted estimator is an ordinary in-memory model. This module is
+a data source and knows no estimator: :class:`DaskPartitions` implements
+the :class:`~fastgmm._data.source.PartitionedSource` protocol (one
+partition per chunk), which the EM pass, the initialisation and the
+re-seeding draw accept; the EM loop, the model math and the handling of
+``*_init`` are the estimator's own. Every task is a pure function of its
+chunk and its arguments (random numbers come from a seed per pass and
+chunk), so a task that Dask reruns after losing a worker returns the same
+result.
 
-Initialisation never gathers the data: ``fastgmm._chunked`` runs
+Initialisation never gathers the data: :mod:`fastgmm._init.scalable` runs
 k-means|| (``'kmeans'``, ``'k-means++'``), a race for ``'random_from_data'``
 and per-chunk draws for ``'random'`` on the chunks, the same code that
-initialises a large memmap a block of rows at a time. These start from other
+initialises a large memmap a partition of rows at a time. These start from other
 random numbers than an in-memory fit; from the same ``weights_init``,
 ``means_init`` and ``precisions_init`` a Dask fit follows the in-memory one
 to rounding.
@@ -37,8 +39,8 @@ import dask
 import dask.array as da
 import numpy as np
 
-from .._init.scalable import initial_stats, nonfinite_error, sum_in_order
-from .arrays import accumulate, score
+from .._kernels.layout import FLOAT_DTYPES
+from .arrays import score
 
 
 # ------------------------------------------------------------------ input
@@ -54,7 +56,7 @@ def as_float_array(X) -> da.Array:
             f"{X.shape}). Reshape your data either using X.reshape(-1, 1) if your "
             "data has a single feature or X.reshape(1, -1) if it contains a single sample.")
     if X.dtype.kind in "biuf":
-        if X.dtype not in (np.float32, np.float64):
+        if X.dtype not in FLOAT_DTYPES:
             X = X.astype(np.float64)
     else:
         raise ValueError(
@@ -114,15 +116,14 @@ def _compute(*collections):
     return dask.compute(*collections)
 
 
-class Chunks:
+class DaskPartitions:
     """A validated Dask array (and its weights) as an ordered list of row chunks.
 
-    The data source an estimator drives: ``accumulate`` and
-    ``initial_stats`` are the calls :func:`fastgmm._engine.accumulate` and
-    :func:`fastgmm._init.initial_stats` hand to it.
+    A :class:`~fastgmm._data.source.PartitionedSource` whose partitions are
+    the array's chunks, each passed to a task on the Dask workers.
     """
 
-    kind = "Dask array"
+    label = "Dask array"
 
     def __init__(self, X, sample_weight):
         self.dtype = X.dtype
@@ -151,18 +152,10 @@ class Chunks:
                  if rows > 0]
         return list(_compute(*tasks))
 
-    def accumulate(self, sample_weight, model):
-        """EM statistics of every chunk added in chunk order (weights are held here)."""
-        return _accumulate(self, model)
-
-    def initial_stats(self, sample_weight, n_components, covariance_type, init_params, rng):
-        """Statistics of the initial responsibilities of ``init_params``, chunk by chunk."""
-        return initial_stats(self, n_components, covariance_type, init_params, rng)
-
     def first_row(self):
         return np.asarray(self.X[:1].compute(), dtype=np.float64)
 
-    def chunk_of(self, position):
+    def partition_of(self, position):
         """(chunk index, first row, last row + 1) of the ``position``-th non-empty chunk."""
         nonempty = [i for i, r in enumerate(self.rows) if r > 0]
         i = nonempty[position]
@@ -204,15 +197,9 @@ def _task_threads():
 
 
 def _in_task_threads(func, X, w, index, start, args):
-    """One task of :meth:`Chunks.map`: ``func`` on its chunk, with the worker's threads."""
+    """One task of :meth:`DaskPartitions.map`: ``func`` on its chunk, with the worker's threads."""
     with _task_threads():
         return func(X, w, index, start, args)
-
-
-def _task_em(X, w, index, start, args):
-    """EM statistics of one chunk for the model of this iteration."""
-    (model,) = args
-    return accumulate(np.ascontiguousarray(X), w, model)
 
 
 def _block_score(X, model, output):
@@ -225,16 +212,6 @@ def _block_score(X, model, output):
     if output == "proba":
         return np.exp(log_resp, out=log_resp)
     return log_prob
-
-
-# ---------------------------------------------------------- reductions
-def _accumulate(data, model):
-    parts = data.map(_task_em, model)
-    total = sum_in_order(parts)
-    if not np.isfinite(total.loglik):
-        raise nonfinite_error(data, parts, lambda s: s.loglik) or ValueError(
-            f"The log-likelihood of the Dask array is {total.loglik}.")
-    return total
 
 
 # ------------------------------------------------------------ inference

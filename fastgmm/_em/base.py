@@ -5,7 +5,7 @@ holds the ``n_init`` / EM loop, convergence and its warning, the verbose
 messages, warm start, the fitted checks, scoring, sampling, model files
 and the dispatch of Dask arrays. A subclass supplies only its model math,
 through small hooks on the additive statistics of one pass
-(:class:`fastgmm._model.Stats`):
+(:class:`fastgmm._model.stats.Stats`):
 
 ``_check_parameters(X, sample_weight)``
     validated extras of this fit (user ``*_init``, priors), a context
@@ -16,19 +16,27 @@ through small hooks on the additive statistics of one pass
     parameters from one pass's statistics;
 ``_reseeder(X, sample_weight, rng)`` and ``_record_reseeds(counts)``
     optional re-seeding of collapsed components (``GaussianMixture``'s
-    ``on_collapse='reseed'``, :mod:`fastgmm._reseed`): a non-None re-seeder
+    ``on_collapse='reseed'``, :mod:`fastgmm._em.reseed`): a non-None re-seeder
     is passed to ``_initialize`` and ``_m_step`` as ``reseed=``, and the
     number of re-seeds of each initialisation is recorded at the end;
 ``_compute_lower_bound(stats, params, context)``
     the quantity EM monitors, from the pass and the new parameters;
 ``_estep_model(params, dtype)``
-    the :class:`fastgmm._model.KernelModel` the fused pass evaluates;
+    the :class:`fastgmm._model.stats.KernelModel` the fused pass evaluates;
 ``_get_parameters()`` and ``_set_parameters(params, dtype, context)``
     parameters from and to the fitted attributes.
 
-Every data source goes through the same two calls, ``initial_stats`` and
-``accumulate``: an array or memmap directly, a Dask array through the
-chunked source of :mod:`fastgmm._dask`.
+Every data source goes through the same two calls,
+:func:`~fastgmm._init.dispatch.initial_stats` and
+:func:`~fastgmm._data.arrays.accumulate`: an array or memmap directly, a Dask
+array as the partitioned source of :mod:`fastgmm._data.dask`.
+
+The hooks are also the whole interface of the other EM drivers:
+``partial_fit``'s stepwise EM (:mod:`fastgmm._em.stream`) and ``fit_many``'s
+lockstep EM (:mod:`fastgmm._em.lockstep`) call ``_check_parameters``,
+``_needs_init_stats``, ``_initialize`` and ``_initial_parameters``, and write
+their result with ``_record_fit``. Progress is reported to the callbacks of
+:func:`fastgmm.on_iteration` after each iteration.
 """
 
 from __future__ import annotations
@@ -45,11 +53,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .._files import modelfile as _modelfile
+from . import progress
 from .._data.arrays import accumulate, score
 from .._init.dispatch import initial_stats
-from .._model.checks import precision_shape
+from .._kernels.layout import COVARIANCE_TYPES, FLOAT_DTYPES
+from .._model.checks import check_n_samples, precision_shape
 
-_FLOAT_DTYPES = [np.float64, np.float32]
+def not_converged_message(detail: str = "") -> str:
+    """scikit-learn's ``ConvergenceWarning`` text; ``detail`` says which fits (``fit_many``)."""
+    return (f"Best performing initialization did not converge{detail}. "
+            "Try different init parameters, or increase max_iter, "
+            "tol, or check for degenerate data.")
 
 
 class BaseMixture(DensityMixin, BaseEstimator):
@@ -63,7 +77,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions({"full", "tied", "diag", "spherical"})],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -147,12 +161,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
             if sample_weight is not None and not _is_dask(sample_weight):
                 sample_weight = self._check_sample_weight(sample_weight, X)
             # The chunks carry their weights, so the driver is given none.
-            self._fit_source(_dask.Chunks(X, _dask.check_sample_weight(sample_weight, X)),
+            self._fit_source(_dask.DaskPartitions(X, _dask.check_sample_weight(sample_weight, X)),
                              None, do_init)
             return X
         # Kernels see C-ordered rows only (one compilation per dtype): other
         # layouts are copied once here; a memmap is streamed as it is.
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2,
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2,
                           reset=do_init,
                           order=None if isinstance(X, np.memmap) else "C")
         self._fit_source(X, self._check_sample_weight(sample_weight, X), do_init)
@@ -167,13 +181,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         if not do_init:
             self._check_fitted_shapes("set warm_start=False to fit from a new "
                                       "initialisation")
-        n_samples, _ = X.shape
-        if n_samples < self.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components "
-                f"but got n_components = {self.n_components}, "
-                f"n_samples = {n_samples}"
-            )
+        check_n_samples(X.shape[0], self.n_components)
         context = self._check_parameters(X, sample_weight)
 
         n_init = self.n_init if do_init else 1
@@ -198,24 +206,31 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 reseeds.append(0 if reseed is None else reseed.count)
                 continue
             params, lower_bound, n_iter, bounds, converged = self._em(
-                X, sample_weight, params, lower_bound, context, reseed)
+                X, sample_weight, params, lower_bound, context, reseed, init=init)
             reseeds.append(0 if reseed is None else reseed.count)
             self._print_verbose_msg_init_end(lower_bound, converged)
             if lower_bound > max_lower_bound or max_lower_bound == -np.inf:
                 max_lower_bound = lower_bound
                 best = (params, n_iter, bounds, converged)
 
-        params, self.n_iter_, self.lower_bounds_, self.converged_ = best
-        if not self.converged_ and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. "
-                "Try different init parameters, or increase max_iter, "
-                "tol, or check for degenerate data.",
-                ConvergenceWarning,
-            )
-        self._set_parameters(params, X.dtype, context)
-        self.lower_bound_ = max_lower_bound
+        params, n_iter, bounds, converged = best
+        if not converged and self.max_iter > 0:
+            warnings.warn(not_converged_message(), ConvergenceWarning)
+        self._record_fit(params, X.dtype, n_iter, bounds, converged, max_lower_bound, context)
         self._record_reseeds(np.asarray(reseeds, dtype=np.int64))
+
+    def _record_fit(self, params, dtype, n_iter, lower_bounds, converged, lower_bound,
+                    context=None):
+        """Set the fitted attributes from the run an EM driver keeps.
+
+        The one way every driver (``fit``'s loop above, ``partial_fit``'s
+        stepwise EM, ``fit_many``'s lockstep EM) writes its result.
+        """
+        self._set_parameters(params, dtype, context)
+        self.n_iter_ = n_iter
+        self.lower_bounds_ = lower_bounds
+        self.converged_ = converged
+        self.lower_bound_ = lower_bound
 
     def _initial_parameters(self, X, sample_weight, rng, context, reseed=None):
         """Parameters from the statistics of the initial responsibilities."""
@@ -227,10 +242,13 @@ class BaseMixture(DensityMixin, BaseEstimator):
             return self._initialize(stats, context, X.dtype)
         return self._initialize(stats, context, X.dtype, reseed=reseed)
 
-    def _em(self, X, sample_weight, params, lower_bound, context, reseed=None):
+    def _em(self, X, sample_weight, params, lower_bound, context, reseed=None, init=0):
         """EM iterations from ``params``; one fused data pass per iteration.
 
-        With a re-seeder (see :mod:`fastgmm._reseed`), an M-step may re-seed
+        After each iteration the callbacks of :func:`fastgmm.on_iteration`
+        get an event (``init`` is the initialisation's number).
+
+        With a re-seeder (see :mod:`fastgmm._em.reseed`), an M-step may re-seed
         collapsed components. The next pass then evaluates other parameters
         than the ones EM was improving, so that iteration cannot converge and
         the following one compares with no previous bound.
@@ -253,10 +271,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             bounds.append(lower_bound)
             change = lower_bound - previous
             self._print_verbose_msg_iter_end(n_iter, change)
-            # Private progress hook (the CLI's live line); not a parameter.
-            hook = getattr(self, "_iteration_hook", None)
-            if hook is not None:
-                hook(n_iter, lower_bound, change)
+            progress.notify(self, init, n_iter, lower_bound, change)
             if abs(change) < self.tol and not reseeded:
                 converged = True
                 break
@@ -331,7 +346,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _score(self, X, want_log_resp=False):
         """``(log p(x), label, log-responsibilities or None)`` of new data."""
         self._check_fitted()
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
         return score(X, self._kernel_model(X.dtype), want_log_resp)
 
     def _dask_input(self, X, reset, fitting):

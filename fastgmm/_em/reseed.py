@@ -3,7 +3,7 @@
 By default (scikit-learn's behaviour) a component whose covariance has no
 Cholesky factor stops the fit with scikit-learn's ill-defined covariance
 error. With ``GaussianMixture(on_collapse='reseed')`` the EM driver
-(:meth:`fastgmm._base.BaseMixture._em`) hands each M-step's weights, means
+(:meth:`fastgmm._em.base.BaseMixture._em`) hands each M-step's weights, means
 and covariances to a :class:`Reseeder` instead, which re-seeds every
 component that
 
@@ -18,18 +18,19 @@ component gets
   proportional to the sample weight times the squared distance to the
   nearest current mean (the collapsed component's own mean included, so
   the rows it collapsed onto are not drawn again). The draw is an
-  exponential race over blocks of rows (:func:`fastgmm._chunked.far_row`),
+  exponential race over partitions of rows (:func:`fastgmm._init.scalable.far_row`),
   one pass of the k-means distance kernel per re-seeded component, in
-  memory bounded by the block, never an array of ``n``;
+  memory bounded by the partition, never an array of ``n``;
 - as covariance, the covariance of all the data (from the pass's own
-  statistics, :func:`fastgmm._model.data_covariance`) plus ``reg_covar``;
+  statistics, :func:`fastgmm._model.gaussian.data_covariance`) plus ``reg_covar``;
 - the weight ``1 / n_components``, after which the weights are renormalised.
 
 Several components are re-seeded one after the other, each draw seeing the
 means chosen before it. The random numbers come from one integer drawn
 from the estimator's ``random_state`` stream at the first re-seed of an
 initialisation (none is drawn when nothing collapses, so the option changes
-nothing then), and the row blocks are those of ``fastgmm._chunked``: an
+nothing then), and the partitions are those of the data source
+(:class:`~fastgmm._data.source.RowPartitions` for an array or memmap): an
 in-memory array and a memmap of the same rows draw the same rows, for any
 thread count.
 
@@ -45,7 +46,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._init.scalable import _SEED_MAX, RowBlocks, far_row
+from .._data.source import PartitionedSource, RowPartitions
+from .._init.scalable import _SEED_MAX, far_row
 from .._model.gaussian import _singular_error, data_covariance, ill_defined, precision_cholesky
 
 MAX_RESEEDS_PER_COMPONENT = 10
@@ -61,9 +63,10 @@ class Reseeder:
 
     Parameters
     ----------
-    X : ndarray, numpy.memmap or chunked source
-        The data being fitted (a chunked source, e.g. the Dask one, draws
-        over its own chunks).
+    X : ndarray, numpy.memmap or partitioned source
+        The data being fitted (a
+        :class:`~fastgmm._data.source.PartitionedSource`, e.g. the Dask one,
+        draws over its own partitions).
     sample_weight : ndarray of shape (n_samples,) or None
     covariance_type : {'full', 'tied', 'diag', 'spherical'}
     reg_covar : float
@@ -84,7 +87,8 @@ class Reseeder:
 
     def __init__(self, X, sample_weight, covariance_type, reg_covar, min_weight,
                  n_components, rng):
-        self._source = X if hasattr(X, "map") else RowBlocks(X, sample_weight)
+        self._source = (X if isinstance(X, PartitionedSource)
+                        else RowPartitions(X, sample_weight))
         self._covariance_type = covariance_type
         self._reg_covar = float(reg_covar)
         self._min_weight = float(min_weight)

@@ -13,6 +13,10 @@ different sizes) and about the same shift (each batch's statistics are
 shifted by the means it was scored with, the running ones by older means).
 The blend is expressed at the batch's own sample count, so the first batch,
 which has nothing to blend with, is exactly one EM step of ``fit``.
+
+``GaussianMixture.partial_fit`` validates the batch, initialises the first
+one with its own hooks and calls :func:`stream_step`; nothing here knows
+the estimator.
 """
 
 from __future__ import annotations
@@ -20,14 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
 
 from .._model import gaussian as _model
 from .._data.arrays import accumulate
 from .._model.stats import Stats
-
-_FLOAT_DTYPES = [np.float64, np.float32]
 
 
 def step_size(t: int, learning_offset: float, learning_decay: float) -> float:
@@ -96,47 +96,3 @@ def stream_step(params, state: StreamState | None, X, sample_weight, covariance_
     weights, means, covariances = _model.m_step(stats, covariance_type, reg_covar, X.dtype)
     prec_chol = _model.precision_cholesky(covariances, covariance_type, X.dtype)
     return (weights, means, covariances, prec_chol), stats, lower_bound
-
-
-
-def partial_fit(estimator, X, sample_weight) -> None:
-    """``GaussianMixture.partial_fit`` on raw input: validate, initialise or step.
-
-    The first batch (or the first after anything but ``partial_fit`` set the
-    parameters, e.g. ``fit``) is validated with ``reset=True`` and
-    initialised with the estimator's ``init_params`` / ``*_init``; later
-    batches must have ``n_features_in_`` features and may hold a single row.
-    The estimator is only updated once the step has succeeded.
-    """
-    state = getattr(estimator, "_stream_state", None)
-    if state is not None and state.means is not getattr(estimator, "means_", None):
-        state = None
-    first = state is None
-    X = validate_data(estimator, X, dtype=_FLOAT_DTYPES, reset=first,
-                      ensure_min_samples=2 if first else 1,
-                      order=None if isinstance(X, np.memmap) else "C")
-    sample_weight = estimator._check_sample_weight(sample_weight, X)
-    n_samples = X.shape[0]
-    if first:
-        if n_samples < estimator.n_components:
-            raise ValueError(
-                "Expected n_samples >= n_components "
-                f"but got n_components = {estimator.n_components}, "
-                f"n_samples = {n_samples}"
-            )
-        inits = estimator._check_parameters(X, sample_weight)
-        rng = check_random_state(estimator.random_state)
-        params = estimator._initial_parameters(X, sample_weight, rng, inits)
-        bounds, t = [], 0
-    else:
-        estimator._check_fitted_shapes("call fit, or partial_fit on a new estimator")
-        params, bounds, t = state.params, list(estimator.lower_bounds_), state.t
-    params, stats, lower_bound = stream_step(
-        params, state, X, sample_weight, estimator.covariance_type,
-        estimator.reg_covar, estimator.learning_offset, estimator.learning_decay)
-    estimator._set_parameters(params, X.dtype)
-    estimator.n_iter_ = t + 1
-    estimator.lower_bound_ = lower_bound
-    estimator.lower_bounds_ = bounds + [lower_bound]
-    estimator.converged_ = False
-    estimator._stream_state = StreamState(stats, params, t + 1, estimator.means_)

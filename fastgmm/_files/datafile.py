@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._kernels.layout import FLOAT_DTYPES
+
 # Rows checked for NaN/inf at a time, so a memmap is never loaded whole.
 _CHECK_ROWS = 65536
 
@@ -131,7 +133,7 @@ def read_data(path: str, dtype: str | None = None) -> np.ndarray:
         raise DataFileError(f"{path}: no data (shape {X.shape})")
     if dtype is not None and X.dtype != np.dtype(dtype):
         X = np.asarray(X, dtype=dtype)
-    elif X.dtype not in (np.float32, np.float64):
+    elif X.dtype not in FLOAT_DTYPES:
         X = np.asarray(X, dtype=np.float64)
     _check_finite(X, path)
     return X

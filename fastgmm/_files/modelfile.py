@@ -16,7 +16,7 @@ A model file is a zip archive written by :func:`numpy.savez` and read with
 - ``checksum``: the hex SHA-256 of the header bytes and of every array's
   name, dtype, shape and bytes.
 
-Writes are atomic (see :func:`fastgmm._files.atomic_write`), so a crash
+Writes are atomic (see :func:`fastgmm._files.datafile.atomic_write`), so a crash
 leaves either the old file or the new one.
 """
 

@@ -4,9 +4,9 @@ As in scikit-learn, initialisation picks responsibilities (k-means labels,
 k-means++ seeds, random rows, or random soft assignments); the estimator
 runs its M-step on their statistics. Responsibilities are produced a
 bounded slice of rows at a time, so nothing of size ``n x k`` is ever held.
-A memmap of more than ``_chunked.BLOCK_ROWS`` rows is initialised by
-``fastgmm._chunked`` (k-means|| or a race over blocks of rows) so that no
-array of ``n`` is held either.
+A memmap of more than ``PARTITION_ROWS`` rows is initialised over its
+partitions by :mod:`fastgmm._init.scalable` (k-means|| or a race), so that
+no array of ``n`` is held either.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import mmap
 
 import numpy as np
 
-from . import scalable as _chunked
+from .._data import source
+from .._data.source import PartitionedSource
+from . import scalable
 from .._model.stats import Stats
 from .resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
 
@@ -57,17 +59,19 @@ def initial_stats(X, sample_weight, n_components, covariance_type, init_params, 
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}
     rng : numpy.random.RandomState
 
-    A chunked source (see :func:`fastgmm._engine.accumulate`) initialises
-    itself through its ``initial_stats`` method.
+    A :class:`~fastgmm._data.source.PartitionedSource` (the Dask path,
+    whose partitions hold their weights: ``sample_weight`` is None) is
+    initialised partition by partition.
     """
-    chunked = getattr(X, "initial_stats", None)
-    if chunked is not None:
-        return chunked(sample_weight, n_components, covariance_type, init_params, rng)
-    if init_params != "random" and X.shape[0] > _chunked.BLOCK_ROWS and _on_disk(X):
-        # A large memmap: k-means|| or a race over blocks of rows, never an
+    if isinstance(X, PartitionedSource):
+        return scalable.partitioned_initial_stats(X, n_components, covariance_type,
+                                                  init_params, rng)
+    if init_params != "random" and X.shape[0] > source.PARTITION_ROWS and _on_disk(X):
+        # A large memmap: k-means|| or a race over its partitions, never an
         # array of n. ('random' draws a slice at a time here already.)
-        return _chunked.initial_stats(_chunked.RowBlocks(X, sample_weight), n_components,
-                                      covariance_type, init_params, rng)
+        return scalable.partitioned_initial_stats(source.RowPartitions(X, sample_weight),
+                                                  n_components, covariance_type, init_params,
+                                                  rng)
     if init_params in SEEDED:
         return seed_stats(X, sample_weight,
                           seed_rows(X, sample_weight, n_components, init_params, rng),
@@ -91,7 +95,7 @@ def seed_stats(X, sample_weight, indices, covariance_type) -> Stats:
 
     Only those rows carry responsibility, so their statistics are those of
     the pass over just them (each component's from its own row); the total
-    weight is that of all rows, :func:`fastgmm._resp.total_weight`.
+    weight is that of all rows, :func:`fastgmm._init.resp.total_weight`.
     """
     indices = np.asarray(indices, dtype=np.int64)
     w = None if sample_weight is None else np.asarray(sample_weight)[indices]
@@ -105,7 +109,7 @@ def initial_resp(X, sample_weight, n_components, init_params, rng):
     ``make_resp(start, stop)`` gives the responsibilities of rows
     ``[start, stop)`` (drawing random ones from ``rng`` when called, in
     order), ``shift`` the (k, d) shifts of their statistics; see
-    :func:`fastgmm._resp.stats_from_resp`. The inits in :data:`SEEDED`
+    :func:`fastgmm._init.resp.stats_from_resp`. The inits in :data:`SEEDED`
     need no responsibilities: :func:`seed_rows` and :func:`seed_stats`.
     """
     from .kmeans import kmeans  # loaded on first use, see _data.arrays

@@ -3,7 +3,7 @@
 Every initialisation (in memory, over the row blocks of a large memmap, or
 over Dask chunks) ends here: a ``make_resp(start, stop)`` gives the
 responsibilities of rows ``[start, stop)`` and :func:`stats_from_resp`
-folds them into :class:`~fastgmm._model.Stats`, so nothing of size
+folds them into :class:`~fastgmm._model.stats.Stats`, so nothing of size
 ``n x k`` is ever held.
 """
 
@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._kernels.layout import CHUNK_ROWS, FULL, KIND_CODES, s2_shape
+from .._kernels.layout import FULL, KIND_CODES, SLICE_ROWS, s2_shape
+from .._data.arrays import contiguous_rows
 from .._model.stats import Stats
-
-SLICE_ROWS = 16 * CHUNK_ROWS
-
-
-def _contiguous(X, start, stop):
-    return np.ascontiguousarray(np.asarray(X[start:stop]))
 
 
 def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
     """Statistics for responsibilities produced slice by slice by ``make_resp``."""
-    from .._kernels.passes import resp_stats_pass  # loaded on first use, see _engine
+    from .._kernels.passes import resp_stats_pass  # loaded on first use, see _data.arrays
 
     n, d = X.shape
     k = shift.shape[0]
@@ -36,8 +31,8 @@ def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
     for start in range(0, n, SLICE_ROWS):
         stop = min(start + SLICE_ROWS, n)
         R = np.ascontiguousarray(make_resp(start, stop), dtype=X.dtype)
-        w = empty_w if sample_weight is None else _contiguous(sample_weight, start, stop)
-        N, S1, S2, wsum = resp_stats_pass(_contiguous(X, start, stop), w, R, kind, shift,
+        w = empty_w if sample_weight is None else contiguous_rows(sample_weight, start, stop)
+        N, S1, S2, wsum = resp_stats_pass(contiguous_rows(X, start, stop), w, R, kind, shift,
                                           center, s2[0], s2[2])
         part = Stats(N, S1, S2, 0.0, wsum, shift.astype(np.float64),
                      center.astype(np.float64))
@@ -84,7 +79,7 @@ def stats_from_resp_many(X, sample_weight, offsets, resp, shifts, covariance_typ
     the statistics its own call gives. Returns a Stats with a leading
     problem axis.
     """
-    from .._kernels.passes import many_stats_pass  # loaded on first use, see _engine
+    from .._kernels.passes import many_stats_pass  # loaded on first use, see _data.arrays
 
     m, k, d = shifts.shape
     kind = KIND_CODES[covariance_type]

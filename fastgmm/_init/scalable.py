@@ -1,15 +1,12 @@
-"""Initialisation over an ordered sequence of row chunks, in bounded memory.
+"""Initialisation over a partitioned source, in bounded memory: k-means||, races.
 
-A *chunked source* is anything with ``shape``, ``dtype``, ``kind`` (a name
-for messages), ``first_row()``, ``chunk_of(position)`` and
-``map(func, *args)``, which calls ``func(chunk, weights, chunk_index,
-first_row, args)`` on every non-empty chunk and returns the results in chunk
-order. Two sources exist: :class:`RowBlocks`, a large ``numpy.memmap`` read
-one block of rows at a time in this process, and ``fastgmm._dask.Chunks``,
-the chunks of a Dask array on the workers. Every pass keeps per-chunk
-arrays only, so memory is set by the chunk size, ``k`` and ``d``, not by
-the number of rows. Each task is a pure function of its chunk and its
-arguments (random numbers come from a seed per pass and chunk).
+Every pass here is one task per partition of a
+:class:`~fastgmm._data.source.PartitionedSource` (a large ``numpy.memmap``
+read ``PARTITION_ROWS`` rows at a time, or the chunks of a Dask array on
+the workers), so memory is set by the partition size, ``k`` and ``d``,
+not by the number of rows. Each task is a pure function of its partition
+and its arguments (random numbers come from a seed per pass and
+partition).
 
 ``'kmeans'`` and ``'k-means++'`` use k-means|| (Bahmani et al., "Scalable
 k-means++", VLDB 2012):
@@ -20,21 +17,21 @@ k-means++", VLDB 2012):
 2. ``_KMEANS_ROUNDS`` passes each add every row independently with
    probability ``min(1, l w_i d_i^2 / phi)`` (``l = 2 k`` oversampling,
    ``d_i`` the distance to the nearest candidate, ``phi = sum_i w_i d_i^2``).
-   A chunk does not know ``phi`` while it runs, so it returns the rows with
-   ``u_i / (w_i d_i^2) < l / phi_chunk`` (a superset, about ``l`` rows) and
+   A partition does not know ``phi`` while it runs, so it returns the rows with
+   ``u_i / (w_i d_i^2) < l / phi_partition`` (a superset, about ``l`` rows) and
    the caller keeps those below ``l / phi``;
 3. one pass weights each candidate by the sample weight of the rows nearest
    to it; weighted k-means++ (``'k-means++'``) or k-means++ and Lloyd
    (``'kmeans'``) run on the few candidates;
 4. for ``'kmeans'``, Lloyd iterations continue on the whole data set, one
-   pass each, from per-chunk sums about the current centres, until the
+   pass each, from per-partition sums about the current centres, until the
    squared centre shift falls below ``1e-4`` of the mean feature variance.
 
 ``'random_from_data'`` draws ``k`` rows uniformly (an unweighted race among
 rows with positive weight) and ``'random'`` draws responsibilities per
-chunk. :func:`far_row`, the same race weighted by the squared distance to
+partition. :func:`far_row`, the same race weighted by the squared distance to
 the nearest mean, draws the row a collapsed component is re-seeded at
-(``fastgmm._reseed``), for arrays and memmaps too.
+(:mod:`fastgmm._em.reseed`), for arrays and memmaps too.
 """
 
 from __future__ import annotations
@@ -43,7 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._kernels.layout import CHUNK_ROWS
+from .._data.source import PartitionedSource, nonfinite_error, sum_in_order
 from .resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
 
 _KMEANS_ROUNDS = 5
@@ -52,8 +49,6 @@ _OVERSAMPLING = 2.0
 _LLOYD_MAX_ITER = 300
 _LLOYD_TOL = 1e-4
 _SEED_MAX = 2**31 - 1
-# Rows per block of a memmap: a pass holds about 40 bytes per row of one block.
-BLOCK_ROWS = 64 * CHUNK_ROWS
 
 
 def _smallest(values, m):
@@ -73,8 +68,8 @@ def _float64_weights(w):
 
 
 def _assign(X, w, centers):
-    """``lloyd_step`` of one chunk: nearest-centre labels, squared distances, sums."""
-    from .._kernels.kmeans import lloyd_step  # loaded on first use, see _engine
+    """``lloyd_step`` of one partition: nearest-centre labels, squared distances, sums."""
+    from .._kernels.kmeans import lloyd_step  # loaded on first use, see _data.arrays
 
     n = X.shape[0]
     labels = np.full(n, -1, dtype=np.int64)
@@ -88,7 +83,7 @@ def _assign(X, w, centers):
 
 def _task_race(X, w, index, start, args):
     """The ``k`` rows with the smallest ``Exp(1) / w_i``: keys, row numbers,
-    rows, their weights, and the chunk's total weight.
+    rows, their weights, and the partition's total weight.
 
     Unweighted (``'random_from_data'``), the key is ``Exp(1)`` for every row
     with a positive weight: a uniform draw among them.
@@ -107,7 +102,7 @@ def _task_race(X, w, index, start, args):
 
 
 def _task_oversample(X, w, index, start, args):
-    """One k-means|| round: ``phi`` of the chunk and the rows it may contribute
+    """One k-means|| round: ``phi`` of the partition and the rows it may contribute
     (their keys, row numbers, values and weights)."""
     seed, round_, centers, ell = args
     X = np.ascontiguousarray(X)
@@ -136,7 +131,8 @@ def _task_lloyd(X, w, index, start, args):
 
 
 def _task_far_race(X, w, index, start, args):
-    """The chunk's row with the least ``Exp(1) / (w_i d_i^2)`` (``d_i``: to the nearest centre)."""
+    """The partition's row with the least ``Exp(1) / (w_i d_i^2)`` (``d_i``: to the
+    nearest centre)."""
     seed, draw, centers = args
     X = np.ascontiguousarray(X)
     _, dist, _, _, _ = _assign(X, w, centers)
@@ -149,7 +145,7 @@ def _task_far_race(X, w, index, start, args):
 
 
 def _task_init_stats(X, w, index, start, args):
-    """Statistics of one chunk for initial responsibilities (see ``_stats_pass``)."""
+    """Statistics of one partition for initial responsibilities (see ``_stats_pass``)."""
     mode, payload, shift, covariance_type, seed = args
     X = np.ascontiguousarray(X)
     k = shift.shape[0]
@@ -161,30 +157,9 @@ def _task_init_stats(X, w, index, start, args):
 
 
 
-# ---------------------------------------------------------- reductions
-def sum_in_order(parts):
-    """``parts[0] + parts[1] + ...`` in chunk order (``Stats`` or arrays)."""
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
-
-
-def nonfinite_error(data, parts, value_of):
-    """The error naming the first chunk whose pass gave a non-finite value (or None)."""
-    for position, part in enumerate(parts):
-        if not np.isfinite(value_of(part)):
-            i, first, last = data.chunk_of(position)
-            return ValueError(
-                "Input X contains NaN or infinity: the pass over chunk "
-                f"{i} (rows {first} to {last - 1}) of the {data.kind} gave "
-                f"{value_of(part)}. Remove or impute those rows before fitting.")
-    return None
-
-
 def _race(data, k, seed, weighted):
     """The ``k`` winners of a race over all rows: their row numbers, rows and
-    weights, and the total weight of all rows (added in chunk order)."""
+    weights, and the total weight of all rows (added in partition order)."""
     parts = data.map(_task_race, seed, k, weighted)
     keys, index, rows, row_weights, totals = (np.concatenate(p) for p in zip(*parts))
     order = np.argsort(keys, kind="stable")[:k]
@@ -195,14 +170,14 @@ def far_row(data, centers, seed, draw):
     """One row drawn with probability proportional to ``w_i d_i^2``, or None.
 
     ``d_i`` is the distance of row ``i`` to the nearest of ``centers``: the
-    draw of k-means++ seeding, done as one exponential race over the chunks
-    (each chunk returns its least key, the least of those wins), so it holds
-    one chunk's distances at a time. ``(seed, draw)`` and the chunk index
+    draw of k-means++ seeding, done as one exponential race over the partitions
+    (each partition returns its least key, the least of those wins), so it holds
+    one partition's distances at a time. ``(seed, draw)`` and the partition index
     seed the keys. Returns ``(row number, row as float64)``; None when every
     row with weight sits on a centre.
     """
     parts = data.map(_task_far_race, seed, draw, np.ascontiguousarray(centers, dtype=np.float64))
-    best = int(np.argmin([p[0] for p in parts]))  # ties: the first chunk
+    best = int(np.argmin([p[0] for p in parts]))  # ties: the first partition
     if not np.isfinite(parts[best][0]):
         return None
     return parts[best][1], parts[best][2]
@@ -224,7 +199,7 @@ class Candidates(NamedTuple):
 def _kmeans_parallel(data, k, seed):
     """:class:`Candidates` of k-means|| seeding.
 
-    A round brings about ``l`` rows per chunk to the client.
+    A round brings about ``l`` rows per partition to the client.
     """
     ell = _OVERSAMPLING * k
     reserve_index, reserve_rows, reserve_weights, total = _race(data, k, seed, weighted=True)
@@ -260,7 +235,7 @@ def _kmeans_parallel(data, k, seed):
 
 
 def _distributed_lloyd(data, centers, tol):
-    """Lloyd iterations over every chunk from ``centers``; returns the final centres."""
+    """Lloyd iterations over every partition from ``centers``; returns the final centres."""
     k = centers.shape[0]
     for _ in range(_LLOYD_MAX_ITER):
         parts = data.map(_task_lloyd, centers, k)
@@ -288,8 +263,9 @@ def _stats_pass(data, mode, payload, shift, covariance_type, seed=0):
     return sum_in_order(parts)
 
 
-def initial_stats(data, n_components, covariance_type, init_params, rng):
-    """Statistics of the chosen initial responsibilities, chunk by chunk."""
+def partitioned_initial_stats(data: PartitionedSource, n_components, covariance_type,
+                              init_params, rng):
+    """Statistics of the chosen initial responsibilities, partition by partition."""
     from .kmeans import kmeans, kmeans_plusplus  # loaded on first use, see _data.arrays
 
     k = n_components
@@ -317,37 +293,3 @@ def initial_stats(data, n_components, covariance_type, init_params, rng):
         stats = _stats_pass(data, "random", None, np.repeat(first, k, axis=0),
                                covariance_type, seed)
     return stats
-
-
-class RowBlocks:
-    """A ``numpy.memmap`` (and its weights) as a sequence of row-block chunks.
-
-    The blocks are visited in order in this process; each is a view of the
-    file, so a pass holds only the arrays of one block.
-    """
-
-    kind = "memmap"
-
-    def __init__(self, X, sample_weight, block_rows=None):
-        self.X = X
-        self.sample_weight = sample_weight
-        self.shape = X.shape
-        self.dtype = X.dtype
-        self.block_rows = BLOCK_ROWS if block_rows is None else block_rows
-
-    def first_row(self):
-        return np.asarray(self.X[:1], dtype=np.float64)
-
-    def chunk_of(self, position):
-        """(chunk index, first row, last row + 1) of the ``position``-th chunk."""
-        start = position * self.block_rows
-        return position, start, min(start + self.block_rows, self.shape[0])
-
-    def map(self, func, *args):
-        """``func(block, weights, block_index, first_row, args)`` for each block, in order."""
-        n = self.shape[0]
-        w = self.sample_weight
-        return [func(self.X[start:start + self.block_rows],
-                     None if w is None else w[start:start + self.block_rows],
-                     index, start, args)
-                for index, start in enumerate(range(0, n, self.block_rows))]

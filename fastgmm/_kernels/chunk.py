@@ -26,7 +26,7 @@ How the loops are laid out, and why:
 * Inside a chunk the rows are handled ``BLOCK_ROWS`` at a time, stored
   transposed (features x rows), so every innermost loop runs along points
   with unit stride and LLVM turns it into SIMD code.
-* Feature axes are padded with zeros to a multiple of 4 (``_pad4``) so the
+* Feature axes are padded with zeros to a multiple of 4 (``padded_width``) so the
   triangular products can be unrolled four features at a time: each pass
   over a row of points then does 4-8 multiply-adds per store instead of
   one, which is what bounds these loops. One or two features take loops
@@ -43,7 +43,7 @@ from numba.extending import overload
 from .compile import ERROR_MODEL, kernel
 from .density import _block_log_norm, _block_log_prob
 from .layout import (BLOCK_ROWS, DIAG, FASTMATH, FULL, SPHERICAL, TIED, block_bounds, for_kind,
-                     n_blocks)
+                     n_blocks, padded_width)
 from .vecmath import _subtract
 
 
@@ -64,13 +64,9 @@ def flush_threshold(X):
     return 1e-30
 
 
-@kernel(internal=True, inline="always")
-def _pad4(d):
-    return (d + 3) // 4 * 4
-
-
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _load_block(X, r0, nb, xt):
+    """``xt[a, i] = X[r0 + i, a]``: the block's ``nb`` rows, transposed (features x points)."""
     d = X.shape[1]
     for i in range(nb):
         for a in range(d):
@@ -79,6 +75,7 @@ def _load_block(X, r0, nb, xt):
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _block_weights(sw, r0, nb, weights):
+    """``weights[i]``: the sample weight of row ``r0 + i`` (1 when ``sw`` is empty)."""
     if sw.shape[0] == 0:
         for i in range(nb):
             weights[i] = 1.0
@@ -146,6 +143,7 @@ def _scatter_lower(wdiff, diff, nb, d, S2):
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _mass(r, nb):
+    """``sum_i r[i]`` over the block's ``nb`` points: a component's share of the block."""
     s = r.dtype.type(0)
     for i in range(nb):
         s += r[i]
@@ -379,6 +377,7 @@ def _sum_queue(queue, q, d, mean, diff, wdiff, S1_j, S2_j):
 
 def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N, S1,
                       S2, last):
+    """Full kind: ``N``, ``S1`` and the scatter ``S2`` of every component, its points queued."""
     rows, queue_x, queue_r, queued = queue
     shared = queue_x.shape[0] < means.shape[0]
     capacity = queue_r.shape[1]
@@ -401,6 +400,7 @@ def _block_stats_full(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
 def _block_stats_full_few(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue,
                           N, S1, S2, last):
     # A point's moments cost about what copying it out would: no packing.
+    """Full kind, at most ``FEW_FEATURES`` features: every component's sums, in registers."""
     for j in range(means.shape[0]):
         s = _mass(resp[j], nb)
         N[j] += s
@@ -426,6 +426,7 @@ def _each_component_moments(xt, nb, d, resp, means, N, S1, S2, diagonal):
 
 def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N, S1,
                       S2, last):
+    """Tied kind: every component's ``N`` and ``S1``, and one scatter pooled about ``center``."""
     _each_component_moments(xt, nb, d, resp, means, N, S1, S2, False)
     # Pooled scatter about one common shift: sum_j r_ij = 1, so the
     # per-point weight is all that is needed (O(d^2), not O(k d^2)).
@@ -438,6 +439,7 @@ def _block_stats_tied(kind, xt, nb, d, resp, weights, means, center, diff, wdiff
 
 def _block_stats_diag(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N, S1,
                       S2, last):
+    """Diag and spherical kinds: every component's ``N``, ``S1`` and diagonal ``S2``."""
     _each_component_moments(xt, nb, d, resp, means, N, S1, S2, True)
 
 
@@ -458,6 +460,7 @@ def _block_stats(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, que
 @overload(_block_stats, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
 def _block_stats_for_kind(kind, xt, nb, d, resp, weights, means, center, diff, wdiff, queue, N,
                           S1, S2, last):
+    """The typing-time choice of :func:`_block_stats`'s implementation for ``kind``."""
     return for_kind(kind, _block_stats_full, _block_stats_full_few, _block_stats_tied,
                      _block_stats_diag)
 
@@ -493,7 +496,7 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     ``sum_i w_i sum_j r_ij log r_ij`` only when ``want_entropy`` (else 0).
     """
     d = X.shape[1]
-    d4 = _pad4(d)
+    d4 = padded_width(d)
     k = means_p.shape[0]
     dt = X.dtype
     given_resp = R.shape[0] > 0
@@ -568,7 +571,7 @@ def _chunk_score(X, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center, mu_
                  out_log_norm, out_label, out_log_resp):
     """Scores of rows ``[c0, c1)``, written to those rows of the outputs."""
     d = X.shape[1]
-    d4 = _pad4(d)
+    d4 = padded_width(d)
     k = means_p.shape[0]
     dt = X.dtype
     want_resp = out_log_resp.shape[0] > 0

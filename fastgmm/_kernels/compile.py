@@ -81,6 +81,7 @@ def kernel_sources(kernels_dir: Path = _KERNELS_DIR) -> list[Path]:
 
 
 def _hash_sources(kernels_dir: Path) -> str:
+    """SHA-256 (16 hex digits) of the names and bytes of :func:`kernel_sources`."""
     digest = hashlib.sha256()
     for path in kernel_sources(kernels_dir):
         digest.update(path.name.encode())
@@ -108,7 +109,8 @@ def source_hash(kernels_dir: Path | None = None) -> str:
     return _source_hash
 
 
-def _user_cache_root() -> Path:
+def user_cache_root() -> Path:
+    """The user's cache directory on this platform (fastgmm's caches go in ``fastgmm/``)."""
     if sys.platform == "win32":  # pragma: no cover
         base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
     elif sys.platform == "darwin":  # pragma: no cover
@@ -125,7 +127,7 @@ def cache_dir(version: str = __version__, sources: str | None = None) -> Path:
     user cache directory; either way the last component is
     ``fastgmm/<version>-<source hash>``.
     """
-    root = Path(config.CACHE_DIR) if config.CACHE_DIR else _user_cache_root()
+    root = Path(config.CACHE_DIR) if config.CACHE_DIR else user_cache_root()
     return root / "fastgmm" / f"{version}-{sources or source_hash()}"
 
 
@@ -139,21 +141,26 @@ class _VersionedLocator(_CacheLocator):
     _variant = ""
 
     def __init__(self, py_func, py_file):
+        """Where and how the cache of ``py_func`` (defined in ``py_file``) is found."""
         self._py_file = py_file
         self._lineno = py_func.__code__.co_firstlineno
         self._path = str(cache_dir())
 
     def get_cache_path(self):
+        """The cache directory, :func:`cache_dir`."""
         return self._path
 
     def get_source_stamp(self):
+        """What an index entry must match: the version and the source hash."""
         return (__version__, source_hash())
 
     def get_disambiguator(self):
+        """Tells apart functions of one file: the first line, and the variant."""
         return f"{self._lineno}{self._variant}"
 
     @classmethod
     def from_function(cls, py_func, py_file):
+        """The locator of ``py_func``, or None when its directory cannot be made."""
         locator = cls(py_func, py_file)
         try:
             locator.ensure_cache_path()
@@ -166,12 +173,15 @@ def _function_cache_class(variant: str):
     """A ``FunctionCache`` class whose entries live in :func:`cache_dir`."""
 
     class Locator(_VersionedLocator):
+        """The locator of this variant."""
         _variant = variant
 
     class Impl(CompileResultCacheImpl):
+        """Numba's cache implementation, with this locator."""
         _locator_classes = [Locator]
 
     class Cache(FunctionCache):
+        """Numba's function cache, with this implementation."""
         _impl_class = Impl
 
     return Cache
@@ -182,6 +192,7 @@ _warn_lock = threading.Lock()
 
 
 def _warn_unwritable(reason: str) -> None:
+    """Warn, once per process, that kernels compile in memory (``reason``: why)."""
     global _warned_unwritable
     with _warn_lock:
         if _warned_unwritable:
@@ -224,11 +235,13 @@ class _KernelCache(_Cache):
     """
 
     def __init__(self, py_func, variant: str = ""):
+        """The cache of ``py_func``; nothing is opened until it is used."""
         self._py_func = py_func
         self._variant = variant
         self._cache = None
 
     def _open(self):
+        """The function cache, opened now (a ``NullCache`` with a warning if it cannot be)."""
         if self._cache is None:
             try:
                 self._cache = _function_cache_class(self._variant)(self._py_func)
@@ -239,9 +252,11 @@ class _KernelCache(_Cache):
 
     @property
     def cache_path(self):
+        """The directory of the cache (opening it)."""
         return self._open().cache_path
 
     def load_overload(self, sig, target_context):
+        """The cached compilation of ``sig``, or None, read under a shared lock."""
         cache = self._open()
         if isinstance(cache, NullCache):
             return None
@@ -249,6 +264,7 @@ class _KernelCache(_Cache):
             return cache.load_overload(sig, target_context)
 
     def save_overload(self, sig, data):
+        """Store the compilation of ``sig`` under an exclusive lock (warn if it fails)."""
         cache = self._open()
         if isinstance(cache, NullCache):
             return
@@ -259,12 +275,15 @@ class _KernelCache(_Cache):
             _warn_unwritable(str(exc))
 
     def enable(self):
+        """Enable the underlying cache."""
         self._open().enable()
 
     def disable(self):
+        """Disable the underlying cache."""
         self._open().disable()
 
     def flush(self):
+        """Empty the underlying cache."""
         self._open().flush()
 
 
@@ -289,6 +308,7 @@ def kernel(*, parallel: bool = False, internal: bool = False, **options):
     options.setdefault("error_model", ERROR_MODEL)
 
     def wrap(func):
+        """The dispatcher of ``func``, with fastgmm's cache unless it is internal."""
         dispatcher = njit(cache=False, **options)(func)
         if not internal:
             dispatcher._cache = _KernelCache(dispatcher.py_func, "p" if parallel else "")
@@ -328,6 +348,7 @@ class TaskFunction:
     """
 
     def __init__(self, func, signature, **options):
+        """Keep what compiles the task; nothing is compiled yet."""
         self._func = func
         self._signature = signature
         self._options = options
@@ -337,6 +358,7 @@ class TaskFunction:
 
     @property
     def signature(self):
+        """The task function's Numba signature."""
         return self._signature
 
     def get(self):

@@ -155,12 +155,14 @@ def _mahalanobis_diag(xt, nb, d4, mean, prec, maha):
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _log_density_row(log_norm_j, maha, nb, row):
+    """``row[i] = log_norm_j - maha[i] / 2``: component ``j``'s log-density of each point."""
     for i in range(nb):
         row[i] = log_norm_j - 0.5 * maha[i]
 
 
 def _log_prob_full(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
                    maha, logp):
+    """Full kind: ``logp[j]`` from the triangular products of ``x - mu_j`` with ``chol[j]``."""
     for j in range(means.shape[0]):
         _subtract(xt, nb, d, means[j], diff)
         _mahalanobis_upper(diff, nb, d, chol[j], quad, maha)
@@ -169,6 +171,7 @@ def _log_prob_full(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, 
 
 def _log_prob_full_few(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj,
                        quad, maha, logp):
+    """Full kind, at most ``FEW_FEATURES`` features: ``logp[j]`` in registers."""
     for j in range(means.shape[0]):
         if d <= 2:
             _mahalanobis_2(xt, nb, means[j], chol[j], maha)
@@ -183,6 +186,7 @@ def _log_prob_tied(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, 
                    maha, logp):
     # diff holds x - center; project it once, then each component is a
     # plain sum of squares in that frame.
+    """Tied kind: ``logp[j]`` from one projection of ``x - center``, then sums of squares."""
     for a in range(0, d, 4):
         _upper_quad(diff, nb, chol[0], a, proj[a:a + 4])
     for j in range(means.shape[0]):
@@ -192,6 +196,7 @@ def _log_prob_tied(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, 
 
 def _log_prob_diag(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff, proj, quad,
                    maha, logp):
+    """Diag and spherical kinds: ``logp[j]`` from weighted sums of squares."""
     for j in range(means.shape[0]):
         _mahalanobis_diag(xt, nb, xt.shape[0], means[j], prec[j], maha)
         _log_density_row(log_norm[j], maha, nb, logp[j])
@@ -203,7 +208,8 @@ def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff,
 
     ``means``, ``chol``, ``prec``, ``mu_proj`` are the chunk's padded copies;
     for the tied kind ``diff`` must already hold ``x - center``. Called from
-    kernels only, with ``kind`` a compile-time constant (see :func:`~fastgmm._kernels.layout.for_kind`).
+    kernels only, with ``kind`` a compile-time constant (see
+    :func:`~fastgmm._kernels.layout.for_kind`).
     """
     raise TypeError("_block_log_prob runs inside kernels only")
 
@@ -211,6 +217,7 @@ def _block_log_prob(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff,
 @overload(_block_log_prob, jit_options={"fastmath": FASTMATH, "error_model": ERROR_MODEL})
 def _block_log_prob_for_kind(kind, xt, nb, d, means, chol, prec, log_norm, mu_proj, diff,
                              proj, quad, maha, logp):
+    """The typing-time choice of :func:`_block_log_prob`'s implementation for ``kind``."""
     return for_kind(kind, _log_prob_full, _log_prob_full_few, _log_prob_tied,
                      _log_prob_diag)
 

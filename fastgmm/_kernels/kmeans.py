@@ -24,6 +24,7 @@ from .threads import launch
 
 @kernel(internal=True, fastmath=FASTMATH)
 def _block_sq_dist(X, r0, nb, center, out):
+    """``out[i] = |X[r0 + i] - center|^2`` for the block's ``nb`` rows."""
     d = X.shape[1]
     for i in range(nb):
         s = 0.0
@@ -151,6 +152,7 @@ class Problems:
     """
 
     def __init__(self, X, sample_weight, offsets, weighted):
+        """Read-only views of ``X`` and its float64 weights, and the problems' row offsets."""
         self.X = readonly(X)
         self.sw = readonly(np.empty(0) if sample_weight is None
                            else np.asarray(sample_weight, np.float64))
@@ -161,16 +163,20 @@ class Problems:
 
     @classmethod
     def one(cls, X, sample_weight=None):
+        """A single problem: all rows of ``X``."""
         return cls(X, sample_weight, [0, X.shape[0]], [sample_weight is not None])
 
     def tasks(self, which):
+        """The read-only task table and slots of a pass over the problems ``which``."""
         tasks, slots, _ = chunk_tasks(self.offsets, which)
         return readonly(tasks), readonly(slots)
 
     def rows(self, p):
+        """The rows of problem ``p`` (a slice of the shared array)."""
         return slice(self.offsets[p], self.offsets[p + 1])
 
     def weights(self, p):
+        """Problem ``p``'s sample weights, or None when its own fit has none."""
         return self.sw[self.rows(p)] if self.weighted[p] else None
 
 

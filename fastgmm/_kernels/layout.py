@@ -1,38 +1,77 @@
-"""Fixed row blocking shared by every kernel.
+"""Sizes and codes every layer shares: the row counts, the covariance kinds, the task tables.
 
-Work is split into *chunks* of ``CHUNK_ROWS`` rows (one parallel task each,
-one partial result each) and chunks into *blocks* of ``BLOCK_ROWS`` rows
-(processed together inside a task so that loops along points vectorise).
-Both sizes are constants, never derived from the thread count, so a
-reduction of chunk partials in chunk order gives bitwise the same result
-for any number of threads.
+Rows are handled at five sizes, each a constant defined here once and
+never derived from the thread count (so a reduction of partial results in
+a fixed order gives bitwise the same result for any number of threads):
 
-:func:`chunk_tasks` lays out such chunks as the task table of a pass.
+===============  ===========  ====================================================
+word             rows         what it is
+===============  ===========  ====================================================
+block            256          rows a kernel task handles together, stored
+                              transposed so that loops along points vectorise
+                              (``BLOCK_ROWS``)
+chunk            8,192        one parallel task of a pass, one partial result
+                              (``CHUNK_ROWS``, ``CHUNK_BLOCKS`` blocks)
+slice            131,072      rows of initial responsibilities held at once
+                              (``SLICE_ROWS``; nothing of size ``n x k`` is held)
+round            <= 2,097,152 rows of one kernel call of ``accumulate`` and
+                              ``score``: a whole number of chunks fixed by the
+                              model's size, at most ``ROUND_MAX_ROWS``
+partition        524,288      rows of an array or memmap that one task of a
+                              partitioned pass sees (``PARTITION_ROWS``; a Dask
+                              array's partitions are its own chunks)
+===============  ===========  ====================================================
+
+:func:`chunk_tasks` lays out chunks as the task table of a pass.
 
 The kernels freeze these constants when they compile; the kernel cache
-is keyed on a hash of every kernel module (see :mod:`fastgmm._compile`),
-so changing one here recompiles them.
+is keyed on a hash of every module in this folder (see
+:mod:`fastgmm._kernels.compile`), so changing one here recompiles them.
 """
 
 import numpy as np
 from numba import types
 from numba.core import errors
+from numba.extending import register_jitable
 
 from .compile import kernel
 
 BLOCK_ROWS = 256
 CHUNK_BLOCKS = 32
 CHUNK_ROWS = BLOCK_ROWS * CHUNK_BLOCKS
+SLICE_ROWS = 16 * CHUNK_ROWS
+# Also bounds the bytes of a memmap one kernel call pages in.
+ROUND_MAX_ROWS = 256 * CHUNK_ROWS
+# A pass over partitions holds about 40 bytes per row of one partition.
+PARTITION_ROWS = 64 * CHUNK_ROWS
 
-# Covariance kinds as the kernels see them (integers, not strings).
+# The dtypes of X the kernels compile for (everything else is converted or
+# rejected at the boundary), in the order scikit-learn's ``check_array``
+# takes them: float64 first, the type other inputs are converted to.
+FLOAT_DTYPES = (np.float64, np.float32)
+
+# The covariance types, and the kinds the kernels see (integers, not strings).
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 FULL, TIED, DIAG, SPHERICAL = 0, 1, 2, 3
-KIND_CODES = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
+KIND_CODES = dict(zip(COVARIANCE_TYPES, (FULL, TIED, DIAG, SPHERICAL)))
 
 # Full covariance with at most FEW_FEATURES features has chunk code of its
 # own (FULL_FEW), which keeps a point's deviations and sums in registers;
 # each of the two compiles only its own code.
 FEW_FEATURES = 8
 FULL_FEW = 4
+
+
+@register_jitable(inline="always")
+def padded_width(d):
+    """``d`` rounded up to a multiple of 4: the width of the kernels' feature axes.
+
+    The model arrays (:func:`fastgmm._kernels.passes.padded_model`) and a
+    block's transposed rows are zero-padded to it, so that triangular
+    products unroll four features at a time. Callable from Python and from
+    kernels alike.
+    """
+    return (d + 3) // 4 * 4
 
 
 def task_kind(kind, d):

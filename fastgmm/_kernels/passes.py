@@ -9,8 +9,8 @@ statistics are added, in task order, into one output. So
 * ``fit_many``'s pass (:func:`many_stats_pass`) has one slot per problem
   and round, all problems in one launch.
 
-The chunk code (:func:`fastgmm._kernels._chunk_stats`, ``_chunk_score``)
-is a :class:`~fastgmm._compile.TaskFunction` per covariance kind and dtype:
+The chunk code (:func:`fastgmm._kernels.chunk._chunk_stats`, ``_chunk_score``)
+is a :class:`~fastgmm._kernels.compile.TaskFunction` per covariance kind and dtype:
 compiled once, cached, and called through its address by every driver.
 The drivers are tiny and shared by all kinds: a parallel one (``prange``
 over tasks) and a serial one for a single task, which skips the parallel
@@ -29,7 +29,8 @@ import functools
 import numpy as np
 from numba import from_dtype, prange, types
 
-from .layout import FASTMATH, FULL, TIED, add_slots, chunk_tasks, readonly, task_kind
+from .layout import (FASTMATH, FULL, TIED, add_slots, chunk_tasks, padded_width, readonly,
+                     task_kind)
 from .compile import TaskFunction, kernel
 from .chunk import _chunk_score, _chunk_stats
 from .threads import launch
@@ -37,6 +38,7 @@ from .threads import launch
 
 # ------------------------------------------------------------ task functions
 def _array(dtype, ndim, readonly=True):
+    """The Numba type of a C-contiguous array (read-only unless ``readonly=False``)."""
     return types.Array(dtype, ndim, "C", readonly=readonly)
 
 
@@ -57,8 +59,11 @@ def _signatures(dtype_name: str):
 
 
 def _stats_task_code(kind):
+    """The Python function of the statistics task of ``kind`` (a compile-time constant)."""
     def stats_task(X, sw, R, r0, r1, means, chol, prec, log_norm, center, mu_proj,
                    want_entropy, out_N, out_S1, out_S2, out_sums):
+        """One chunk's statistics into the task's outputs; ``(loglik, weight, entropy)``
+        into ``out_sums``."""
         ll, wsum, ent = _chunk_stats(X, sw, R, kind, r0, r1, means, chol, prec, log_norm,
                                      center, mu_proj, want_entropy, out_N, out_S1, out_S2)
         out_sums[0] = ll
@@ -70,8 +75,10 @@ def _stats_task_code(kind):
 
 
 def _score_task_code(kind):
+    """The Python function of the scoring task of ``kind`` (a compile-time constant)."""
     def score_task(X, r0, r1, means, chol, prec, log_norm, center, mu_proj, out_log_norm,
                    out_label, out_log_resp):
+        """One chunk's scores into its rows of the outputs."""
         _chunk_score(X, kind, r0, r1, means, chol, prec, log_norm, center, mu_proj,
                      out_log_norm, out_label, out_log_resp)
         return 0
@@ -96,6 +103,8 @@ def score_task(kind: int, dtype_name: str) -> TaskFunction:
 def _run_stats_tasks(task, X, sw, R, tasks, slots, means, chol, prec, log_norm, center,
                      mu_proj, want_entropy, part_N, part_S1, part_S2, part_sums, out_N, out_S1,
                      out_S2, out_sums):
+    """Every statistics task (``prange`` when compiled parallel), then the slots' sums
+    in task order."""
     n_tasks = tasks.shape[0]
     for t in prange(n_tasks):
         p = tasks[t, 2]
@@ -111,6 +120,7 @@ def _run_stats_tasks(task, X, sw, R, tasks, slots, means, chol, prec, log_norm, 
 
 def _run_score_tasks(task, X, tasks, means, chol, prec, log_norm, center, mu_proj,
                      out_log_norm, out_label, out_log_resp):
+    """Every scoring task (``prange`` when compiled parallel); each writes only its own rows."""
     for t in prange(tasks.shape[0]):
         task(X, tasks[t, 0], tasks[t, 1], means, chol, prec, log_norm, center, mu_proj,
              out_log_norm, out_label, out_log_resp)
@@ -125,10 +135,6 @@ _score_serial = kernel(fastmath=FASTMATH)(_run_score_tasks)
 DRIVERS = (_stats_parallel, _stats_serial, _score_parallel, _score_serial)
 
 
-def _pad4(d):
-    return (d + 3) // 4 * 4
-
-
 def padded_model(kind, means, chol, prec, mu_proj):
     """The model arrays as the chunk code reads them: features zero-padded to a multiple of 4.
 
@@ -138,7 +144,7 @@ def padded_model(kind, means, chol, prec, mu_proj):
     """
     lead = means.shape[:-2]
     k, d = means.shape[-2:]
-    d4 = _pad4(d)
+    d4 = padded_width(d)
     dt = means.dtype
     means_p = np.zeros(lead + (k, d4), dt)
     means_p[..., :d] = means
@@ -181,6 +187,7 @@ def _stats(X, sw, R, kind, model, tasks, slots, s2_rows, s2_cols, want_entropy):
 
 
 def _one_problem(a):
+    """``a`` with a leading problem axis of length 1 (C-contiguous)."""
     return np.ascontiguousarray(a)[None]
 
 
@@ -222,7 +229,7 @@ def many_stats_pass(X, sw, R, offsets, problems, kind, round_rows, means, chol, 
 
     Model arrays carry a leading axis, one entry per problem in ``problems``.
     Each problem is cut into the rounds of ``round_rows`` rows that
-    :func:`fastgmm._engine.accumulate` would use, and the round totals are
+    :func:`fastgmm._data.arrays.accumulate` would use, and the round totals are
     added in order, so every problem gets bitwise its own fit's statistics.
     Returns ``(N, S1, S2, loglik, weight, entropy)`` with that leading axis.
     """

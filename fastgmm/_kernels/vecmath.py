@@ -51,6 +51,7 @@ def _exp_shifted_inplace(x, shift, scratch, nb, flush, shifted):
 
 
 def _exp_shifted_64(x, shift, scratch, nb, flush, shifted):
+    """The float64 version of :func:`_exp_shifted_inplace` (Taylor series to ``r^12``)."""
     keep = shifted.shape[0] > 0
     for i in range(nb):
         v = max(x[i] - shift[i], _EXP_FLOOR)
@@ -85,6 +86,7 @@ def _exp_shifted_64(x, shift, scratch, nb, flush, shifted):
 
 
 def _exp_shifted_32(x, shift, scratch, nb, flush, shifted):
+    """The float32 version of :func:`_exp_shifted_inplace` (Taylor series to ``r^7``)."""
     f = np.float32
     log2e, magic, floor = f(_LOG2E), f(_ROUND_MAGIC_32), f(_EXP_FLOOR_32)
     ln2_hi, ln2_lo, threshold = f(_LN2_HI_32), f(_LN2_LO_32), f(flush)
@@ -122,6 +124,7 @@ def _exp_shifted_32(x, shift, scratch, nb, flush, shifted):
 @overload(_exp_shifted_inplace,
           jit_options={"fastmath": {"contract"}, "error_model": ERROR_MODEL})
 def _exp_shifted_for_dtype(x, shift, scratch, nb, flush, shifted):
+    """The typing-time choice of :func:`_exp_shifted_inplace`'s version for ``x``'s dtype."""
     return _exp_shifted_32 if x.dtype == types.float32 else _exp_shifted_64
 
 
@@ -143,6 +146,7 @@ _SQRT2 = 1.4142135623730951
 
 
 def _log_64(x, out, scratch, nb):
+    """The float64 version of :func:`_log_inplace` (10 terms of the atanh series)."""
     bits = x.view(np.int64)
     mant = scratch.view(np.int64)
     for i in range(nb):
@@ -171,6 +175,7 @@ def _log_64(x, out, scratch, nb):
 
 
 def _log_32(x, out, scratch, nb):
+    """The float32 version of :func:`_log_inplace` (5 terms of the atanh series)."""
     f = np.float32
     one, half, two, sqrt2 = f(1.0), f(0.5), f(2.0), f(_SQRT2)
     ln2_hi, ln2_lo = f(_LN2_HI_32), f(_LN2_LO_32)
@@ -198,6 +203,7 @@ def _log_32(x, out, scratch, nb):
 
 @overload(_log_inplace, jit_options={"fastmath": {"contract"}, "error_model": ERROR_MODEL})
 def _log_for_dtype(x, out, scratch, nb):
+    """The typing-time choice of :func:`_log_inplace`'s version for ``x``'s dtype."""
     return _log_32 if x.dtype == types.float32 else _log_64
 
 

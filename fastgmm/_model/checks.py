@@ -1,4 +1,4 @@
-"""Validation of user-given initial parameters.
+"""Checks of what the user gives beside the data: the ``*_init`` arrays, enough samples.
 
 The checks and the start of every message are scikit-learn's, word for word
 (``sklearn/mixture/_gaussian_mixture.py``: code that matches on its texts
@@ -11,7 +11,18 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_array
 
-_FLOAT_DTYPES = [np.float64, np.float32]
+from .._kernels.layout import FLOAT_DTYPES
+
+
+
+def check_n_samples(n_samples, n_components, prefix=""):
+    """scikit-learn's check that there are at least as many samples as components."""
+    if n_samples < n_components:
+        raise ValueError(
+            f"{prefix}Expected n_samples >= n_components "
+            f"but got n_components = {n_components}, "
+            f"n_samples = {n_samples}"
+        )
 
 
 def precision_shape(covariance_type, n_components, n_features):
@@ -35,7 +46,7 @@ _SHAPE_NAMES = {
 def _as_float_array(param, parameter, allow_nd=False):
     """scikit-learn's ``check_array`` call; its message, then the parameter's name."""
     try:
-        return check_array(param, dtype=_FLOAT_DTYPES, ensure_2d=False, allow_nd=allow_nd)
+        return check_array(param, dtype=FLOAT_DTYPES, ensure_2d=False, allow_nd=allow_nd)
     except ValueError as exc:
         raise ValueError(f"{exc} (in {parameter})") from None
 
@@ -49,7 +60,7 @@ def _check_shape(param, shape, name, detail):
         )
 
 
-def check_weights(weights, n_components):
+def check_weights_init(weights, n_components):
     """Weights of shape (n_components,), in [0, 1], summing to 1."""
     weights = _as_float_array(weights, "weights_init")
     _check_shape(weights, (n_components,), "weights",
@@ -72,7 +83,7 @@ def check_weights(weights, n_components):
     return weights
 
 
-def check_means(means, n_components, n_features):
+def check_means_init(means, n_components, n_features):
     """Means of shape (n_components, n_features)."""
     means = _as_float_array(means, "means_init")
     _check_shape(means, (n_components, n_features), "means",
@@ -90,7 +101,7 @@ def _check_precision_matrix(matrix, covariance_type, where):
         )
 
 
-def check_precisions(precisions, covariance_type, n_components, n_features):
+def check_precisions_init(precisions, covariance_type, n_components, n_features):
     """Precisions of the shape ``covariance_type`` implies, positive-definite."""
     precisions = _as_float_array(precisions, "precisions_init",
                                  allow_nd=covariance_type == "full")

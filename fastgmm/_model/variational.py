@@ -5,7 +5,7 @@ The model and the updates are scikit-learn's ``BayesianGaussianMixture``
 Dirichlet-process or Dirichlet prior on the weights and a Gaussian-Wishart
 prior on each component). Everything is computed from the shifted additive
 statistics of one pass (:class:`fastgmm._model.stats.Stats`) through
-:func:`fastgmm._model.m_step`, so data far from the origin lose no
+:func:`fastgmm._model.gaussian.m_step`, so data far from the origin lose no
 precision; nothing here touches the data (``O(k d^2)``).
 
 Parameters travel as scikit-learn's tuple ``(weight_concentration_,

@@ -1,4 +1,4 @@
-"""``fastgmm bench many``: ``fit_many`` against loops of single fits (issue 13).
+"""``fastgmm bench many``: ``fit_many`` against loops of single fits.
 
 Three ways to fit the same problems: a Python loop of scikit-learn fits, a
 loop of fastgmm fits, and one ``fastgmm.fit_many`` call. All use the same
@@ -110,7 +110,8 @@ def format_rows(rows) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="fastgmm bench many",
-        description="fit_many vs loops of scikit-learn and fastgmm fits (issue 13).")
+        description="Time fastgmm.fit_many against Python loops of scikit-learn and "
+                    "fastgmm fits on the same problems, and check that they agree.")
     p.add_argument("--cases", default=",".join(_MANY),
                    help="comma-separated cases (default: all of %(default)s)")
     p.add_argument("--scale", type=float, default=1.0,

@@ -1,6 +1,7 @@
 """Armadillo's ``gmm_diag`` as an optional peer of ``fastgmm bench``.
 
-A small C++ program shipped with the package (``_peers/armadillo_gmm_diag.cpp``)
+A small C++ program shipped with the package (``armadillo_gmm_diag.cpp``, next
+to this module)
 is compiled on first use with the system's ``g++`` against the Armadillo
 headers and library (Debian: ``apt-get install libarmadillo-dev``), with
 OpenMP, which Armadillo's ``gmm_diag`` uses to split the data over threads.
@@ -19,6 +20,9 @@ import subprocess
 import tempfile
 
 import numpy as np
+
+from ..._kernels.compile import user_cache_root
+from ..._kernels.layout import FLOAT_DTYPES
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       "armadillo_gmm_diag.cpp")
@@ -52,8 +56,7 @@ def available():
 
 
 def _cache_dir():
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = os.path.join(root, "fastgmm", "peers")
+    path = os.path.join(user_cache_root(), "fastgmm", "peers")
     try:
         os.makedirs(path, exist_ok=True)
         if os.access(path, os.W_OK):
@@ -103,7 +106,7 @@ def build():
     return exe
 
 
-def per_iteration(X, init, iters, repeat, threads):
+def seconds_per_iteration(X, init, iters, repeat, threads):
     """Seconds per EM iteration of Armadillo's ``gmm_diag`` and its final model.
 
     Parameters
@@ -131,7 +134,7 @@ def per_iteration(X, init, iters, repeat, threads):
         ``weights``, ``means`` and ``covariances`` (float64 arrays).
     """
     X = np.ascontiguousarray(X)
-    if X.dtype not in (np.float64, np.float32):
+    if X.dtype not in FLOAT_DTYPES:
         raise ValueError(f"Armadillo peer takes float64 or float32 data, got {X.dtype}")
     n, d = X.shape
     weights = np.asarray(init["weights_init"], dtype=np.float64)
