@@ -1,1 +1,1 @@
-"""The EM drivers: the estimators' n_init / EM loop, stepwise EM, fit_many's lockstep EM."""
+"""The EM drivers: BaseMixture's EM loop, stepwise EM, fit_many's lockstep EM, re-seeding."""
