@@ -42,7 +42,7 @@ def _assert_same_model(ours, ref, where=""):
             np.testing.assert_array_equal(a, b, err_msg=f"{where} {name}")
         else:
             assert a == b, (where, name, a, b)
-    assert ours.get_params() == ref.get_params() or where
+    assert ours.get_params() == ref.get_params(), where
 
 
 def _assert_same_fits(datasets, n_components, sample_weights=None, **params):

@@ -112,9 +112,10 @@ def test_memmap_memory_does_not_grow_with_rows(tmp_path):
         path.unlink()
 
 
-def test_fit_a_1gb_read_only_memmap(tmp_path):
-    n, d = (1 << 30) // 32, 8  # 1 GiB of float32
-    path = _write_memmap(tmp_path / "big.dat", n, d, np.float32)
+def test_fit_a_1gb_read_only_memmap(gib_memmap):
+    """A read-only 1 GiB memmap (the file of the resident-memory test below,
+    not one more of its own) fits to its two clusters in bounded memory."""
+    path, n, d = gib_memmap
     mm = np.memmap(path, dtype=np.float32, mode="r", shape=(n, d))
     try:
         gm = GaussianMixture(2, covariance_type="spherical", max_iter=2, tol=0.0,
@@ -128,7 +129,6 @@ def test_fit_a_1gb_read_only_memmap(tmp_path):
         np.testing.assert_allclose(gm.weights_[order], [0.6, 0.4], atol=0.01)
     finally:
         del mm
-        path.unlink()
 
 
 def test_nan_in_a_memmap_is_found_without_a_copy(tmp_path):
