@@ -57,12 +57,17 @@ def on_iteration(callback: Callable[[IterationEvent], None]) -> Iterator[None]:
     Parameters
     ----------
     callback : callable
-        Called as ``callback(event)`` with an :class:`IterationEvent` after
-        each iteration of ``fit`` (every initialisation) of
-        :class:`~fastgmm.GaussianMixture` and
+        Called as ``callback(event)`` after each iteration of ``fit`` (every
+        initialisation) of :class:`~fastgmm.GaussianMixture` and
         :class:`~fastgmm.BayesianGaussianMixture`, including fits on Dask
-        arrays and memmaps. Blocks nest: inner and outer callbacks are all
-        called, outer first. An exception in ``callback`` ends the fit.
+        arrays and memmaps. ``event`` is a frozen record with the attributes
+        ``estimator`` (the mixture being fitted), ``init`` (which of the
+        ``n_init`` initialisations, from 0), ``n_iter`` (iterations done in
+        it, from 1), ``lower_bound`` (as in ``lower_bounds_``) and ``change``
+        (``lower_bound`` minus the previous one; ``inf`` on the first
+        iteration and after a re-seed). Blocks nest: inner and outer
+        callbacks are all called, outer first. An exception in ``callback``
+        ends the fit.
 
     Examples
     --------
