@@ -45,6 +45,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _modelfile
+from ._checks import check_fitted
 from ._engine import accumulate, score
 from ._init import initial_stats
 from ._params import precision_shape
@@ -140,6 +141,9 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Validate, then run the EM driver; returns the validated ``X``."""
         # A warm start continues the fitted model: same features, same shapes.
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init:  # before validate_data reads n_features_in_
+            self._check_fitted_shapes("set warm_start=False to fit from a new "
+                                      "initialisation")
         if _is_dask(X):
             from . import _dask
 
@@ -164,9 +168,6 @@ class BaseMixture(DensityMixin, BaseEstimator):
         ``X`` is an array or a chunked source with ``shape``, ``dtype`` and
         its own ``accumulate`` / ``initial_stats`` (the Dask path).
         """
-        if not do_init:
-            self._check_fitted_shapes("set warm_start=False to fit from a new "
-                                      "initialisation")
         n_samples, _ = X.shape
         if n_samples < self.n_components:
             raise ValueError(
@@ -310,18 +311,11 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------- inference
     def _check_fitted_shapes(self, remedy):
-        """The fitted arrays still match ``n_components`` and ``covariance_type``."""
-        n_features = self.means_.shape[1]
-        expected = precision_shape(self.covariance_type, self.n_components, n_features)
-        actual = np.shape(self.precisions_cholesky_)
-        if actual != expected or np.shape(self.weights_) != (self.n_components,):
-            raise ValueError(
-                f"The fitted model has {np.shape(self.weights_)[0]} components and "
-                f"precisions_cholesky_ of shape {actual}, which does not match "
-                f"n_components={self.n_components} and "
-                f"covariance_type={self.covariance_type!r} (expected shape "
-                f"{expected}); these parameters were changed after fit: {remedy}."
-            )
+        """Every fitted attribute agrees with the others and with the parameters.
+
+        See :func:`fastgmm._checks.check_fitted`; ``remedy`` ends the message.
+        """
+        check_fitted(self, remedy)
 
     def _check_fitted(self):
         """Fitted, with attributes of consistent shapes (before any inference)."""
@@ -473,6 +467,8 @@ class BaseMixture(DensityMixin, BaseEstimator):
             Destination, used exactly as given (``.npz`` is conventional).
         """
         check_is_fitted(self)
+        # A file load would refuse is never written.
+        check_fitted(self, "fit it again before saving", strict=True)
         params = self.get_params(deep=False)
         arrays: dict[str, np.ndarray] = {}
         for name in self._array_params:
@@ -505,6 +501,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
         Raises :class:`fastgmm._modelfile.Refuse` naming the problem.
         """
 
+    # Fitted scalars that must be positive numbers (the Bayesian priors).
+    _fitted_positive_scalars: tuple[str, ...] = ()
+
+    def _check_fitted_values(self, arrays: dict[str, np.ndarray], problem) -> None:
+        """Value checks of a subclass's own fitted arrays; raise ``problem(name, why)``."""
+
     def _file_scalar_values(self) -> dict:
         """The fitted scalars of a model file, as JSON values."""
         return {
@@ -521,10 +523,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = float(fitted["lower_bound_"])
         self.lower_bounds_ = [float(b) for b in fitted["lower_bounds_"]]
 
-    def _file_shapes(self, n_features: int) -> dict[str, tuple[int, ...]]:
-        """The shape of each of ``_file_arrays`` for this model."""
-        k = self.n_components
-        cov = precision_shape(self.covariance_type, k, n_features)
+    def _file_shapes(self, n_features: int, n_components: int | None = None,
+                     covariance_type: str | None = None) -> dict[str, tuple[int, ...]]:
+        """The shape of each of ``_file_arrays`` for this model (or other ``k`` / type)."""
+        k = self.n_components if n_components is None else n_components
+        cov_type = self.covariance_type if covariance_type is None else covariance_type
+        cov = precision_shape(cov_type, k, n_features)
         return {"weights_": (k,), "means_": (k, n_features), "covariances_": cov,
                 "precisions_": cov, "precisions_cholesky_": cov}
 

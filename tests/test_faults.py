@@ -1,0 +1,206 @@
+"""Hostile fitted attributes: every one checked before a kernel or a file sees it.
+
+Generic over attributes: every fitted attribute of a fitted mixture (each
+class, covariance type and prior type) is corrupted in every way that
+applies to it, and every method that reads fitted attributes must raise a
+``ValueError`` naming that attribute (never crash, never answer).
+"""
+
+import copy
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+import fastgmm
+from fastgmm import BayesianGaussianMixture, GaussianMixture
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return np.r_[rng.normal(0, 1, (200, 3)), rng.normal(6, 1, (200, 3))]
+
+
+def _fitted(cls, covariance_type, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if cls is GaussianMixture:
+            return GaussianMixture(2, covariance_type=covariance_type, random_state=0,
+                                   **kwargs).fit(_data())
+        return BayesianGaussianMixture(n_components=2, covariance_type=covariance_type,
+                                       random_state=0, max_iter=20, **kwargs).fit(_data())
+
+
+# ------------------------------------------------------------- corruptions
+def _array_corruptions(a):
+    """Ways to break an array attribute (each a new value, the original untouched)."""
+    a = np.asarray(a)
+    out = {}
+    if a.ndim >= 1:
+        out["extra row"] = np.concatenate([a, a[:1]])
+        out["missing row"] = a[:-1]
+    out["wrong ndim"] = a[None]
+    if a.ndim >= 1:
+        out["one less ndim"] = a[0]
+    nan = a.astype(np.float64).copy()
+    nan.flat[nan.size // 2] = np.nan
+    out["NaN"] = nan
+    out["int dtype"] = np.rint(a).astype(np.int64)
+    out["complex dtype"] = a.astype(np.complex128)
+    out["object dtype"] = a.astype(object)
+    out["bool dtype"] = a.astype(bool)
+    out["string"] = "banana"
+    return out
+
+
+def _scalar_corruptions(value):
+    return {"NaN": float("nan"), "string": "banana", "array": np.array([value, value]),
+            "None": None, "negative": -3}
+
+
+def _corruptions(name, value):
+    if name == "weight_concentration_" and isinstance(value, tuple):
+        first, second = value
+        return {f"{what} (first of the pair)": (bad, second)
+                for what, bad in _array_corruptions(first).items()
+                if what != "string"} | {"not a pair": first}
+    if name == "lower_bounds_":
+        return {"NaN entry": [float("nan")] * 2, "string": "banana", "2-D": [[1.0]],
+                "object entry": [object()]}
+    if name == "n_features_in_":
+        return {"other int": value + 1, "float": value + 0.5, "string": "3",
+                "zero": 0, "bool": True}
+    if name == "converged_":
+        return {"string": "yes", "None": None, "float": 0.5}
+    if name == "n_reseeds_":
+        return {"float": value.astype(np.float64), "negative": value - 5,
+                "2-D": value[None], "list": list(value)}
+    if name == "feature_names_in_":
+        return {"too long": np.r_[value, ["extra"]].astype(object), "list": list(value),
+                "numbers": np.arange(len(value)).astype(object)}
+    if isinstance(value, np.ndarray) and value.ndim > 0 or name in (
+            "covariance_prior_", "degrees_of_freedom_"):
+        return _array_corruptions(value)
+    if name == "n_iter_":
+        return {"NaN": float("nan"), "string": "banana", "negative": -1, "float": 2.5}
+    if name == "lower_bound_":
+        return {"NaN": float("nan"), "string": "banana", "array": np.array([value, value]),
+                "None": None, "+inf": float("inf")}
+    return _scalar_corruptions(value)
+
+
+def _methods(est, X):
+    """Every public method that reads fitted attributes, as a zero-argument call."""
+    methods = {
+        "predict": lambda: est.predict(X),
+        "predict_proba": lambda: est.predict_proba(X),
+        "score_samples": lambda: est.score_samples(X),
+        "score": lambda: est.score(X),
+        "sample": lambda: est.sample(5),
+        "save": lambda: est.save(os.devnull),
+        "warm start fit": lambda: est.set_params(warm_start=True, max_iter=1).fit(X),
+    }
+    if isinstance(est, GaussianMixture):
+        methods["bic"] = lambda: est.bic(X)
+        methods["aic"] = lambda: est.aic(X)
+    return methods
+
+
+def _fitted_attributes(est):
+    return [name for name in vars(est) if name.endswith("_") and not name.startswith("_")]
+
+
+CASES = ([(GaussianMixture, cov, {}) for cov in COVARIANCE_TYPES]
+         + [(BayesianGaussianMixture, cov, {"weight_concentration_prior_type": prior})
+            for cov in COVARIANCE_TYPES
+            for prior in ("dirichlet_process", "dirichlet_distribution")])
+
+
+@pytest.mark.parametrize("cls, covariance_type, kwargs", CASES,
+                         ids=[f"{c.__name__}-{t}-{k}" for c, t, k in CASES])
+def test_every_corrupted_fitted_attribute_is_named_by_every_method(cls, covariance_type,
+                                                                    kwargs):
+    X = _data()
+    clean = _fitted(cls, covariance_type, **kwargs)
+    clean.feature_names_in_ = np.array(["a", "b", "c"], dtype=object)
+    attributes = _fitted_attributes(clean)
+    assert {"weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
+            "n_features_in_", "lower_bound_"} <= set(attributes)
+    failures = []
+    for name in attributes:
+        for what, bad in _corruptions(name, getattr(clean, name)).items():
+            for method in _methods(clean, X):
+                est = copy.copy(clean)  # attributes are replaced, never changed in place
+                setattr(est, name, bad)
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        _methods(est, X)[method]()
+                except ValueError as exc:
+                    if name not in str(exc):
+                        failures.append(f"{name} ({what}) {method}: ValueError not "
+                                        f"naming it: {exc}")
+                except Exception as exc:  # noqa: BLE001 - any other error is the bug
+                    failures.append(f"{name} ({what}) {method}: {type(exc).__name__}: {exc}")
+                else:
+                    failures.append(f"{name} ({what}) {method}: no error")
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:40])
+
+
+def test_the_clean_models_pass_every_method():
+    """The check refuses nothing a fit produces (float32 and float64, all types)."""
+    for cls, covariance_type, kwargs in CASES:
+        for dtype in (np.float64, np.float32):
+            X = _data().astype(dtype)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est = (GaussianMixture(2, covariance_type=covariance_type, random_state=0)
+                       if cls is GaussianMixture else
+                       BayesianGaussianMixture(n_components=2, random_state=0, max_iter=20,
+                                               covariance_type=covariance_type, **kwargs))
+                est.fit(X)
+                for method in _methods(est, X).values():
+                    method()
+
+
+def test_a_changed_covariance_type_with_coinciding_shapes_is_refused():
+    """k == d: 'tied' and 'diag' precisions have the same shape, (d, d)."""
+    X = _data()[:, :2]
+    gm = GaussianMixture(2, covariance_type="tied", random_state=0).fit(X)
+    gm.set_params(covariance_type="diag")
+    with pytest.raises(ValueError, match="changed after fit"):
+        gm.predict(X)
+    gm = GaussianMixture(2, covariance_type="diag", random_state=0).fit(X)
+    gm.set_params(covariance_type="tied")
+    with pytest.raises(ValueError, match="changed after fit"):
+        gm.predict(X)
+
+
+def test_many_extra_rows_of_means_do_not_crash():
+    """Used to be a segmentation fault: run in a child so a crash fails one test only."""
+    code = """
+import numpy as np
+from fastgmm import GaussianMixture
+rng = np.random.default_rng(0)
+X = np.r_[rng.normal(0, 1, (200, 3)), rng.normal(6, 1, (200, 3))]
+m = GaussianMixture(2, random_state=0).fit(X)
+m.means_ = np.r_[m.means_, np.zeros((100000, 3))]
+for call in (m.predict_proba, m.predict, m.score_samples):
+    try:
+        call(X)
+    except ValueError as exc:
+        assert "means_" in str(exc), exc
+    else:
+        raise SystemExit("no error")
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
+    assert result.stdout.strip() == "ok"
