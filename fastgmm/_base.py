@@ -45,6 +45,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _modelfile
+from ._atomic import atomic
 from ._checks import check_fitted
 from ._engine import accumulate, score
 from ._init import initial_stats
@@ -84,6 +85,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     _file_any_float: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ fit
+    @atomic
     def fit(self, X, y=None, sample_weight=None):
         """Estimate model parameters with the EM algorithm.
 
@@ -113,6 +115,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self._fit(X, sample_weight)
         return self
 
+    @atomic
     def fit_predict(self, X, y=None, sample_weight=None):
         """Estimate model parameters and predict the labels of ``X``.
 
@@ -161,6 +164,22 @@ class BaseMixture(DensityMixin, BaseEstimator):
                           order=None if isinstance(X, np.memmap) else "C")
         self._fit_source(X, self._check_sample_weight(sample_weight, X), do_init)
         return X
+
+    @atomic
+    def set_params(self, **params):
+        """Set the parameters of this estimator (all of them, or none if one is invalid).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        return super().set_params(**params)
 
     def _fit_source(self, X, sample_weight, do_init):
         """The EM driver on validated data: ``n_init`` runs, best one kept.

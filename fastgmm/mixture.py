@@ -14,6 +14,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _model, _reseed, _stream
+from ._atomic import atomic
 from ._base import BaseMixture
 from ._modelfile import Refuse
 from ._params import check_means, check_precisions, check_weights
@@ -189,6 +190,7 @@ class GaussianMixture(BaseMixture):
         self.reseed_min_weight = reseed_min_weight
 
     # ------------------------------------------------------------------ fit
+    @atomic
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one batch of samples (stepwise EM).
