@@ -52,15 +52,42 @@ class StreamState:
 
     ``stats`` are the running statistics, ``params`` the float64 parameters
     they gave (the fitted attributes may be float32), ``t`` the number of
-    batches seen. ``means`` is the very ``means_`` array partial_fit set: if
-    anything else (``fit``, ``load``) replaced the parameters since, the
-    stream starts over.
+    batches seen. ``fitted`` are the very fitted arrays partial_fit set: if
+    anything else (``fit``, ``load``, a user) replaced any of them since, the
+    stream starts over from those parameters. ``shape`` is the
+    ``(covariance_type, n_components, n_features)`` the stream was started
+    with: statistics of one covariance type cannot be blended with another's
+    (with ``n_components == n_features``, 'tied' and 'diag' arrays even have
+    the same shape), so a change between calls is an error.
     """
 
     stats: Stats
     params: tuple
     t: int
-    means: np.ndarray
+    fitted: tuple
+    shape: tuple
+
+    def continues(self, estimator) -> bool:
+        """The estimator's parameters are still the ones this stream set."""
+        return all(getattr(estimator, name, None) is array
+                   for name, array in zip(_FITTED, self.fitted))
+
+    def check_unchanged(self, estimator) -> None:
+        """Raise if a parameter that shapes the statistics changed since the first batch."""
+        now = (estimator.covariance_type, estimator.n_components,
+               getattr(estimator, "n_features_in_", None))
+        for name, started, current in zip(("covariance_type", "n_components",
+                                           "n_features_in_"), self.shape, now):
+            if started != current:
+                raise ValueError(
+                    f"partial_fit continues a stream started with {name}={started!r}, "
+                    f"which does not match {name}={current!r}: set {name} back to "
+                    f"{started!r}, or call fit (or partial_fit on a clone of the "
+                    "estimator) to start a new stream.")
+
+
+# The fitted arrays a stream sets (and recognises as its own).
+_FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 
 
 def stream_step(params, state: StreamState | None, X, sample_weight, covariance_type,
@@ -109,8 +136,10 @@ def partial_fit(estimator, X, sample_weight) -> None:
     The estimator is only updated once the step has succeeded.
     """
     state = getattr(estimator, "_stream_state", None)
-    if state is not None and state.means is not getattr(estimator, "means_", None):
+    if state is not None and not state.continues(estimator):
         state = None
+    if state is not None:
+        state.check_unchanged(estimator)
     first = state is None
     X = validate_data(estimator, X, dtype=_FLOAT_DTYPES, reset=first,
                       ensure_min_samples=2 if first else 1,
@@ -139,4 +168,6 @@ def partial_fit(estimator, X, sample_weight) -> None:
     estimator.lower_bound_ = lower_bound
     estimator.lower_bounds_ = bounds + [lower_bound]
     estimator.converged_ = False
-    estimator._stream_state = StreamState(stats, params, t + 1, estimator.means_)
+    estimator._stream_state = StreamState(
+        stats, params, t + 1, tuple(getattr(estimator, name) for name in _FITTED),
+        (estimator.covariance_type, estimator.n_components, estimator.n_features_in_))

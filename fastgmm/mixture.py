@@ -202,8 +202,11 @@ class GaussianMixture(BaseMixture):
         sufficient statistics (as per-sample averages) into the running ones
         with weight ``rho_t = (t + learning_offset) ** -learning_decay``
         for the ``t``-th batch after the first, and does the M-step on the
-        blend. :meth:`fit` (or any other change of the parameters) ends the
-        stream: the next call initialises again.
+        blend. :meth:`fit` (or any other replacement of a fitted array) ends
+        the stream: the next call initialises again. Changing
+        ``covariance_type`` or ``n_components`` between calls raises a
+        ``ValueError`` (the running statistics cannot be blended with
+        another model's); a batch with other features too.
 
         Parameters
         ----------

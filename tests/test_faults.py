@@ -204,3 +204,51 @@ print("ok")
                             timeout=600)
     assert result.returncode == 0, (result.returncode, result.stderr[-2000:])
     assert result.stdout.strip() == "ok"
+
+
+# ------------------------------------------------------ partial_fit streams
+@pytest.mark.parametrize("started", COVARIANCE_TYPES)
+@pytest.mark.parametrize("changed", COVARIANCE_TYPES)
+def test_a_stream_never_mixes_covariance_types(started, changed):
+    """k == d, so 'tied' and 'diag' arrays coincide in shape: still refused."""
+    if started == changed:
+        return
+    X = _data()[:, :2]
+    gm = GaussianMixture(2, covariance_type=started, random_state=0)
+    gm.partial_fit(X[:200])
+    gm.set_params(covariance_type=changed)
+    with pytest.raises(ValueError, match=f"stream started with covariance_type='{started}', "
+                                         f"which does not match covariance_type='{changed}'"):
+        gm.partial_fit(X[200:])
+    # Set back, the stream continues as if nothing had happened.
+    gm.set_params(covariance_type=started)
+    gm.partial_fit(X[200:])
+    clean = GaussianMixture(2, covariance_type=started, random_state=0)
+    clean.partial_fit(X[:200]).partial_fit(X[200:])
+    assert gm.n_iter_ == clean.n_iter_ == 2
+    assert gm.means_.tobytes() == clean.means_.tobytes()
+
+
+def test_a_stream_never_mixes_component_counts_or_features():
+    X = _data()
+    gm = GaussianMixture(2, random_state=0).partial_fit(X[:200])
+    gm.set_params(n_components=3)
+    with pytest.raises(ValueError, match="stream started with n_components=2"):
+        gm.partial_fit(X[200:])
+    gm.set_params(n_components=2)
+    with pytest.raises(ValueError, match="X has 2 features, but GaussianMixture is "
+                                         "expecting 3 features"):
+        gm.partial_fit(X[200:, :2])
+    assert gm.partial_fit(X[200:]).n_iter_ == 2
+
+
+@pytest.mark.parametrize("name", ["weights_", "means_", "covariances_", "precisions_",
+                                  "precisions_cholesky_"])
+def test_replacing_any_fitted_array_starts_a_new_stream(name):
+    """The stream continues from its own float64 parameters only while the
+    fitted arrays are the ones it set; a replaced one is the new start."""
+    X = _data()
+    gm = GaussianMixture(2, random_state=0).partial_fit(X[:200])
+    setattr(gm, name, getattr(gm, name).copy())
+    gm.partial_fit(X[200:])
+    assert gm.n_iter_ == 1
