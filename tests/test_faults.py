@@ -252,3 +252,50 @@ def test_replacing_any_fitted_array_starts_a_new_stream(name):
     setattr(gm, name, getattr(gm, name).copy())
     gm.partial_fit(X[200:])
     assert gm.n_iter_ == 1
+
+
+# ---------------------------------------------------------------- fit_many
+def _bad_datasets():
+    """Data sets ``fit`` refuses (name -> X), each of 10 x 3 where a shape allows."""
+    X = _data()[:10]
+    nan, inf = X.copy(), X.copy()
+    nan[2, 1], inf[4, 0] = np.nan, -np.inf
+    return {
+        "one row": X[:1], "no rows": X[:0], "no features": np.zeros((10, 0)),
+        "complex": X + 1j, "NaN": nan, "inf": inf, "strings": np.full((10, 3), "a"),
+        "fewer rows than components": X[:2], "object with None": np.full((10, 3), None),
+        "1-D": X[:, 0], "3-D": X[None],
+    }
+
+
+def _fit_error(X, k=3):
+    try:
+        GaussianMixture(k, random_state=0).fit(X)
+    except (ValueError, TypeError) as exc:
+        return type(exc), str(exc)
+    raise AssertionError("fit accepted it")
+
+
+@pytest.mark.parametrize("name", list(_bad_datasets()))
+def test_every_path_into_fit_many_applies_fits_checks_and_messages(name):
+    """A list of arrays, a list of lists and a 3-D array: fit's exception and text."""
+    X = _bad_datasets()[name]
+    good = _data()[:10]
+    paths = {"list": ([good, X], 1, X)}
+    if np.ndim(X) == 2:
+        paths["list of lists"] = ([good.tolist(), X.tolist()], 1, X.tolist())
+        paths["3-D array"] = (np.stack([X, X]), 0, X)  # every slice is the bad one
+    for path, (datasets, index, as_fit_sees_it) in paths.items():
+        error_type, message = _fit_error(as_fit_sees_it)
+        with pytest.raises(error_type) as info:
+            fastgmm.fit_many(datasets, 3, random_state=0)
+        assert str(info.value) == f"datasets[{index}]: {message}", path
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float16, bool])
+def test_fit_many_accepts_what_fit_accepts(dtype):
+    X = (_data() * 3).astype(dtype)
+    models = fastgmm.fit_many(np.stack([X, X]), 2, random_state=0)
+    single = GaussianMixture(2, random_state=0).fit(X)
+    assert all(m.means_.dtype == single.means_.dtype for m in models)
+    assert all(m.n_features_in_ == 3 for m in models)
