@@ -536,11 +536,18 @@ class BaseMixture(DensityMixin, BaseEstimator):
         }
 
     def _set_file_scalars(self, fitted: dict) -> None:
-        """Fitted scalars from a model file (a ``KeyError`` if one is missing)."""
-        self.n_iter_ = int(fitted["n_iter_"])
-        self.converged_ = bool(fitted["converged_"])
-        self.lower_bound_ = float(fitted["lower_bound_"])
-        self.lower_bounds_ = [float(b) for b in fitted["lower_bounds_"]]
+        """Fitted scalars from a model file (a ``KeyError`` if one is missing).
+
+        JSON types are checked, not converted: ``int(2.5)`` would hide a
+        damaged header. Raises :class:`fastgmm._modelfile.Refuse` naming the field.
+        """
+        self.n_iter_ = _modelfile.json_value(fitted, "n_iter_", int)
+        self.converged_ = _modelfile.json_value(fitted, "converged_", bool)
+        self.lower_bound_ = float(_modelfile.json_value(fitted, "lower_bound_", float))
+        bounds = _modelfile.json_value(fitted, "lower_bounds_", list)
+        self.lower_bounds_ = [float(_modelfile.json_value({"lower_bounds_": b},
+                                                          "lower_bounds_", float))
+                              for b in bounds]
 
     def _file_shapes(self, n_features: int, n_components: int | None = None,
                      covariance_type: str | None = None) -> dict[str, tuple[int, ...]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._base import BaseMixture
+from ._checks import fitted_problem
 from ._modelfile import FORMAT_NAME, FORMAT_VERSION, Refuse, read_archive
 from ._modelfile import check_array as _check_array
 from ._modelfile import check_positive_definite as _check_positive_definite
@@ -58,8 +59,10 @@ def load(path: str | os.PathLike) -> BaseMixture:
 
     The file is checked before anything is built from it: archive
     integrity, format name and version (files from a newer format are
-    refused), checksum, hyper-parameters, dtypes, shapes, finite values,
-    weights and positive-definite precisions. The loaded model predicts
+    refused), checksum, hyper-parameters, fitted scalars, dtypes, shapes,
+    finite values, weights that form a distribution, and covariances,
+    precisions and Cholesky factors that are positive-definite and agree
+    with each other. Every refusal names the file and the field. The loaded model predicts
     bitwise like the one that was saved.
 
     Parameters
@@ -77,7 +80,8 @@ def load(path: str | os.PathLike) -> BaseMixture:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not a fastgmm model, is truncated or tampered with,
+        If the file is not a regular file (a FIFO, a directory), is not a
+        fastgmm model, is truncated or tampered with,
         comes from a newer format version or holds invalid parameters; the
         message names the file and what is wrong.
 
@@ -92,11 +96,21 @@ def load(path: str | os.PathLike) -> BaseMixture:
     >>> bool((load(path).predict(X) == gm.predict(X)).all())
     True
     """
+    file = Path(os.fspath(path))
+    # Opening a FIFO (or a device) would wait for a writer forever; the
+    # CLI checks this too. A missing file is a FileNotFoundError.
+    if file.exists() and not file.is_file():
+        raise ValueError(f"cannot load model file '{os.fspath(path)}': it is not a "
+                         "regular file")
     try:
-        header, arrays = read_archive(Path(os.fspath(path)))
+        header, arrays = read_archive(file)
         return _build(header, arrays)
     except Refuse as exc:
         raise ValueError(f"cannot load model file '{os.fspath(path)}': {exc}") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError,
+            OverflowError) as exc:  # a check this loader lacks: still name the file
+        raise ValueError(f"cannot load model file '{os.fspath(path)}': "
+                         f"{type(exc).__name__}: {exc}") from exc
 
 
 def _build(header: dict, arrays: dict[str, np.ndarray]) -> BaseMixture:
@@ -127,7 +141,9 @@ def _build(header: dict, arrays: dict[str, np.ndarray]) -> BaseMixture:
     except (TypeError, ValueError) as exc:
         raise Refuse(f"invalid hyper-parameters ({exc})") from None
     try:
-        n_features = int(fitted["n_features_in_"])
+        n_features = fitted["n_features_in_"]
+        if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
+            raise Refuse(f"n_features_in_ must be a positive integer, got {n_features!r}")
         shapes = model._file_shapes(n_features)
         for name in cls._file_arrays:
             expected_dtype = dtype
@@ -147,4 +163,9 @@ def _build(header: dict, arrays: dict[str, np.ndarray]) -> BaseMixture:
             model.feature_names_in_ = names
     except (KeyError, TypeError) as exc:
         raise Refuse(f"the header is incomplete ({exc!r})") from None
+    # The arrays agree with each other (covariances_ @ precisions_ = I,
+    # precisions_ = U U^T, ...): the checks save makes before it writes.
+    problem = fitted_problem(model, strict=True)
+    if problem is not None:
+        raise Refuse(" ".join(problem))
     return model
