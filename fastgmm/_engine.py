@@ -71,6 +71,13 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     return total
 
 
+def far_rows(log_prob: np.ndarray) -> np.ndarray:
+    """Rows whose log-density is not finite, or so large that ``log p_j - log p``
+    (the log-responsibility) loses more than 1e-3 to rounding (see :mod:`fastgmm._far`)."""
+    eps = float(np.finfo(log_prob.dtype).eps)
+    return np.flatnonzero(~(np.abs(log_prob) * eps <= 1e-3))
+
+
 def score(X, model: KernelModel, want_log_resp: bool = False):
     """Per-sample ``log p(x)``, most likely component and optional log-responsibilities.
 
@@ -92,4 +99,9 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
         stop = min(start + step, n)
         score_pass(_rows(X, start, stop), *model.args(), log_prob[start:stop],
                    labels[start:stop], log_resp[start:stop] if want_log_resp else log_resp)
+    far = far_rows(log_prob)
+    if far.size:  # points so far away that the squares overflow or swamp the rest
+        from ._far import rescore_far_rows
+
+        rescore_far_rows(X, model, log_prob, labels, log_resp, far)
     return log_prob, labels, (log_resp if want_log_resp else None)

@@ -299,3 +299,122 @@ def test_fit_many_accepts_what_fit_accepts(dtype):
     single = GaussianMixture(2, random_state=0).fit(X)
     assert all(m.means_.dtype == single.means_.dtype for m in models)
     assert all(m.n_features_in_ == 3 for m in models)
+
+
+# -------------------------------------------------------- points far away
+def _two_components(covariance_type):
+    """Means 0 and 5 on the first axis; component 1 is wider (not for 'tied')."""
+    X = np.r_[np.random.default_rng(1).normal(0, 1, (300, 2)),
+              np.random.default_rng(2).normal(0, 2, (300, 2)) + [5, 0]]
+    if covariance_type == "tied":
+        X[300:] = (X[300:] - [5, 0]) / 2 + [5, 0]
+    return GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_points_far_away_score_minus_inf_and_have_a_distribution(covariance_type, dtype):
+    """Used to give NaN; scikit-learn's score_samples gives -inf there."""
+    gm = _two_components(covariance_type)
+    big = 1e200 if dtype == np.float64 else 1e30
+    far = np.array([[big, 0], [-big, 0], [big, big], [-big, -big / 3], [1e7, 0],
+                    [-1e7, 0], [3, 1]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or invalid-value warning either
+        log_prob = gm.score_samples(far)
+        proba = gm.predict_proba(far)
+        labels = gm.predict(far)
+    assert not np.isnan(log_prob).any() and not np.isnan(proba).any()
+    assert np.all(log_prob[:4] == -np.inf)
+    assert np.all(np.isfinite(log_prob[4:]))
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(labels, proba.argmax(axis=1))
+    # Far along the first axis: the wider component ('tied': the mean that
+    # lies that way) takes everything.
+    right = int(np.argmax(gm.means_[:, 0]))  # the mean at 5, the wider one
+    if covariance_type == "tied":
+        expected = [right, 1 - right]
+    else:
+        expected = [right, right]
+    assert labels[:2].tolist() == expected and labels[4:6].tolist() == expected
+    assert np.all(proba[:2].max(axis=1) == 1)
+
+
+def test_far_rows_keep_the_kernels_answer_where_it_is_exact():
+    """Rows near the data are the kernel's; far rows agree with the limit."""
+    gm = _two_components("full")
+    X = np.random.default_rng(3).normal(0, 3, (500, 2))
+    before = gm.predict_proba(X)
+    mixed = gm.predict_proba(np.r_[X, [[1e200, 0]]])
+    assert mixed[:500].tobytes() == before.tobytes()
+    # Half-way out, the kernel is still exact and already one-hot.
+    moderate = gm.predict_proba(np.array([[1e5, 0.0]]))
+    np.testing.assert_array_equal(moderate, mixed[500:])
+
+
+# ------------------------------------------------------------------ threads
+def test_partial_fit_from_two_threads_applies_every_batch(monkeypatch):
+    """A per-estimator lock serialises the calls: no lost update, no overlap."""
+    import threading
+    import time
+
+    from fastgmm import _stream
+
+    X = _data()
+    inside, most = [0], [0]
+    step = _stream.stream_step
+
+    def slow_step(*args, **kwargs):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.005)  # lets the other thread run, if nothing stops it
+        try:
+            return step(*args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(_stream, "stream_step", slow_step)
+    gm = GaussianMixture(2, random_state=0).partial_fit(X)
+    calls = 30
+
+    def feed():
+        for _ in range(calls):
+            gm.partial_fit(X[:50])
+
+    threads = [threading.Thread(target=feed) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1
+    assert gm.n_iter_ == 1 + 2 * calls
+    assert len(gm.lower_bounds_) == 1 + 2 * calls
+
+
+def test_the_lock_is_not_pickled_or_cloned():
+    import pickle
+
+    from sklearn.base import clone
+
+    from fastgmm._atomic import estimator_lock
+
+    gm = GaussianMixture(2, random_state=0).fit(_data())
+    lock = estimator_lock(gm)
+    assert not any(isinstance(v, type(lock)) for v in vars(gm).values())
+    copied = pickle.loads(pickle.dumps(gm))
+    assert estimator_lock(copied) is not lock and estimator_lock(clone(gm)) is not lock
+    assert estimator_lock(gm) is lock
+
+
+# ------------------------------------------------------------------- select
+@pytest.mark.parametrize("candidates", [[1, 2.7], [2.0], [True, 2], ["2"], [np.float64(3)]])
+def test_select_refuses_non_integer_candidates(candidates):
+    """Used to fit k = int(2.7) = 2, where GaussianMixture(2.7) raises."""
+    with pytest.raises(ValueError, match="n_components must be a non-empty list of "
+                                         r"integers >= 1, got \["):
+        fastgmm.select(_data(), candidates, random_state=0)
+
+
+def test_select_accepts_numpy_integers():
+    best, table = fastgmm.select(_data(), np.array([1, 2]), random_state=0)
+    assert [c.n_components for c in table] == [1, 2] and best.n_components == 2
