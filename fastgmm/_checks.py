@@ -69,6 +69,7 @@ def check_fitted(estimator, remedy: str = "call fit again", strict: bool = False
         return
     except _Problem as problem:
         first = problem
+    valid = cov_type in _COVARIANCE_TYPES and _is_int(k) and k >= 1
     # Arrays that agree with each other under other parameters: those
     # parameters were changed after fit (set_params), not the arrays.
     weights = getattr(estimator, "weights_", None)
@@ -81,12 +82,13 @@ def check_fitted(estimator, remedy: str = "call fit again", strict: bool = False
             except _Problem:
                 continue
             d = np.shape(estimator.means_)[1]
+            expected = (f" (expected shape {precision_shape(cov_type, k, d)})" if valid
+                        else "")
             raise ValueError(
                 f"The fitted model has {len(weights)} components and "
                 f"precisions_cholesky_ of shape {np.shape(estimator.precisions_cholesky_)}, "
-                f"which does not match n_components={k} and "
-                f"covariance_type={cov_type!r} (expected shape "
-                f"{precision_shape(cov_type, k, d)}); these parameters were changed "
+                f"which does not match n_components={k!r} and "
+                f"covariance_type={cov_type!r}{expected}; these parameters were changed "
                 f"after fit: {remedy}.")
     raise ValueError(f"The fitted attribute {first.name} {first.why}. The fitted "
                      f"attributes were changed or corrupted after fit: {remedy}.")
@@ -103,6 +105,11 @@ def fitted_problem(estimator, strict: bool = False) -> tuple[str, str] | None:
 
 # ------------------------------------------------------------------ checks
 def _check(est, k: int, cov_type: str, strict: bool) -> None:
+    if cov_type not in _COVARIANCE_TYPES or not _is_int(k) or k < 1:
+        # Parameters set after fit; the caller reports them if the arrays
+        # match other ones, else this.
+        raise _Problem("arrays", f"cannot be checked against n_components={k!r} and "
+                                 f"covariance_type={cov_type!r}")
     d = _n_features(est)
     shapes = est._file_shapes(d, k, cov_type)
     arrays = {name: _array(est, name) for name in est._file_arrays}

@@ -302,9 +302,14 @@ def _entry_files(cache) -> list[str]:
 
 def _discard(cache, exc: BaseException) -> None:
     """Remove a kernel's entry from the cache (called under the exclusive lock)."""
+    removed = True
     for path in _entry_files(cache):
-        with contextlib.suppress(OSError):
+        try:
             os.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError:  # a read-only directory: the entry stays, compiled each time
+            removed = False
     path = str(cache.cache_path)
     with _warn_lock:
         if path in _warned_damaged:
@@ -312,8 +317,10 @@ def _discard(cache, exc: BaseException) -> None:
         _warned_damaged.add(path)
     warnings.warn(
         f"fastgmm's kernel cache in {path} held a damaged entry "
-        f"({type(exc).__name__}: {exc}); it was removed and the kernel is compiled "
-        "again. Delete the directory if this happens again.",
+        f"({type(exc).__name__}: {exc}); "
+        + ("it was removed and the kernel is compiled again."
+           if removed else "it could not be removed, so the kernel is compiled in "
+           "every process; delete the entry's files to rebuild it."),
         RuntimeWarning,
         stacklevel=5,
     )

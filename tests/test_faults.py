@@ -418,3 +418,14 @@ def test_select_refuses_non_integer_candidates(candidates):
 def test_select_accepts_numpy_integers():
     best, table = fastgmm.select(_data(), np.array([1, 2]), random_state=0)
     assert [c.n_components for c in table] == [1, 2] and best.n_components == 2
+
+
+@pytest.mark.parametrize("change", [{"covariance_type": "banana"}, {"n_components": 0},
+                                    {"n_components": "x"}, {"n_components": 2.5}])
+def test_invalid_parameters_set_after_fit_are_reported_not_crashed_on(change):
+    X = _data()
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    gm.set_params(**change)
+    for call in (gm.predict, gm.score_samples):
+        with pytest.raises(ValueError, match="these parameters were changed after fit"):
+            call(X)
