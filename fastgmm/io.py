@@ -62,8 +62,8 @@ def load(path: str | os.PathLike) -> BaseMixture:
     refused), checksum, hyper-parameters, fitted scalars, dtypes, shapes,
     finite values, weights that form a distribution, and covariances,
     precisions and Cholesky factors that are positive-definite and agree
-    with each other. Every refusal names the file and the field. The loaded model predicts
-    bitwise like the one that was saved.
+    with each other. Every refusal names the file and the field. The
+    loaded model predicts bitwise like the one that was saved.
 
     Parameters
     ----------

@@ -102,7 +102,8 @@ def _bad_inputs():
     yield "sample(0)", "sample", (0,), {}
     yield "sample(-1)", "sample", (-1,), {}
     yield "set_params(bogus)", "set_params", (), {"n_components": 5, "bogus": 1}
-    yield "save(into a missing directory)", "save", (os.path.join("no", "such", "dir", "m.npz"),), {}
+    missing = os.path.join("no", "such", "dir", "m.npz")
+    yield "save(into a missing directory)", "save", (missing,), {}
 
 
 # Parameters that only fail when a fit validates them.
