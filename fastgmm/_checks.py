@@ -40,6 +40,8 @@ from ._params import precision_shape
 
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Fitted arrays that no inference method reads (checked when present).
+_OPTIONAL_FOR_INFERENCE = ("precisions_", "mean_prior_", "covariance_prior_")
 
 
 class _Problem(Exception):
@@ -110,9 +112,12 @@ def _check(est, k: int, cov_type: str, strict: bool) -> None:
         # match other ones, else this.
         raise _Problem("arrays", f"cannot be checked against n_components={k!r} and "
                                  f"covariance_type={cov_type!r}")
-    d = _n_features(est)
+    d = _n_features(est, strict)
     shapes = est._file_shapes(d, k, cov_type)
-    arrays = {name: _array(est, name) for name in est._file_arrays}
+    # A model built by hand for inference may lack what inference never
+    # reads; a model file needs everything.
+    arrays = {name: _array(est, name) for name in est._file_arrays
+              if strict or name not in _OPTIONAL_FOR_INFERENCE or hasattr(est, name)}
     model_dtype = arrays["means_"].dtype
     for name, a in arrays.items():
         if a.dtype not in _FLOAT_DTYPES:
@@ -128,12 +133,15 @@ def _check(est, k: int, cov_type: str, strict: bool) -> None:
             raise _Problem(name, "contains non-finite values (NaN or infinity)")
     _check_values(arrays, cov_type, d)
     est._check_fitted_values(arrays, _Problem)
-    _check_scalars(est, d)
+    _check_scalars(est, d, strict)
     if strict:
         _check_file_consistency(arrays, cov_type)
 
 
-def _n_features(est) -> int:
+def _n_features(est, strict) -> int:
+    if not strict and not hasattr(est, "n_features_in_"):  # a model built by hand
+        means = _attribute(est, "means_")
+        return int(np.shape(means)[-1]) if np.ndim(means) else 0
     d = _attribute(est, "n_features_in_")
     if not isinstance(d, Integral) or isinstance(d, (bool, np.bool_)) or d < 1:
         raise _Problem("n_features_in_", f"is {d!r}, expected a positive integer")
@@ -173,11 +181,11 @@ def _check_values(arrays, cov_type, d) -> None:
             raise _Problem("precisions_cholesky_", "must be upper-triangular with a "
                            "positive diagonal")
         for name in ("covariances_", "precisions_"):
-            if np.any(np.diagonal(arrays[name], axis1=-2, axis2=-1) <= 0):
+            if name in arrays and np.any(np.diagonal(arrays[name], axis1=-2, axis2=-1) <= 0):
                 raise _Problem(name, "must have a positive diagonal")
     else:
         for name in ("precisions_cholesky_", "covariances_", "precisions_"):
-            if np.any(arrays[name] <= 0):
+            if name in arrays and np.any(arrays[name] <= 0):
                 raise _Problem(name, "must be positive")
 
 
@@ -188,20 +196,28 @@ def check_positive(arrays, names, what="must be positive") -> None:
             raise _Problem(name, what)
 
 
-def _check_scalars(est, d) -> None:
-    n_iter = _attribute(est, "n_iter_")
-    if not _is_int(n_iter) or n_iter < 0:
-        raise _Problem("n_iter_", f"is {n_iter!r}, expected a non-negative integer")
-    converged = _attribute(est, "converged_")
-    if not isinstance(converged, (bool, np.bool_)):
-        raise _Problem("converged_", f"is {converged!r}, expected a bool")
-    bound = _attribute(est, "lower_bound_")
-    if not _is_real(bound) or np.isnan(bound) or bound == np.inf:
-        raise _Problem("lower_bound_", f"is {bound!r}, expected a float (or -inf)")
-    bounds = _attribute(est, "lower_bounds_")
-    if (not isinstance(bounds, (list, tuple, np.ndarray)) or np.ndim(bounds) != 1
-            or not all(_is_real(b) and not np.isnan(b) for b in bounds)):
-        raise _Problem("lower_bounds_", f"is {bounds!r}, expected a list of floats")
+def _check_scalars(est, d, strict) -> None:
+    """The fitted scalars (where present, unless ``strict``: inference reads none)."""
+    def present(name):
+        return strict or hasattr(est, name)
+
+    if present("n_iter_"):
+        n_iter = _attribute(est, "n_iter_")
+        if not _is_int(n_iter) or n_iter < 0:
+            raise _Problem("n_iter_", f"is {n_iter!r}, expected a non-negative integer")
+    if present("converged_"):
+        converged = _attribute(est, "converged_")
+        if not isinstance(converged, (bool, np.bool_)):
+            raise _Problem("converged_", f"is {converged!r}, expected a bool")
+    if present("lower_bound_"):
+        bound = _attribute(est, "lower_bound_")
+        if not _is_real(bound) or np.isnan(bound) or bound == np.inf:
+            raise _Problem("lower_bound_", f"is {bound!r}, expected a float (or -inf)")
+    if present("lower_bounds_"):
+        bounds = _attribute(est, "lower_bounds_")
+        if (not isinstance(bounds, (list, tuple, np.ndarray)) or np.ndim(bounds) != 1
+                or not all(_is_real(b) and not np.isnan(b) for b in bounds)):
+            raise _Problem("lower_bounds_", f"is {bounds!r}, expected a list of floats")
     if hasattr(est, "n_reseeds_"):
         counts = est.n_reseeds_
         if (not isinstance(counts, np.ndarray) or counts.ndim != 1
@@ -215,6 +231,8 @@ def _check_scalars(est, d) -> None:
             raise _Problem("feature_names_in_", f"must be an array of {d} strings "
                                                 "(n_features_in_)")
     for name in est._fitted_positive_scalars:
+        if not present(name):
+            continue
         value = _attribute(est, name)
         if not _is_real(value) or not np.isfinite(value) or value <= 0:
             raise _Problem(name, f"is {value!r}, expected a positive number")

@@ -385,7 +385,7 @@ class BayesianGaussianMixture(BaseMixture):
                 raise problem(name, "must be positive")
         if np.any(arrays["degrees_of_freedom_"] <= d - 1):
             raise problem("degrees_of_freedom_", f"must exceed n_features - 1 = {d - 1}")
-        prior = arrays["covariance_prior_"]
+        prior = arrays.get("covariance_prior_", np.ones(()))  # absent: built by hand
         if np.any((np.diagonal(prior) if prior.ndim == 2 else prior) <= 0):
             raise problem("covariance_prior_", "must be positive (positive diagonal)")
 

@@ -429,3 +429,18 @@ def test_invalid_parameters_set_after_fit_are_reported_not_crashed_on(change):
     for call in (gm.predict, gm.score_samples):
         with pytest.raises(ValueError, match="these parameters were changed after fit"):
             call(X)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_model_built_by_hand_for_inference_needs_only_what_inference_reads(covariance_type):
+    """weights_, means_, covariances_ and precisions_cholesky_ (no scalars,
+    no precisions_, no n_features_in_); save still wants everything."""
+    X = _data()
+    fitted = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+    gm = GaussianMixture(2, covariance_type=covariance_type)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(gm, name, getattr(fitted, name))
+    assert gm.predict_proba(X).tobytes() == fitted.predict_proba(X).tobytes()
+    gm.sample(3)
+    with pytest.raises(ValueError, match="is missing"):
+        gm.save(os.devnull)
