@@ -74,8 +74,12 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
 def far_rows(log_prob: np.ndarray) -> np.ndarray:
     """Rows whose log-density is not finite, or so large that ``log p_j - log p``
     (the log-responsibility) loses more than 1e-3 to rounding (see :mod:`fastgmm._far`)."""
-    eps = float(np.finfo(log_prob.dtype).eps)
-    return np.flatnonzero(~(np.abs(log_prob) * eps <= 1e-3))
+    limit = 1e-3 / float(np.finfo(log_prob.dtype).eps)
+    # Two reductions, no temporary the size of the data (a memmap's rows are
+    # scored in bounded memory); NaN fails both comparisons.
+    if -limit <= log_prob.min(initial=0.0) and log_prob.max(initial=0.0) <= limit:
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(~(np.abs(log_prob) <= limit))
 
 
 def score(X, model: KernelModel, want_log_resp: bool = False):
