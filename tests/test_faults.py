@@ -1,9 +1,16 @@
-"""Hostile fitted attributes: every one checked before a kernel or a file sees it.
+"""Faults and hostile input: no crash, no silent wrong answer.
 
-Generic over attributes: every fitted attribute of a fitted mixture (each
-class, covariance type and prior type) is corrupted in every way that
-applies to it, and every method that reads fitted attributes must raise a
-``ValueError`` naming that attribute (never crash, never answer).
+- Fitted attributes, generic over attributes: every fitted attribute of a
+  fitted mixture (each class, covariance type and prior type) is corrupted
+  in every way that applies to it, and every method that reads fitted
+  attributes must raise a ``ValueError`` naming that attribute.
+- ``partial_fit`` streams never mix covariance types or component counts.
+- Every path into ``fit_many`` gives ``fit``'s exception and message.
+- Points far away: ``-inf`` log-densities and responsibilities that sum to 1.
+- Threads on one estimator, and ``select``'s candidates.
+
+Failed calls are in ``test_failed_calls.py``, model files in
+``test_load_faults.py``, the kernel cache in ``test_cache_faults.py``.
 """
 
 import copy
