@@ -36,7 +36,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ._params import precision_shape
+from ._model.checks import precision_shape
 
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

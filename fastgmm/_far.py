@@ -18,7 +18,7 @@ The same cancellation spoils points far away whose log-density is still a
 float (about -1e300): ``log p_j - log p`` loses every digit and rows of
 responsibilities no longer sum to 1. So every row whose ``|log p|`` is
 large enough to cost the log-responsibilities more than 1e-3 to rounding
-(:func:`fastgmm._engine.far_rows`) is redone here, in float64, with ``x``
+(:func:`fastgmm._data.arrays.far_rows`) is redone here, in float64, with ``x``
 and the means divided by ``s`` first, so that nothing overflows but the
 final, legitimately infinite, numbers. Input and parameters are finite
 (checked before), so these rows are the only non-finite ones.
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import DIAG, FULL, SPHERICAL, TIED
+from ._kernels.layout import DIAG, FULL, SPHERICAL, TIED
 
 
 def _expansion(x, model):

@@ -8,8 +8,9 @@ from time import perf_counter
 
 import numpy as np
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-DTYPES = ("float64", "float32")
+from ._kernels.layout import COVARIANCE_TYPES, FLOAT_DTYPES
+
+DTYPES = tuple(np.dtype(t).name for t in FLOAT_DTYPES)
 
 
 def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
@@ -48,7 +49,7 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     >>> list(times)
     [('diag', 'float64')]
     """
-    from ._compile import cache_dir
+    from ._kernels.compile import cache_dir
     from .mixture import GaussianMixture
 
     covariance_types = [covariance_types] if isinstance(covariance_types, str) \
@@ -61,7 +62,7 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     for dt in dtypes:
         if dt not in DTYPES:
             raise ValueError(f"dtypes must be among {DTYPES}, got {dt!r}")
-    from ._blocks import CHUNK_ROWS, FEW_FEATURES
+    from ._kernels.layout import CHUNK_ROWS, FEW_FEATURES
 
     # One chunk of rows takes the serial kernels, more rows the parallel ones:
     # warm both. The full kind has chunk code of its own for few features.

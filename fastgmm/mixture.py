@@ -1,6 +1,6 @@
 """The Gaussian mixture: its model math on the shared EM driver.
 
-:class:`fastgmm._base.BaseMixture` runs the fit; this module supplies the
+:class:`fastgmm._em.base.BaseMixture` runs the fit; this module supplies the
 maximum-likelihood M-step, the log-likelihood as the quantity EM monitors,
 and the user-given initial parameters.
 """
@@ -11,13 +11,19 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import _fit_context
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
-from . import _model, _reseed, _stream
 from ._atomic import atomic
-from ._base import BaseMixture
-from ._modelfile import Refuse
-from ._params import check_means, check_precisions, check_weights
+from ._model import gaussian as _model
+from ._em import reseed as _reseed
+from ._em import stream as _stream
+from ._em.base import BaseMixture
+from ._files.modelfile import Refuse
+from ._kernels.layout import FLOAT_DTYPES
+from ._model.checks import (check_means_init, check_n_samples, check_precisions_init,
+                             check_weights_init)
 
 
 class GaussianMixture(BaseMixture):
@@ -229,7 +235,35 @@ class GaussianMixture(BaseMixture):
             holds one per batch) and ``converged_`` stays False: a batch
             does not show convergence.
         """
-        _stream.partial_fit(self, X, sample_weight)
+        # The stream goes on while the parameters are the ones partial_fit
+        # set; anything else (fit, load, a user) starts a new one.
+        state = getattr(self, "_stream_state", None)
+        if state is not None and not state.continues(self):
+            state = None
+        if state is not None:
+            state.check_unchanged(self)
+        first = state is None
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first,
+                          ensure_min_samples=2 if first else 1,
+                          order=None if isinstance(X, np.memmap) else "C")
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        if first:
+            check_n_samples(X.shape[0], self.n_components)
+            inits = self._check_parameters(X, sample_weight)
+            params = self._initial_parameters(X, sample_weight,
+                                              check_random_state(self.random_state), inits)
+            bounds, t = [], 0
+        else:
+            self._check_fitted_shapes("call fit, or partial_fit on a new estimator")
+            params, bounds, t = state.params, list(self.lower_bounds_), state.t
+        # The estimator is only updated once the step has succeeded.
+        params, stats, lower_bound = _stream.stream_step(
+            params, state, X, sample_weight, self.covariance_type, self.reg_covar,
+            self.learning_offset, self.learning_decay)
+        self._record_fit(params, X.dtype, t + 1, bounds + [lower_bound], False, lower_bound)
+        self._stream_state = _stream.StreamState(
+            stats, params, t + 1, tuple(getattr(self, name) for name in _stream.FITTED),
+            (self.covariance_type, self.n_components, self.n_features_in_))
         return self
 
     # ------------------------------------------------------------ the hooks
@@ -242,10 +276,10 @@ class GaussianMixture(BaseMixture):
                 f"on_collapse={self.on_collapse!r}: set on_collapse='reseed' to re-seed "
                 "components lighter than it, or leave reseed_min_weight at 0.")
         return (
-            None if self.weights_init is None else check_weights(self.weights_init, k),
-            None if self.means_init is None else check_means(self.means_init, k, n_features),
+            None if self.weights_init is None else check_weights_init(self.weights_init, k),
+            None if self.means_init is None else check_means_init(self.means_init, k, n_features),
             None if self.precisions_init is None
-            else check_precisions(self.precisions_init, cov, k, n_features),
+            else check_precisions_init(self.precisions_init, cov, k, n_features),
         )
 
     def _needs_init_stats(self, inits):

@@ -10,10 +10,10 @@ from time import perf_counter
 
 import numpy as np
 
+from ._kernels.layout import COVARIANCE_TYPES
 from .mixture import GaussianMixture
 
 _CRITERIA = ("bic", "aic")
-_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,9 @@ def select(
                              or k < 1 for k in candidates):
         raise ValueError("n_components must be a non-empty list of integers >= 1, "
                          f"got {candidates}")
-    bad = [c for c in covariance_types if c not in _COVARIANCE_TYPES]
+    bad = [c for c in covariance_types if c not in COVARIANCE_TYPES]
     if not covariance_types or bad:
-        raise ValueError(f"covariance_types must be taken from {_COVARIANCE_TYPES}, "
+        raise ValueError(f"covariance_types must be taken from {COVARIANCE_TYPES}, "
                          f"got {covariance_types}")
 
     candidates = [int(k) for k in candidates]

@@ -27,8 +27,9 @@ _FIT = """
 import hashlib, warnings
 import numpy as np
 warnings.simplefilter("always")
-from fastgmm import GaussianMixture, _passes
-from fastgmm._blocks import DIAG
+from fastgmm import GaussianMixture
+from fastgmm._kernels import passes as _passes
+from fastgmm._kernels.layout import DIAG
 rng = np.random.default_rng(0)
 X = np.r_[rng.normal(0, 1, (300, 3)), rng.normal(6, 1, (300, 3))]
 gm = GaussianMixture(2, covariance_type="diag", init_params="random_from_data",

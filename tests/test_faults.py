@@ -365,7 +365,7 @@ def test_partial_fit_from_two_threads_applies_every_batch(monkeypatch):
     import threading
     import time
 
-    from fastgmm import _stream
+    from fastgmm._em import stream as _stream
 
     X = _data()
     inside, most = [0], [0]

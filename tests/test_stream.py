@@ -11,10 +11,10 @@ from sklearn.exceptions import ConvergenceWarning
 
 import naive
 from fastgmm import GaussianMixture
-from fastgmm._blocks import CHUNK_ROWS
-from fastgmm._resp import stats_from_resp
-from fastgmm._model import m_step
-from fastgmm._stream import blend, step_size
+from fastgmm._kernels.layout import CHUNK_ROWS
+from fastgmm._init.resp import stats_from_resp
+from fastgmm._model.gaussian import m_step
+from fastgmm._em.stream import blend, step_size
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
