@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import fitted_problem
 from ._em.base import BaseMixture
 from ._files.modelfile import FORMAT_NAME, FORMAT_VERSION, Refuse, read_archive
 from ._files.modelfile import check_array as _check_array
@@ -23,6 +22,7 @@ from ._files.modelfile import check_positive_definite as _check_positive_definit
 from ._files.modelfile import check_weights as _check_weights
 from ._files.modelfile import write_archive as _write_archive  # noqa: F401 (tests write archives)
 from ._kernels.layout import FLOAT_DTYPES
+from ._model.fitted import fitted_problem
 from .bayesian import BayesianGaussianMixture
 from .mixture import GaussianMixture
 

@@ -15,10 +15,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
-from ._atomic import atomic
 from ._model import gaussian as _model
 from ._em import reseed as _reseed
 from ._em import stream as _stream
+from ._em.atomic import atomic
 from ._em.base import BaseMixture
 from ._files.modelfile import Refuse
 from ._kernels.layout import FLOAT_DTYPES

@@ -403,7 +403,7 @@ def test_the_lock_is_not_pickled_or_cloned():
 
     from sklearn.base import clone
 
-    from fastgmm._atomic import estimator_lock
+    from fastgmm._em.atomic import estimator_lock
 
     gm = GaussianMixture(2, random_state=0).fit(_data())
     lock = estimator_lock(gm)

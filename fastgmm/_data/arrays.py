@@ -94,7 +94,7 @@ def _accumulate_partitions(data: PartitionedSource, model: KernelModel) -> Stats
 
 def far_rows(log_prob: np.ndarray) -> np.ndarray:
     """Rows whose log-density is not finite, or so large that ``log p_j - log p``
-    (the log-responsibility) loses more than 1e-3 to rounding (see :mod:`fastgmm._far`)."""
+    (the log-responsibility) loses more than 1e-3 to rounding (see :mod:`fastgmm._model.far`)."""
     limit = 1e-3 / float(np.finfo(log_prob.dtype).eps)
     # Two reductions, no temporary the size of the data (a memmap's rows are
     # scored in bounded memory); NaN fails both comparisons.
@@ -126,7 +126,7 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
                    labels[start:stop], log_resp[start:stop] if want_log_resp else log_resp)
     far = far_rows(log_prob)
     if far.size:  # points so far away that the squares overflow or swamp the rest
-        from .._far import rescore_far_rows
+        from .._model.far import rescore_far_rows
 
         rescore_far_rows(X, model, log_prob, labels, log_resp, far)
     return log_prob, labels, (log_resp if want_log_resp else None)

@@ -53,13 +53,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import progress
+from .atomic import atomic
 from .persistence import PersistenceMixin
 from .._data.arrays import accumulate, score
 from .._init.dispatch import initial_stats
 from .._kernels.layout import COVARIANCE_TYPES, FLOAT_DTYPES
 from .._model.checks import check_n_samples
-from .._atomic import atomic
-from .._checks import check_fitted
+from .._model.fitted import check_fitted
 
 
 def not_converged_message(detail: str = "") -> str:
@@ -349,7 +349,7 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
     def _check_fitted_shapes(self, remedy):
         """Every fitted attribute agrees with the others and with the parameters.
 
-        See :func:`fastgmm._checks.check_fitted`; ``remedy`` ends the message.
+        See :func:`fastgmm._model.fitted.check_fitted`; ``remedy`` ends the message.
         """
         check_fitted(self, remedy)
 

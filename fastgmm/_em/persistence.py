@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._files import modelfile as _modelfile
 from .._model.checks import precision_shape
-from .._checks import check_fitted
+from .._model.fitted import check_fitted
 
 
 class PersistenceMixin:

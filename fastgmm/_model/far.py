@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels.layout import DIAG, FULL, SPHERICAL, TIED
+from .._kernels.layout import DIAG, FULL, SPHERICAL, TIED
 
 
 def _expansion(x, model):

@@ -36,10 +36,9 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ._model.checks import precision_shape
+from .._kernels.layout import COVARIANCE_TYPES, FLOAT_DTYPES
+from .checks import precision_shape
 
-_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Fitted arrays that no inference method reads (checked when present).
 _OPTIONAL_FOR_INFERENCE = ("precisions_", "mean_prior_", "covariance_prior_")
 
@@ -71,12 +70,12 @@ def check_fitted(estimator, remedy: str = "call fit again", strict: bool = False
         return
     except _Problem as problem:
         first = problem
-    valid = cov_type in _COVARIANCE_TYPES and _is_int(k) and k >= 1
+    valid = cov_type in COVARIANCE_TYPES and _is_int(k) and k >= 1
     # Arrays that agree with each other under other parameters: those
     # parameters were changed after fit (set_params), not the arrays.
     weights = getattr(estimator, "weights_", None)
     if isinstance(weights, np.ndarray) and weights.ndim == 1 and weights.size > 0:
-        for other_type in _COVARIANCE_TYPES:
+        for other_type in COVARIANCE_TYPES:
             if (len(weights), other_type) == (k, cov_type):
                 continue
             try:
@@ -107,7 +106,7 @@ def fitted_problem(estimator, strict: bool = False) -> tuple[str, str] | None:
 
 # ------------------------------------------------------------------ checks
 def _check(est, k: int, cov_type: str, strict: bool) -> None:
-    if cov_type not in _COVARIANCE_TYPES or not _is_int(k) or k < 1:
+    if cov_type not in COVARIANCE_TYPES or not _is_int(k) or k < 1:
         # Parameters set after fit; the caller reports them if the arrays
         # match other ones, else this.
         raise _Problem("arrays", f"cannot be checked against n_components={k!r} and "
@@ -120,7 +119,7 @@ def _check(est, k: int, cov_type: str, strict: bool) -> None:
               if strict or name not in _OPTIONAL_FOR_INFERENCE or hasattr(est, name)}
     model_dtype = arrays["means_"].dtype
     for name, a in arrays.items():
-        if a.dtype not in _FLOAT_DTYPES:
+        if a.dtype not in FLOAT_DTYPES:
             raise _Problem(name, f"has dtype {a.dtype}, expected float32 or float64")
         if strict and name not in est._file_any_float and a.dtype != model_dtype:
             raise _Problem(name, f"has dtype {a.dtype} where means_ has {model_dtype}; "
@@ -162,7 +161,7 @@ def _array(est, name) -> np.ndarray:
             # Two arrays ('dirichlet_process' concentrations) stack to (2, k),
             # after a check of each one's own dtype (stacking would convert it).
             for part in value:
-                if np.asarray(part).dtype not in _FLOAT_DTYPES:
+                if np.asarray(part).dtype not in FLOAT_DTYPES:
                     raise _Problem(name, f"holds an array of dtype {np.asarray(part).dtype}, "
                                          "expected float32 or float64")
         return np.asarray(value)
