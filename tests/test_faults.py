@@ -8,6 +8,8 @@
 - Every path into ``fit_many`` gives ``fit``'s exception and message.
 - Points far away: ``-inf`` log-densities and responsibilities that sum to 1.
 - Threads on one estimator, and ``select``'s candidates.
+- ``save`` to a target that is not a regular file (a FIFO, a directory, a
+  socket) never replaces it with a file.
 
 Failed calls are in ``test_failed_calls.py``, model files in
 ``test_load_faults.py``, the kernel cache in ``test_cache_faults.py``.
@@ -15,8 +17,11 @@ Failed calls are in ``test_failed_calls.py``, model files in
 
 import copy
 import os
+import socket
+import stat
 import subprocess
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -102,15 +107,18 @@ def _corruptions(name, value):
     return _scalar_corruptions(value)
 
 
-def _methods(est, X):
-    """Every public method that reads fitted attributes, as a zero-argument call."""
+def _methods(est, X, path):
+    """Every public method that reads fitted attributes, as a zero-argument call.
+
+    ``save`` writes to ``path``, a file in the test's temporary directory.
+    """
     methods = {
         "predict": lambda: est.predict(X),
         "predict_proba": lambda: est.predict_proba(X),
         "score_samples": lambda: est.score_samples(X),
         "score": lambda: est.score(X),
         "sample": lambda: est.sample(5),
-        "save": lambda: est.save(os.devnull),
+        "save": lambda: est.save(path),
         "warm start fit": lambda: est.set_params(warm_start=True, max_iter=1).fit(X),
     }
     if isinstance(est, GaussianMixture):
@@ -132,7 +140,7 @@ CASES = ([(GaussianMixture, cov, {}) for cov in COVARIANCE_TYPES]
 @pytest.mark.parametrize("cls, covariance_type, kwargs", CASES,
                          ids=[f"{c.__name__}-{t}-{k}" for c, t, k in CASES])
 def test_every_corrupted_fitted_attribute_is_named_by_every_method(cls, covariance_type,
-                                                                    kwargs):
+                                                                    kwargs, tmp_path):
     X = _data()
     clean = _fitted(cls, covariance_type, **kwargs)
     clean.feature_names_in_ = np.array(["a", "b", "c"], dtype=object)
@@ -142,13 +150,13 @@ def test_every_corrupted_fitted_attribute_is_named_by_every_method(cls, covarian
     failures = []
     for name in attributes:
         for what, bad in _corruptions(name, getattr(clean, name)).items():
-            for method in _methods(clean, X):
+            for method in _methods(clean, X, tmp_path / "model.npz"):
                 est = copy.copy(clean)  # attributes are replaced, never changed in place
                 setattr(est, name, bad)
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        _methods(est, X)[method]()
+                        _methods(est, X, tmp_path / "model.npz")[method]()
                 except ValueError as exc:
                     if name not in str(exc):
                         failures.append(f"{name} ({what}) {method}: ValueError not "
@@ -160,7 +168,7 @@ def test_every_corrupted_fitted_attribute_is_named_by_every_method(cls, covarian
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:40])
 
 
-def test_the_clean_models_pass_every_method():
+def test_the_clean_models_pass_every_method(tmp_path):
     """The check refuses nothing a fit produces (float32 and float64, all types)."""
     for cls, covariance_type, kwargs in CASES:
         for dtype in (np.float64, np.float32):
@@ -172,7 +180,7 @@ def test_the_clean_models_pass_every_method():
                        BayesianGaussianMixture(n_components=2, random_state=0, max_iter=20,
                                                covariance_type=covariance_type, **kwargs))
                 est.fit(X)
-                for method in _methods(est, X).values():
+                for method in _methods(est, X, tmp_path / "model.npz").values():
                     method()
 
 
@@ -439,7 +447,8 @@ def test_invalid_parameters_set_after_fit_are_reported_not_crashed_on(change):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_a_model_built_by_hand_for_inference_needs_only_what_inference_reads(covariance_type):
+def test_a_model_built_by_hand_for_inference_needs_only_what_inference_reads(covariance_type,
+                                                                             tmp_path):
     """weights_, means_, covariances_ and precisions_cholesky_ (no scalars,
     no precisions_, no n_features_in_); save still wants everything."""
     X = _data()
@@ -450,4 +459,73 @@ def test_a_model_built_by_hand_for_inference_needs_only_what_inference_reads(cov
     assert gm.predict_proba(X).tobytes() == fitted.predict_proba(X).tobytes()
     gm.sample(3)
     with pytest.raises(ValueError, match="is missing"):
-        gm.save(os.devnull)
+        gm.save(tmp_path / "model.npz")
+
+
+# ------------------------------------------------------- save's targets
+def test_save_writes_through_a_fifo_and_leaves_it_a_fifo(tmp_path):
+    """A FIFO (like the ``/dev/fd/N`` of a shell's process substitution, or a
+    device such as ``os.devnull``) is written directly, never renamed over."""
+    gm = _fitted(GaussianMixture, "full")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+
+    def read():  # opening blocks until save opens the other end
+        with open(fifo, "rb") as f:
+            received.append(f.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        gm.save(fifo)
+    finally:
+        if reader.is_alive() and stat.S_ISFIFO(os.stat(fifo).st_mode):
+            # save failed before opening the FIFO: release the reader.
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=60)  # a safety net, not a measurement
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode), "the FIFO was replaced by a file"
+    assert not reader.is_alive() and len(received) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temporary left
+    copy_path = tmp_path / "copy.npz"
+    copy_path.write_bytes(received[0])
+    X = _data()
+    assert fastgmm.load(copy_path).predict_proba(X).tobytes() == gm.predict_proba(X).tobytes()
+
+
+def test_save_to_a_directory_is_a_clear_error(tmp_path):
+    gm = _fitted(GaussianMixture, "diag")
+    target = tmp_path / "models"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError, match="directory") as error:
+        gm.save(target)
+    assert str(target) in str(error.value)
+    assert target.is_dir() and list(target.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+
+
+def test_save_to_a_socket_is_a_clear_error_and_leaves_it(tmp_path):
+    gm = _fitted(GaussianMixture, "spherical")
+    path = tmp_path / "sock"
+    if len(os.fsencode(path)) >= 100:  # AF_UNIX paths are short
+        pytest.skip("temporary directory path too long for a Unix socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(os.fspath(path))
+        with pytest.raises(OSError, match="neither a regular file") as error:
+            gm.save(path)
+        assert str(path) in str(error.value)
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sock"]
+
+
+def test_save_over_a_regular_file_still_replaces_it_atomically(tmp_path):
+    """The usual case is unchanged: a new file renamed over the old one."""
+    gm = _fitted(GaussianMixture, "tied")
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"old")
+    inode = os.stat(path).st_ino
+    gm.save(path)
+    assert os.stat(path).st_ino != inode  # renamed over, not written in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+    X = _data()
+    assert fastgmm.load(path).predict(X).tobytes() == gm.predict(X).tobytes()

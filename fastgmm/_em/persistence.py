@@ -26,6 +26,9 @@ class PersistenceMixin:
         The file holds the parameters, ``get_params()``, the fastgmm and
         format versions and a checksum, and is written atomically (a crash
         never leaves half a file). Read it back with :func:`fastgmm.load`.
+        A target that exists and is not a regular file is never replaced: a
+        device or a FIFO is written directly, a directory or a socket raises
+        an ``OSError`` naming the path.
 
         Parameters
         ----------
