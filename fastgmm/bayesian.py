@@ -349,9 +349,10 @@ class BayesianGaussianMixture(BaseMixture):
         self.covariance_prior_ = _cast(arrays["covariance_prior_"],
                                        arrays["covariance_prior_"].dtype)
 
-    def _file_shapes(self, n_features):
-        shapes = super()._file_shapes(n_features)
-        k, cov_type = self.n_components, self.covariance_type
+    def _file_shapes(self, n_features, n_components=None, covariance_type=None):
+        shapes = super()._file_shapes(n_features, n_components, covariance_type)
+        k = self.n_components if n_components is None else n_components
+        cov_type = self.covariance_type if covariance_type is None else covariance_type
         dp = self.weight_concentration_prior_type == "dirichlet_process"
         shapes.update({
             "weight_concentration_": (2, k) if dp else (k,),
@@ -371,6 +372,21 @@ class BayesianGaussianMixture(BaseMixture):
             raise Refuse("weight_concentration_ and mean_precision_ must be positive")
         if np.any(arrays["degrees_of_freedom_"] <= n_features - 1):
             raise Refuse(f"degrees_of_freedom_ must exceed n_features - 1 = {n_features - 1}")
+
+    _fitted_positive_scalars = ("weight_concentration_prior_", "mean_precision_prior_",
+                                "degrees_of_freedom_prior_")
+
+    def _check_fitted_values(self, arrays, problem):
+        # The E-step takes digammas and logs of these.
+        d = arrays["means_"].shape[1]
+        for name in ("weight_concentration_", "mean_precision_"):
+            if np.any(arrays[name] <= 0):
+                raise problem(name, "must be positive")
+        if np.any(arrays["degrees_of_freedom_"] <= d - 1):
+            raise problem("degrees_of_freedom_", f"must exceed n_features - 1 = {d - 1}")
+        prior = arrays.get("covariance_prior_", np.ones(()))  # absent: built by hand
+        if np.any((np.diagonal(prior) if prior.ndim == 2 else prior) <= 0):
+            raise problem("covariance_prior_", "must be positive (positive diagonal)")
 
     def _file_scalar_values(self):
         fitted = super()._file_scalar_values()

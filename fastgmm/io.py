@@ -22,6 +22,7 @@ from ._files.modelfile import check_positive_definite as _check_positive_definit
 from ._files.modelfile import check_weights as _check_weights
 from ._files.modelfile import write_archive as _write_archive  # noqa: F401 (tests write archives)
 from ._kernels.layout import FLOAT_DTYPES
+from ._model.fitted import fitted_problem
 from .bayesian import BayesianGaussianMixture
 from .mixture import GaussianMixture
 
@@ -59,9 +60,11 @@ def load(path: str | os.PathLike) -> BaseMixture:
     Reads files of :meth:`GaussianMixture.save` and
     :meth:`BayesianGaussianMixture.save`. The file is checked before anything is built from it: archive
     integrity, format name and version (files from a newer format are
-    refused), checksum, hyper-parameters, dtypes, shapes, finite values,
-    weights and positive-definite precisions. The loaded model predicts
-    bitwise like the one that was saved.
+    refused), checksum, hyper-parameters, fitted scalars, dtypes, shapes,
+    finite values, weights that form a distribution, and covariances,
+    precisions and Cholesky factors that are positive-definite and agree
+    with each other. Every refusal names the file and the field. The
+    loaded model predicts bitwise like the one that was saved.
 
     Parameters
     ----------
@@ -79,7 +82,8 @@ def load(path: str | os.PathLike) -> BaseMixture:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not a fastgmm model, is truncated or tampered with,
+        If the file is not a regular file (a FIFO, a directory), is not a
+        fastgmm model, is truncated or tampered with,
         comes from a newer format version or holds invalid parameters; the
         message names the file and what is wrong.
 
@@ -94,11 +98,21 @@ def load(path: str | os.PathLike) -> BaseMixture:
     >>> bool((load(path).predict(X) == gm.predict(X)).all())
     True
     """
+    file = Path(os.fspath(path))
+    # Opening a FIFO (or a device) would wait for a writer forever; the
+    # CLI checks this too. A missing file is a FileNotFoundError.
+    if file.exists() and not file.is_file():
+        raise ValueError(f"cannot load model file '{os.fspath(path)}': it is not a "
+                         "regular file")
     try:
-        header, arrays = read_archive(Path(os.fspath(path)))
+        header, arrays = read_archive(file)
         return _build(header, arrays)
     except Refuse as exc:
         raise ValueError(f"cannot load model file '{os.fspath(path)}': {exc}") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError,
+            OverflowError) as exc:  # a check this loader lacks: still name the file
+        raise ValueError(f"cannot load model file '{os.fspath(path)}': "
+                         f"{type(exc).__name__}: {exc}") from exc
 
 
 def _build(header: dict, arrays: dict[str, np.ndarray]) -> BaseMixture:
@@ -129,7 +143,9 @@ def _build(header: dict, arrays: dict[str, np.ndarray]) -> BaseMixture:
     except (TypeError, ValueError) as exc:
         raise Refuse(f"invalid hyper-parameters ({exc})") from None
     try:
-        n_features = int(fitted["n_features_in_"])
+        n_features = fitted["n_features_in_"]
+        if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
+            raise Refuse(f"n_features_in_ must be a positive integer, got {n_features!r}")
         shapes = model._file_shapes(n_features)
         for name in cls._file_arrays:
             expected_dtype = dtype
@@ -149,4 +165,9 @@ def _build(header: dict, arrays: dict[str, np.ndarray]) -> BaseMixture:
             model.feature_names_in_ = names
     except (KeyError, TypeError) as exc:
         raise Refuse(f"the header is incomplete ({exc!r})") from None
+    # The arrays agree with each other (covariances_ @ precisions_ = I,
+    # precisions_ = U U^T, ...): the checks save makes before it writes.
+    problem = fitted_problem(model, strict=True)
+    if problem is not None:
+        raise Refuse(" ".join(problem))
     return model

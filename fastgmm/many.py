@@ -135,15 +135,18 @@ class _Datasets:
         self.sample_weight = self._weights(sample_weights, template)
 
     def _arrays(self, datasets, template):
-        if isinstance(datasets, np.ndarray) and datasets.ndim == 3:
-            if datasets.dtype not in FLOAT_DTYPES:
-                datasets = datasets.astype(np.float64)
-            self._stacked = datasets
-            return list(datasets)
+        """Every data set validated as ``fit`` validates its ``X`` (same checks, same messages).
+
+        A 3-D array is its list of 2-D slices: each one goes through the same
+        checks as a data set of a list (so one row, complex values or no
+        features get ``fit``'s error, never a silent conversion).
+        """
         if isinstance(datasets, np.ndarray) and datasets.ndim != 3:
             raise ValueError("datasets must be a list of 2-D arrays or a 3-D array of "
                              f"shape (n_datasets, n_samples, n_features), got an array "
                              f"of shape {datasets.shape}.")
+        if isinstance(datasets, np.ndarray) and datasets.dtype in FLOAT_DTYPES:
+            self._stacked = datasets  # concatenated without a copy if C-ordered
         arrays = []
         for i, X in enumerate(datasets):
             if (isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] >= 2

@@ -18,6 +18,7 @@ from sklearn.utils.validation import validate_data
 from ._model import gaussian as _model
 from ._em import reseed as _reseed
 from ._em import stream as _stream
+from ._em.atomic import atomic
 from ._em.base import BaseMixture
 from ._files.modelfile import Refuse
 from ._kernels.layout import FLOAT_DTYPES
@@ -196,6 +197,7 @@ class GaussianMixture(BaseMixture):
         self.reseed_min_weight = reseed_min_weight
 
     # ------------------------------------------------------------------ fit
+    @atomic
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one batch of samples (stepwise EM).
@@ -207,8 +209,11 @@ class GaussianMixture(BaseMixture):
         sufficient statistics (as per-sample averages) into the running ones
         with weight ``rho_t = (t + learning_offset) ** -learning_decay``
         for the ``t``-th batch after the first, and does the M-step on the
-        blend. :meth:`fit` (or any other change of the parameters) ends the
-        stream: the next call initialises again.
+        blend. :meth:`fit` (or any other replacement of a fitted array) ends
+        the stream: the next call initialises again. Changing
+        ``covariance_type`` or ``n_components`` between calls raises a
+        ``ValueError`` (the running statistics cannot be blended with
+        another model's); a batch with other features too.
 
         Parameters
         ----------
@@ -232,10 +237,12 @@ class GaussianMixture(BaseMixture):
             does not show convergence.
         """
         # The stream goes on while the parameters are the ones partial_fit
-        # set; anything else (fit, load) starts a new one.
+        # set; anything else (fit, load, a user) starts a new one.
         state = getattr(self, "_stream_state", None)
-        if state is not None and state.means is not getattr(self, "means_", None):
+        if state is not None and not state.continues(self):
             state = None
+        if state is not None:
+            state.check_unchanged(self)
         first = state is None
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first,
                           ensure_min_samples=2 if first else 1,
@@ -255,7 +262,9 @@ class GaussianMixture(BaseMixture):
             params, state, X, sample_weight, self.covariance_type, self.reg_covar,
             self.learning_offset, self.learning_decay)
         self._record_fit(params, X.dtype, t + 1, bounds + [lower_bound], False, lower_bound)
-        self._stream_state = _stream.StreamState(stats, params, t + 1, self.means_)
+        self._stream_state = _stream.StreamState(
+            stats, params, t + 1, tuple(getattr(self, name) for name in _stream.FITTED),
+            (self.covariance_type, self.n_components, self.n_features_in_))
         return self
 
     # ------------------------------------------------------------ the hooks

@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from numbers import Integral
 from time import perf_counter
+
+import numpy as np
 
 from ._kernels.layout import COVARIANCE_TYPES
 from .mixture import GaussianMixture
@@ -119,11 +122,14 @@ def select(
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
     covariance_types = list(covariance_types)
-    candidates = [int(k) for k in n_components]
+    # Each candidate is checked as GaussianMixture checks n_components: 2.7
+    # is refused, not truncated to 2 (numpy integers are integers).
+    candidates = list(n_components)
     for name, value in (("n_components", "n_components"), ("covariance_type", "covariance_types")):
         if name in gm_kwargs:
             raise TypeError(f"pass '{value}' to select, not '{name}'")
-    if not candidates or any(k < 1 for k in candidates):
+    if not candidates or any(not isinstance(k, Integral) or isinstance(k, (bool, np.bool_))
+                             or k < 1 for k in candidates):
         raise ValueError("n_components must be a non-empty list of integers >= 1, "
                          f"got {candidates}")
     bad = [c for c in covariance_types if c not in COVARIANCE_TYPES]
@@ -131,6 +137,7 @@ def select(
         raise ValueError(f"covariance_types must be taken from {COVARIANCE_TYPES}, "
                          f"got {covariance_types}")
 
+    candidates = [int(k) for k in candidates]
     best, best_score, table = None, float("inf"), []
     last_error = None
     for covariance_type in covariance_types:

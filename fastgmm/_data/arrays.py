@@ -92,6 +92,17 @@ def _accumulate_partitions(data: PartitionedSource, model: KernelModel) -> Stats
     return total
 
 
+def far_rows(log_prob: np.ndarray) -> np.ndarray:
+    """Rows whose log-density is not finite, or so large that ``log p_j - log p``
+    (the log-responsibility) loses more than 1e-3 to rounding (see :mod:`fastgmm._model.far`)."""
+    limit = 1e-3 / float(np.finfo(log_prob.dtype).eps)
+    # Two reductions, no temporary the size of the data (a memmap's rows are
+    # scored in bounded memory); NaN fails both comparisons.
+    if -limit <= log_prob.min(initial=0.0) and log_prob.max(initial=0.0) <= limit:
+        return np.empty(0, dtype=np.int64)
+    return np.flatnonzero(~(np.abs(log_prob) <= limit))
+
+
 def score(X, model: KernelModel, want_log_resp: bool = False):
     """Per-sample ``log p(x)``, most likely component and optional log-responsibilities.
 
@@ -113,4 +124,9 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
         stop = min(start + step, n)
         score_pass(contiguous_rows(X, start, stop), *model.args(), log_prob[start:stop],
                    labels[start:stop], log_resp[start:stop] if want_log_resp else log_resp)
+    far = far_rows(log_prob)
+    if far.size:  # points so far away that the squares overflow or swamp the rest
+        from .._model.far import rescore_far_rows
+
+        rescore_far_rows(X, model, log_prob, labels, log_resp, far)
     return log_prob, labels, (log_resp if want_log_resp else None)

@@ -53,11 +53,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import progress
+from .atomic import atomic
 from .persistence import PersistenceMixin
 from .._data.arrays import accumulate, score
 from .._init.dispatch import initial_stats
 from .._kernels.layout import COVARIANCE_TYPES, FLOAT_DTYPES
-from .._model.checks import check_n_samples, precision_shape
+from .._model.checks import check_n_samples
+from .._model.fitted import check_fitted
+
 
 def not_converged_message(detail: str = "") -> str:
     """scikit-learn's ``ConvergenceWarning`` text; ``detail`` says which fits (``fit_many``)."""
@@ -98,6 +101,7 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
     _file_any_float: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ fit
+    @atomic
     def fit(self, X, y=None, sample_weight=None):
         """Estimate model parameters with the EM algorithm.
 
@@ -127,6 +131,7 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
         self._fit(X, sample_weight)
         return self
 
+    @atomic
     def fit_predict(self, X, y=None, sample_weight=None):
         """Estimate model parameters and predict the labels of ``X``.
 
@@ -155,6 +160,9 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
         """Validate, then run the EM driver; returns the validated ``X``."""
         # A warm start continues the fitted model: same features, same shapes.
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init:  # before validate_data reads n_features_in_
+            self._check_fitted_shapes("set warm_start=False to fit from a new "
+                                      "initialisation")
         if _is_dask(X):
             from .._data import dask as _dask
 
@@ -173,15 +181,28 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
         self._fit_source(X, self._check_sample_weight(sample_weight, X), do_init)
         return X
 
+    @atomic
+    def set_params(self, **params):
+        """Set the parameters of this estimator (all of them, or none if one is invalid).
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        return super().set_params(**params)
+
     def _fit_source(self, X, sample_weight, do_init):
         """The EM driver on validated data: ``n_init`` runs, best one kept.
 
         ``X`` is an array or a chunked source with ``shape``, ``dtype`` and
         its own ``accumulate`` / ``initial_stats`` (the Dask path).
         """
-        if not do_init:
-            self._check_fitted_shapes("set warm_start=False to fit from a new "
-                                      "initialisation")
         check_n_samples(X.shape[0], self.n_components)
         context = self._check_parameters(X, sample_weight)
 
@@ -326,18 +347,11 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------- inference
     def _check_fitted_shapes(self, remedy):
-        """The fitted arrays still match ``n_components`` and ``covariance_type``."""
-        n_features = self.means_.shape[1]
-        expected = precision_shape(self.covariance_type, self.n_components, n_features)
-        actual = np.shape(self.precisions_cholesky_)
-        if actual != expected or np.shape(self.weights_) != (self.n_components,):
-            raise ValueError(
-                f"The fitted model has {np.shape(self.weights_)[0]} components and "
-                f"precisions_cholesky_ of shape {actual}, which does not match "
-                f"n_components={self.n_components} and "
-                f"covariance_type={self.covariance_type!r} (expected shape "
-                f"{expected}); these parameters were changed after fit: {remedy}."
-            )
+        """Every fitted attribute agrees with the others and with the parameters.
+
+        See :func:`fastgmm._model.fitted.check_fitted`; ``remedy`` ends the message.
+        """
+        check_fitted(self, remedy)
 
     def _check_fitted(self):
         """Fitted, with attributes of consistent shapes (before any inference)."""

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._files import modelfile as _modelfile
 from .._model.checks import precision_shape
+from .._model.fitted import check_fitted
 
 
 class PersistenceMixin:
@@ -25,6 +26,9 @@ class PersistenceMixin:
         The file holds the parameters, ``get_params()``, the fastgmm and
         format versions and a checksum, and is written atomically (a crash
         never leaves half a file). Read it back with :func:`fastgmm.load`.
+        A target that exists and is not a regular file is never replaced: a
+        device or a FIFO is written directly, a directory or a socket raises
+        an ``OSError`` naming the path.
 
         Parameters
         ----------
@@ -32,6 +36,8 @@ class PersistenceMixin:
             Destination, used exactly as given (``.npz`` is conventional).
         """
         check_is_fitted(self)
+        # A file load would refuse is never written.
+        check_fitted(self, "fit it again before saving", strict=True)
         params = self.get_params(deep=False)
         arrays: dict[str, np.ndarray] = {}
         for name in self._array_params:
@@ -61,8 +67,14 @@ class PersistenceMixin:
     def _check_file_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Checks of a model file's arrays beyond shapes and positive-definiteness.
 
-        Raises :class:`fastgmm._modelfile.Refuse` naming the problem.
+        Raises :class:`fastgmm._files.modelfile.Refuse` naming the problem.
         """
+
+    # Fitted scalars that must be positive numbers (the Bayesian priors).
+    _fitted_positive_scalars: tuple[str, ...] = ()
+
+    def _check_fitted_values(self, arrays: dict[str, np.ndarray], problem) -> None:
+        """Value checks of a subclass's own fitted arrays; raise ``problem(name, why)``."""
 
     def _file_scalar_values(self) -> dict:
         """The fitted scalars of a model file, as JSON values."""
@@ -74,15 +86,24 @@ class PersistenceMixin:
         }
 
     def _set_file_scalars(self, fitted: dict) -> None:
-        """Fitted scalars from a model file (a ``KeyError`` if one is missing)."""
-        self.n_iter_ = int(fitted["n_iter_"])
-        self.converged_ = bool(fitted["converged_"])
-        self.lower_bound_ = float(fitted["lower_bound_"])
-        self.lower_bounds_ = [float(b) for b in fitted["lower_bounds_"]]
+        """Fitted scalars from a model file (a ``KeyError`` if one is missing).
 
-    def _file_shapes(self, n_features: int) -> dict[str, tuple[int, ...]]:
-        """The shape of each of ``_file_arrays`` for this model."""
-        k = self.n_components
-        cov = precision_shape(self.covariance_type, k, n_features)
+        JSON types are checked, not converted: ``int(2.5)`` would hide a
+        damaged header. Raises :class:`fastgmm._files.modelfile.Refuse` naming the field.
+        """
+        self.n_iter_ = _modelfile.json_value(fitted, "n_iter_", int)
+        self.converged_ = _modelfile.json_value(fitted, "converged_", bool)
+        self.lower_bound_ = float(_modelfile.json_value(fitted, "lower_bound_", float))
+        bounds = _modelfile.json_value(fitted, "lower_bounds_", list)
+        self.lower_bounds_ = [float(_modelfile.json_value({"lower_bounds_": b},
+                                                          "lower_bounds_", float))
+                              for b in bounds]
+
+    def _file_shapes(self, n_features: int, n_components: int | None = None,
+                     covariance_type: str | None = None) -> dict[str, tuple[int, ...]]:
+        """The shape of each of ``_file_arrays`` for this model (or other ``k`` / type)."""
+        k = self.n_components if n_components is None else n_components
+        cov_type = self.covariance_type if covariance_type is None else covariance_type
+        cov = precision_shape(cov_type, k, n_features)
         return {"weights_": (k,), "means_": (k, n_features), "covariances_": cov,
                 "precisions_": cov, "precisions_cholesky_": cov}

@@ -16,7 +16,7 @@ which has nothing to blend with, is exactly one EM step of ``fit``.
 
 ``GaussianMixture.partial_fit`` validates the batch, initialises the first
 one with its own hooks and calls :func:`stream_step`; nothing here knows
-the estimator.
+the estimator beyond the attributes :class:`StreamState` compares.
 """
 
 from __future__ import annotations
@@ -52,15 +52,42 @@ class StreamState:
 
     ``stats`` are the running statistics, ``params`` the float64 parameters
     they gave (the fitted attributes may be float32), ``t`` the number of
-    batches seen. ``means`` is the very ``means_`` array partial_fit set: if
-    anything else (``fit``, ``load``) replaced the parameters since, the
-    stream starts over.
+    batches seen. ``fitted`` are the very fitted arrays partial_fit set: if
+    anything else (``fit``, ``load``, a user) replaced any of them since, the
+    stream starts over from those parameters. ``shape`` is the
+    ``(covariance_type, n_components, n_features)`` the stream was started
+    with: statistics of one covariance type cannot be blended with another's
+    (with ``n_components == n_features``, 'tied' and 'diag' arrays even have
+    the same shape), so a change between calls is an error.
     """
 
     stats: Stats
     params: tuple
     t: int
-    means: np.ndarray
+    fitted: tuple
+    shape: tuple
+
+    def continues(self, estimator) -> bool:
+        """The estimator's parameters are still the ones this stream set."""
+        return all(getattr(estimator, name, None) is array
+                   for name, array in zip(FITTED, self.fitted))
+
+    def check_unchanged(self, estimator) -> None:
+        """Raise if a parameter that shapes the statistics changed since the first batch."""
+        now = (estimator.covariance_type, estimator.n_components,
+               getattr(estimator, "n_features_in_", None))
+        for name, started, current in zip(("covariance_type", "n_components",
+                                           "n_features_in_"), self.shape, now):
+            if started != current:
+                raise ValueError(
+                    f"partial_fit continues a stream started with {name}={started!r}, "
+                    f"which does not match {name}={current!r}: set {name} back to "
+                    f"{started!r}, or call fit (or partial_fit on a clone of the "
+                    "estimator) to start a new stream.")
+
+
+# The fitted arrays a stream sets (and recognises as its own).
+FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 
 
 def stream_step(params, state: StreamState | None, X, sample_weight, covariance_type,

@@ -2,14 +2,17 @@
 
 Everything fastgmm writes (model files, labels, samples, figures) goes to a
 temporary sibling first and is renamed over the target, so a crash leaves
-the old file or the new one, never half of one. Data are read from ``.npy``
+the old file or the new one, never half of one (a device or a FIFO is
+written directly instead: it is never replaced). Data are read from ``.npy``
 (as a read-only memmap, never loaded whole) or numeric ``.csv``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +39,33 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     ``file`` is opened in binary mode. On any exception (even
     ``KeyboardInterrupt``) the temporary file is removed and ``path`` is
     left as it was.
+
+    Only a regular file (or a path that does not exist yet) is replaced
+    atomically. A target that exists and is not a regular file is never
+    renamed over, since that would replace the device or pipe itself with
+    a plain file (``os.devnull`` would stop being the null device for the
+    whole machine):
+
+    * a character or block device (``/dev/null``, ``/dev/stdout``) or a
+      FIFO (a named pipe, the ``/dev/fd/N`` of a shell's process
+      substitution) is opened and written directly, as any program writes
+      to a device: not atomic, and opening a FIFO waits for its reader;
+    * a directory raises ``IsADirectoryError`` and a socket (which cannot
+      be opened) an ``OSError``, both naming the path.
+
+    A symbolic link is followed to decide: a link to a device is written
+    through, a link to a regular file is replaced as before.
     """
     path = Path(os.fspath(path))
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError:  # a link loop, no permission: the write below reports it
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        _write_special(path, mode, write)
+        return
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     # os.open honours the umask, unlike mkstemp's 0600.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -54,6 +82,21 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             pass
         raise
     _fsync_directory(path.parent)
+
+
+def _write_special(path: Path, mode: int, write) -> None:
+    """Write to an existing target that is not a regular file (see :func:`atomic_write`)."""
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "cannot write a file over a directory",
+                                str(path))
+    if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
+        raise OSError(errno.EINVAL, "cannot write to it: it is neither a regular file, "
+                      "a device nor a FIFO (a socket?)", str(path))
+    # No O_CREAT, no O_TRUNC: the target exists and is not ours to truncate
+    # or replace (truncating a device or a pipe means nothing anyway).
+    with open(os.open(path, os.O_WRONLY), "wb") as f:
+        write(f)
+        f.flush()
 
 
 def _fsync_directory(directory: Path) -> None:

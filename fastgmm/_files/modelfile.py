@@ -145,6 +145,24 @@ def _as_bytes(member: np.ndarray, name: str) -> bytes:
     return member.tobytes()
 
 
+def json_value(fitted: dict, name: str, kind: type):
+    """``fitted[name]`` if it has the JSON type ``kind`` (int, float, bool or list).
+
+    A bool is not an int here, and a float field accepts an int (JSON
+    writes 2.0 as 2.0, but a hand-edited file may say 2).
+    """
+    value = fitted[name]
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise Refuse(f"{name} in the header must be of type {kind.__name__}, got {value!r}")
+    return value
+
+
 # ------------------------------------------------------- checks of arrays
 def check_array(name: str, a: np.ndarray, dtype: np.dtype, shape: tuple,
                 declared: dict) -> None:

@@ -22,6 +22,10 @@ Every kernel module declares its functions with :func:`kernel` instead of
   cache at once (Dask workers) take an exclusive ``flock`` on the cache
   directory to write an entry, and a shared one to read it, so no process
   reads an index or data file another one is halfway through replacing.
+* **A damaged entry is rebuilt.** An index or data file that cannot be
+  read (truncated by an interrupted write or a full disk, overwritten,
+  emptied) is removed, with one ``RuntimeWarning`` naming the directory,
+  and its kernel is compiled and saved again.
 * **Parallel kernels use only ``prange``.** Numba's other automatic
   parallel transforms (array expressions, reductions, fusion) are switched
   off: the kernels are written as explicit loops, and each of those passes
@@ -33,6 +37,7 @@ Nothing here compiles anything; kernels compile when first called.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import sys
@@ -260,8 +265,11 @@ class _KernelCache(_Cache):
         cache = self._open()
         if isinstance(cache, NullCache):
             return None
-        with _locked_dir(cache.cache_path, exclusive=False):
-            return cache.load_overload(sig, target_context)
+        try:
+            with _locked_dir(cache.cache_path, exclusive=False):
+                return cache.load_overload(sig, target_context)
+        except Exception:  # noqa: BLE001 - any failure to read is a damaged entry
+            return _reload_or_discard(cache, sig, target_context)
 
     def save_overload(self, sig, data):
         """Store the compilation of ``sig`` under an exclusive lock (warn if it fails)."""
@@ -270,7 +278,14 @@ class _KernelCache(_Cache):
             return
         try:
             with _locked_dir(cache.cache_path, exclusive=True):
-                cache.save_overload(sig, data)
+                try:
+                    cache.save_overload(sig, data)
+                except OSError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - an unreadable index
+                    # Saving reads the index first: a damaged one is replaced.
+                    _discard(cache, exc)
+                    cache.save_overload(sig, data)
         except OSError as exc:  # e.g. the directory became read-only
             _warn_unwritable(str(exc))
 
@@ -285,6 +300,61 @@ class _KernelCache(_Cache):
     def flush(self):
         """Empty the underlying cache."""
         self._open().flush()
+
+
+# ------------------------------------------------------------ damaged entries
+# An index or data file that was truncated (an interrupted write, a full
+# disk), overwritten or emptied makes Numba's loader raise (UnpicklingError,
+# EOFError, ...) in every process that reads it. Such an entry is removed
+# and its kernel compiled again (then saved afresh), with one warning.
+_warned_damaged: set[str] = set()
+
+
+def _entry_files(cache) -> list[str]:
+    """The index file of one kernel and its data files."""
+    index = cache._cache_file._index_path
+    base = index[:-len(".nbi")]
+    return [index] + sorted(glob.glob(glob.escape(base) + ".*.nbc"))
+
+
+def _discard(cache, exc: BaseException) -> None:
+    """Remove a kernel's entry from the cache (called under the exclusive lock)."""
+    removed = True
+    for path in _entry_files(cache):
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError:  # a read-only directory: the entry stays, compiled each time
+            removed = False
+    path = str(cache.cache_path)
+    with _warn_lock:
+        if path in _warned_damaged:
+            return
+        _warned_damaged.add(path)
+    warnings.warn(
+        f"fastgmm's kernel cache in {path} held a damaged entry "
+        f"({type(exc).__name__}: {exc}); "
+        + ("it was removed and the kernel is compiled again."
+           if removed else "it could not be removed, so the kernel is compiled in "
+           "every process; delete the entry's files to rebuild it."),
+        RuntimeWarning,
+        stacklevel=5,
+    )
+
+
+def _reload_or_discard(cache, sig, target_context):
+    """After a failed load: load again under the exclusive lock, else discard.
+
+    Another process may have replaced the entry since (it holds the lock
+    while it writes); only an entry that still fails is removed.
+    """
+    with _locked_dir(cache.cache_path, exclusive=True):
+        try:
+            return cache.load_overload(sig, target_context)
+        except Exception as again:  # noqa: BLE001
+            _discard(cache, again)
+    return None
 
 
 def kernel(*, parallel: bool = False, internal: bool = False, **options):
