@@ -60,13 +60,22 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     empty_w = np.empty(0, dtype=X.dtype)
     total = None
     # At least one call, so that no rows still give (zero) statistics.
+
+    def complete_pass(X_round, w):
+        N, S1, S2, ll, wsum, ent = em_pass(X_round, w, *model.args(), rows_s2[0], rows_s2[2],
+                                           model.want_entropy)
+        return Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
+                     model.center.astype(np.float64), ent)
+
     for start in range(0, max(n, 1), step):
         stop = min(start + step, n)
         w = empty_w if sample_weight is None else _rows(sample_weight, start, stop)
-        N, S1, S2, ll, wsum, ent = em_pass(_rows(X, start, stop), w, *model.args(),
-                                           rows_s2[0], rows_s2[2], model.want_entropy)
-        part = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
-                     model.center.astype(np.float64), ent)
+        if model.marginalize:  # rows with NaN entries: see fastgmm._missing
+            from ._missing import round_stats
+
+            part = round_stats(_rows(X, start, stop), w, model, complete_pass)
+        else:
+            part = complete_pass(_rows(X, start, stop), w)
         total = part if total is None else total + part
     return total
 
@@ -90,6 +99,12 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     step = _ROUND_MAX_ROWS
     for start in range(0, n, step):
         stop = min(start + step, n)
-        score_pass(_rows(X, start, stop), *model.args(), log_prob[start:stop],
-                   labels[start:stop], log_resp[start:stop] if want_log_resp else log_resp)
+        rows = _rows(X, start, stop)
+        out = (log_prob[start:stop], labels[start:stop],
+               log_resp[start:stop] if want_log_resp else log_resp)
+        score_pass(rows, *model.args(), *out)
+        if model.marginalize:  # rows with NaN entries: their marginal density
+            from ._missing import score_incomplete
+
+            score_incomplete(rows, model, *out)
     return log_prob, labels, (log_resp if want_log_resp else None)

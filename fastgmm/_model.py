@@ -110,6 +110,8 @@ class KernelModel:
     center: np.ndarray
     mu_proj: np.ndarray
     want_entropy: bool = False
+    # Rows may hold NaN entries, which the pass marginalises (fastgmm._missing).
+    marginalize: bool = False
 
     def args(self):
         return (self.kind, self.means, self.chol, self.prec, self.log_norm,

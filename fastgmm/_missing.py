@@ -1,0 +1,301 @@
+"""Missing values (NaN entries): exact EM on the observed data, on the ordinary pass.
+
+``GaussianMixture(nan_policy='marginalize')`` treats NaN entries as missing
+at random. Each round of rows of a pass is split once:
+
+* rows without NaN go through the complete-data kernels unchanged
+  (:func:`fastgmm._passes.em_pass`, a copy of those rows when some rows of
+  the round are incomplete, the round's own view when none is);
+* rows with NaN go through :mod:`fastgmm._kernels_missing`: responsibilities
+  and log-likelihood from the marginal density of the observed entries,
+  statistics of the completed row (conditional mean in ``S1``, conditional
+  covariance added to ``S2``).
+
+Both give :class:`fastgmm._model.Stats` with the same shifts, so they add up
+and the M-step is unchanged. A data set without NaN never reaches this
+module (the estimator checks once per fit), so its fit is bitwise the
+complete-data one.
+
+:class:`MissingValues` is the data source a fit with missing values runs on:
+its ``accumulate`` marks the model so that :func:`fastgmm._engine.accumulate`
+splits rounds, and its ``initial_stats`` initialises on a copy of the data
+with each NaN replaced by its column's (weighted) mean, so every
+``init_params`` runs its ordinary code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import warnings
+
+import numpy as np
+
+from ._blocks import FULL, TIED, readonly
+from ._model import KernelModel, Stats
+
+# Rows scanned (or filled) at a time when a fit checks its data.
+_SCAN_ROWS = 1 << 16
+
+
+def _kernels():
+    from . import _kernels_missing  # loaded on first use, see _engine
+
+    return _kernels_missing
+
+
+def missing_counts(X: np.ndarray) -> np.ndarray:
+    """Number of NaN entries of each row of a C-contiguous float array."""
+    counts = np.empty(X.shape[0], dtype=np.int64)
+    if X.shape[0]:
+        _locked(_kernels().missing_counts, readonly(X), counts)
+    return counts
+
+
+def _locked(func, *args):
+    from ._threads import KERNEL_LOCK
+
+    with KERNEL_LOCK:
+        func(*args)
+
+
+def marginal_arrays(model: KernelModel):
+    """The float64 model arrays of the marginal kernels, from a pass's kernel model.
+
+    Derived from the very arrays the complete-data kernels read (means and
+    factors in the data's dtype), so both kinds of rows see one model and
+    their statistics share the shifts ``model.means`` and ``model.center``.
+    """
+    means = np.ascontiguousarray(model.means, dtype=np.float64)
+    k, d = means.shape
+    if model.kind in (FULL, TIED):
+        U = np.ascontiguousarray(model.chol, dtype=np.float64)
+        Lam = np.ascontiguousarray(U @ np.swapaxes(U, -1, -2))
+        prec = np.zeros((k, d))
+    else:
+        U = Lam = np.zeros((1, 1, 1))
+        prec = np.ascontiguousarray(model.prec, dtype=np.float64)
+    return (model.kind, means, U, Lam, prec, np.ascontiguousarray(model.log_norm,
+                                                                  dtype=np.float64))
+
+
+def round_stats(X, w, model: KernelModel, complete_pass) -> Stats:
+    """Statistics of one round of rows (``X`` C-contiguous, ``w`` empty or its weights).
+
+    ``complete_pass(X, w)`` is the complete-data pass of the caller; rows
+    with every entry missing add nothing (they were given weight zero).
+    """
+    counts = missing_counts(X)
+    incomplete = counts > 0
+    if not incomplete.any():
+        return complete_pass(X, w)
+    keep = ~incomplete
+    total = complete_pass(np.ascontiguousarray(X[keep]), w[keep] if w.shape[0] else w)
+    rows = np.flatnonzero(incomplete & (counts < X.shape[1]))
+    if not len(rows):
+        return total
+    km = _kernels()
+    kind, means, U, Lam, prec, log_norm = marginal_arrays(model)
+    k, d = means.shape
+    s2 = total.S2.shape
+    n_parts = -(-len(rows) // km.MISSING_BLOCK)
+    parts = (np.empty((n_parts, k)), np.empty((n_parts, k, d)), np.empty((n_parts,) + s2),
+             np.empty((n_parts, 2)))
+    center = np.ascontiguousarray(model.center, dtype=np.float64)
+    _locked(km.marginal_stats, readonly(X), readonly(w), readonly(rows), kind, means, U, Lam,
+            prec, log_norm, center, *parts)
+    N, S1, S2, sums = (np.add.reduce(p, axis=0) for p in parts)  # in block order
+    return total + Stats(N, S1, S2, float(sums[0]), float(sums[1]), total.shift,
+                         total.center)
+
+
+def score_incomplete(X, model: KernelModel, log_prob, labels, log_resp) -> None:
+    """Overwrite the scores of the rows of ``X`` with NaN by their marginal ones."""
+    counts = missing_counts(X)
+    rows = np.flatnonzero(counts)
+    if not len(rows):
+        return
+    kind, means, U, Lam, prec, log_norm = marginal_arrays(model)
+    _locked(_kernels().marginal_score, readonly(X), rows, kind, means, U, Lam, prec,
+            log_norm, log_prob, labels, log_resp)
+
+
+def impute(X, model: KernelModel, out: np.ndarray) -> None:
+    """Fill the NaN entries of ``out`` (a copy of ``X``) with their conditional expectation."""
+    counts = missing_counts(X)
+    rows = np.flatnonzero(counts)
+    if not len(rows):
+        return
+    kind, means, U, Lam, prec, log_norm = marginal_arrays(model)
+    _locked(_kernels().marginal_impute, readonly(X), rows, kind, means, U, Lam, prec,
+            log_norm, out)
+
+
+# ------------------------------------------------------------ the fit's data
+@dataclasses.dataclass
+class Scan:
+    """What a fit needs to know about the NaN entries of its data (one pass)."""
+
+    has_nan: bool
+    all_missing: int  # rows with every entry NaN
+    usable: int  # rows with an observed entry and a positive weight
+    complete: int  # rows without NaN and with a positive weight
+    observed: np.ndarray  # (d,) observed entries per column (rows of positive weight)
+    column_means: np.ndarray  # (d,) weighted mean of each column's observed entries
+
+
+def _scan_block(X, w):
+    X = np.asarray(X)
+    nan = np.isnan(X)
+    per_row = nan.sum(axis=1)
+    d = X.shape[1]
+    weight = np.ones(X.shape[0]) if w is None else np.asarray(w, dtype=np.float64)
+    live = weight > 0
+    obs = ~nan & live[:, None]
+    sums = np.where(obs, X, 0).astype(np.float64).T @ weight
+    mass = obs.T.astype(np.float64) @ weight
+    return (bool(per_row.any()), int(np.sum(per_row == d)),
+            int(np.sum((per_row < d) & live)), int(np.sum((per_row == 0) & live)),
+            obs.sum(axis=0), sums, mass)
+
+
+def _scan_total(parts, d) -> Scan:
+    observed = np.zeros(d, dtype=np.int64)
+    sums = np.zeros(d)
+    mass = np.zeros(d)
+    has_nan, all_missing, usable, complete = False, 0, 0, 0
+    for p in parts:
+        has_nan |= p[0]
+        all_missing += p[1]
+        usable += p[2]
+        complete += p[3]
+        observed += p[4]
+        sums += p[5]
+        mass += p[6]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(mass > 0, sums / np.where(mass > 0, mass, 1.0), 0.0)
+    return Scan(has_nan, all_missing, usable, complete, observed, means)
+
+
+def scan(X, sample_weight) -> Scan:
+    """:class:`Scan` of an array or memmap, a block of rows at a time."""
+    n, d = X.shape
+    parts = [_scan_block(X[s:s + _SCAN_ROWS],
+                         None if sample_weight is None else sample_weight[s:s + _SCAN_ROWS])
+             for s in range(0, n, _SCAN_ROWS)]
+    return _scan_total(parts, d)
+
+
+def scan_dask(X, sample_weight) -> Scan:
+    """:class:`Scan` of a Dask array (one pass on the workers)."""
+    import dask
+
+    blocks = X.to_delayed().ravel().tolist()
+    weights = ([None] * len(blocks) if sample_weight is None
+               else sample_weight.to_delayed().ravel().tolist())
+    parts = dask.compute(*[dask.delayed(_scan_block)(b, w) for b, w in zip(blocks, weights)])
+    return _scan_total(parts, X.shape[1])
+
+
+def check_scan(found: Scan, n_components: int, policy: str) -> None:
+    """The errors and warning of a fit with missing values (see the user guide)."""
+    empty = np.flatnonzero(found.observed == 0)
+    if len(empty):
+        names = ", ".join(str(int(a)) for a in empty[:10])
+        raise ValueError(
+            f"Column {names} of X has no observed value (every entry is NaN"
+            f"{' or has zero weight' if found.usable else ''}): nothing can be learnt about "
+            "it; drop the column before fitting.")
+    if policy == "omit":
+        if found.complete < n_components:
+            raise ValueError(
+                f"nan_policy='omit' leaves {found.complete} rows without NaN (and with a "
+                f"positive weight), fewer than n_components={n_components}; use "
+                "nan_policy='marginalize' to fit the incomplete rows too.")
+        return
+    if found.usable < n_components:
+        raise ValueError(
+            f"X has {found.usable} rows with at least one observed entry (and a positive "
+            f"weight), fewer than n_components={n_components}.")
+    if found.all_missing:
+        warnings.warn(
+            f"{found.all_missing} rows of X have every entry missing (NaN); they carry no "
+            "information and are given weight zero.", UserWarning, stacklevel=4)
+
+
+def _fill_block(X, column_means):
+    X = np.array(X, copy=True)
+    nan = np.isnan(X)
+    if nan.any():
+        X[nan] = np.broadcast_to(column_means.astype(X.dtype), X.shape)[nan]
+    return X
+
+
+def filled(X, column_means):
+    """``X`` with each NaN replaced by its column's mean: a copy in memory, a
+    temporary memmap for a memmap, a lazy Dask array for a Dask array."""
+    if type(X).__module__.startswith("dask"):
+        return X.map_blocks(_fill_block, column_means, dtype=X.dtype)
+    from ._init import _on_disk
+
+    if not _on_disk(X):
+        return _fill_block(X, column_means)
+    handle = tempfile.TemporaryFile(prefix="fastgmm-init-")
+    out = np.memmap(handle, dtype=X.dtype, mode="w+", shape=X.shape)
+    for s in range(0, X.shape[0], _SCAN_ROWS):
+        out[s:s + _SCAN_ROWS] = _fill_block(X[s:s + _SCAN_ROWS], column_means)
+    out.flush()
+    return out
+
+
+def omit(X, sample_weight):
+    """The rows of ``X`` (and weights) without NaN: in memory, or lazily for Dask."""
+    if type(X).__module__.startswith("dask"):
+        import dask.array as da
+
+        keep = ~da.isnan(X).any(axis=1)
+        X = X[keep].compute_chunk_sizes()
+        if sample_weight is not None:
+            sample_weight = sample_weight[keep].compute_chunk_sizes().rechunk((X.chunks[0],))
+        return X, sample_weight
+    keep = np.concatenate([~np.isnan(np.asarray(X[s:s + _SCAN_ROWS])).any(axis=1)
+                           for s in range(0, X.shape[0], _SCAN_ROWS)])
+    X = np.ascontiguousarray(X[keep])
+    if sample_weight is not None:
+        sample_weight = np.ascontiguousarray(sample_weight[keep])
+    return X, sample_weight
+
+
+class MissingValues:
+    """A data source whose rows may hold NaN entries, fitted by marginalising them.
+
+    Wraps an array, a memmap or a chunked source (Dask); passes run on the
+    wrapped data with a model marked ``marginalize``, and the initialisation
+    runs on :func:`filled` data.
+    """
+
+    def __init__(self, data, column_means, fill_source=None):
+        self.data = data
+        self.shape = data.shape
+        self.dtype = data.dtype
+        self.column_means = column_means
+        self._fill_source = fill_source
+        self._filled = None
+
+    def accumulate(self, sample_weight, model):
+        from ._engine import accumulate
+
+        return accumulate(self.data, sample_weight, dataclasses.replace(model, marginalize=True))
+
+    def filled(self):
+        """The mean-filled data the initialisation (and re-seeding) draws from."""
+        if self._filled is None:
+            self._filled = (self._fill_source(self.column_means) if self._fill_source
+                            else filled(self.data, self.column_means))
+        return self._filled
+
+    def initial_stats(self, sample_weight, n_components, covariance_type, init_params, rng):
+        from ._init import initial_stats
+
+        return initial_stats(self.filled(), sample_weight, n_components, covariance_type,
+                             init_params, rng)
