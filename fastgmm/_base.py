@@ -140,23 +140,58 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Validate, then run the EM driver; returns the validated ``X``."""
         # A warm start continues the fitted model: same features, same shapes.
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        policy = self._nan_policy()
         if _is_dask(X):
             from . import _dask
 
             X = self._dask_input(X, reset=do_init, fitting=True)
             if sample_weight is not None and not _is_dask(sample_weight):
                 sample_weight = self._check_sample_weight(sample_weight, X)
+            sample_weight = _dask.check_sample_weight(sample_weight, X)
+            source = _dask.Chunks(X, sample_weight)
+            if policy != "raise":  # missing values: see fastgmm._missing
+                from . import _missing
+
+                source = _missing.dask_fit_data(X, sample_weight, policy, self.n_components)
             # The chunks carry their weights, so the driver is given none.
-            self._fit_source(_dask.Chunks(X, _dask.check_sample_weight(sample_weight, X)),
-                             None, do_init)
+            self._fit_source(source, None, do_init)
             return X
         # Kernels see C-ordered rows only (one compilation per dtype): other
         # layouts are copied once here; a memmap is streamed as it is.
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, ensure_min_samples=2,
-                          reset=do_init,
-                          order=None if isinstance(X, np.memmap) else "C")
-        self._fit_source(X, self._check_sample_weight(sample_weight, X), do_init)
+        X = self._validate_X(X, ensure_min_samples=2, reset=do_init,
+                             order=None if isinstance(X, np.memmap) else "C")
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        source = X
+        if policy != "raise":  # missing values: see fastgmm._missing
+            from . import _missing
+
+            source, sample_weight = _missing.fit_data(X, sample_weight, policy,
+                                                      self.n_components)
+        self._fit_source(source, sample_weight, do_init)
         return X
+
+    def _nan_policy(self) -> str:
+        """What NaN entries of X mean: 'raise' (an error) unless a subclass says otherwise."""
+        return getattr(self, "nan_policy", "raise")
+
+    def _validate_X(self, X, allow_nan=None, **kwargs):
+        """``validate_data`` of X in float32/float64, NaN allowed by a ``nan_policy``
+        (or by ``allow_nan``).
+
+        scikit-learn's error for NaN gets one more sentence, saying where
+        missing values are supported.
+        """
+        allow = self._nan_policy() != "raise" if allow_nan is None else allow_nan
+        try:
+            return validate_data(self, X, dtype=_FLOAT_DTYPES,
+                                 ensure_all_finite="allow-nan" if allow else True, **kwargs)
+        except ValueError as error:
+            if str(error).startswith("Input X contains NaN"):
+                raise ValueError(
+                    f"{error} Missing values are supported by fastgmm's "
+                    "GaussianMixture(nan_policy='marginalize').fit, which marginalises "
+                    "them.") from None
+            raise
 
     def _fit_source(self, X, sample_weight, do_init):
         """The EM driver on validated data: ``n_init`` runs, best one kept.
@@ -331,7 +366,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     def _score(self, X, want_log_resp=False):
         """``(log p(x), label, log-responsibilities or None)`` of new data."""
         self._check_fitted()
-        X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
+        X = self._validate_X(X, reset=False)
         return score(X, self._kernel_model(X.dtype), want_log_resp)
 
     def _dask_input(self, X, reset, fitting):

@@ -299,3 +299,83 @@ class MissingValues:
 
         return initial_stats(self.filled(), sample_weight, n_components, covariance_type,
                              init_params, rng)
+
+
+def _has_nan(X) -> bool:
+    """Whether an array or memmap holds a NaN (X is finite otherwise), block by block.
+
+    A block's plain sum is NaN exactly when the block holds a NaN (or, very
+    rarely, when it overflows both ways); only then are its entries tested.
+    """
+    for s in range(0, X.shape[0], _SCAN_ROWS):
+        block = np.asarray(X[s:s + _SCAN_ROWS])
+        if np.isnan(np.sum(block)) and np.isnan(block).any():
+            return True
+    return False
+
+
+def fit_data(X, sample_weight, policy: str, n_components: int):
+    """The data source and weights a fit under ``nan_policy`` runs on.
+
+    Data without NaN are returned as they are (the fit is then the
+    complete-data one, bitwise); otherwise the rows without NaN
+    (``'omit'``) or a :class:`MissingValues` source (``'marginalize'``).
+    """
+    if not _has_nan(X):
+        return X, sample_weight
+    found = scan(X, sample_weight)
+    check_scan(found, n_components, policy)
+    if policy == "omit":
+        return omit(X, sample_weight)
+    return MissingValues(X, found.column_means), sample_weight
+
+
+def dask_fit_data(X, sample_weight, policy: str, n_components: int):
+    """:func:`fit_data` of a Dask array (and its Dask weights): a chunked source."""
+    from . import _dask
+
+    found = scan_dask(X, sample_weight)
+    if not found.has_nan:
+        return _dask.Chunks(X, sample_weight)
+    check_scan(found, n_components, policy)
+    if policy == "omit":
+        return _dask.Chunks(*omit(X, sample_weight))
+    return MissingValues(_dask.Chunks(X, sample_weight), found.column_means,
+                         lambda means: _dask.Chunks(filled(X, means), sample_weight))
+
+
+def reject_in_partial_fit(X, policy: str) -> None:
+    """partial_fit takes no NaN: a clear error instead of scikit-learn's."""
+    values = X if type(X).__module__.startswith("dask") else np.asarray(X)
+    try:
+        nan = bool(np.isnan(values).any())
+    except TypeError:  # not numeric: left to the ordinary validation
+        return
+    if nan:
+        raise ValueError(
+            f"partial_fit does not take missing values (NaN entries of X), whatever "
+            f"nan_policy={policy!r}: missing values are supported by GaussianMixture.fit; "
+            "fit the data with fit, or drop or impute the incomplete rows of each batch.")
+
+
+def impute_array(X, model: KernelModel) -> np.ndarray:
+    """:meth:`GaussianMixture.impute` of a validated C-contiguous array (or memmap)."""
+    from ._engine import _ROUND_MAX_ROWS
+
+    out = np.array(X, copy=True, order="C")
+    for s in range(0, X.shape[0], _ROUND_MAX_ROWS):
+        impute(np.ascontiguousarray(X[s:s + _ROUND_MAX_ROWS]), model,
+               out[s:s + _ROUND_MAX_ROWS])
+    return out
+
+
+def _impute_block(X, model):
+    from ._dask import _task_threads
+
+    with _task_threads():
+        return impute_array(np.ascontiguousarray(X), model)
+
+
+def impute_dask(X, model: KernelModel):
+    """:meth:`GaussianMixture.impute` of a Dask array, lazily, one task per block."""
+    return X.map_blocks(_impute_block, model, dtype=X.dtype)
