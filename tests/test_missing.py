@@ -393,3 +393,45 @@ def test_impute_beats_column_means():
     mean_err = np.sqrt(np.mean((np.nanmean(Xm, axis=0)[np.nonzero(removed)[1]]
                                 - X[removed]) ** 2))
     assert model_err < 0.8 * mean_err
+
+
+# ------------------------------------------------------------- command line
+def _csv_with_holes(path):
+    rng = np.random.default_rng(40)
+    X = np.vstack([rng.normal(size=(150, 3)), rng.normal(size=(150, 3)) + 5.0])
+    lines = []
+    for i, row in enumerate(X):
+        cells = [f"{v:.6f}" for v in row]
+        if i % 5 == 0:
+            cells[1] = ""  # an empty cell
+        if i % 7 == 0:
+            cells[2] = "nan"
+        lines.append(",".join(cells))
+    path.write_text("a,b,c\n" + "\n".join(lines) + "\n")
+
+
+def test_cli_fit_and_impute_with_missing_values(tmp_path, capsys):
+    from fastgmm import load
+    from fastgmm.cli import main
+
+    data = tmp_path / "holes.csv"
+    _csv_with_holes(data)
+    model = tmp_path / "m.npz"
+    assert main(["fit", str(data), "-k", "2", "-o", str(model), "-q"]) == 2
+    assert "--nan-policy" in capsys.readouterr().err
+    assert main(["fit", str(data), "-k", "2", "-o", str(model), "-q",
+                 "--nan-policy", "marginalize"]) == 0
+    gm = load(model)
+    assert gm.nan_policy == "marginalize"
+    out = tmp_path / "filled.npy"
+    assert main(["impute", str(model), str(data), "-o", str(out)]) == 0
+    assert "imputed 103 missing values" in capsys.readouterr().out
+    filled = np.load(out)
+    X = np.genfromtxt(data, delimiter=",", skip_header=1)
+    np.testing.assert_allclose(filled, gm.impute(X), rtol=1e-15)
+    assert not np.isnan(filled).any()
+    assert main(["predict", str(model), str(data), "-o", str(tmp_path / "l.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), gm.predict(X))
+    assert main(["fit", str(data), "-k", "2", "-o", str(model), "--bayesian",
+                 "--nan-policy", "marginalize"]) == 2
+    assert "supported by the maximum-likelihood fit only" in capsys.readouterr().err
