@@ -70,10 +70,10 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     for start in range(0, max(n, 1), step):
         stop = min(start + step, n)
         w = empty_w if sample_weight is None else _rows(sample_weight, start, stop)
-        if model.marginalize:  # rows with NaN entries: see fastgmm._missing
+        if model.marginalize is not False:  # rows with NaN entries: see fastgmm._missing
             from ._missing import round_stats
 
-            part = round_stats(_rows(X, start, stop), w, model, complete_pass)
+            part = round_stats(_rows(X, start, stop), w, model, complete_pass, (start, stop))
         else:
             part = complete_pass(_rows(X, start, stop), w)
         total = part if total is None else total + part
@@ -103,7 +103,7 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
         out = (log_prob[start:stop], labels[start:stop],
                log_resp[start:stop] if want_log_resp else log_resp)
         score_pass(rows, *model.args(), *out)
-        if model.marginalize:  # rows with NaN entries: their marginal density
+        if model.marginalize is not False:  # rows with NaN entries: their marginal density
             from ._missing import score_incomplete
 
             score_incomplete(rows, model, *out)

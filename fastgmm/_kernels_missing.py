@@ -35,8 +35,9 @@ import math
 import numpy as np
 from numba import prange
 
-from ._blocks import DIAG, SPHERICAL, TIED, CHUNK_ROWS, block_bounds, n_blocks
+from ._blocks import BLOCK_ROWS, CHUNK_ROWS, DIAG, SPHERICAL, TIED, block_bounds, n_blocks
 from ._compile import kernel
+from ._kernels import _block_log_norm
 
 # Incomplete rows per block: one partial result each (as a chunk of rows).
 MISSING_BLOCK = CHUNK_ROWS
@@ -325,3 +326,209 @@ def marginal_impute(X, rows, kind, means, U, Lam, prec, log_norm, out):
                 for j in range(k):
                     s += logp[j] * (means[j, a] + Y[j, a])
                 out[row, a] = s / total
+
+
+# ------------------------------------------------- patterns run in groups
+@kernel(parallel=True, fastmath=_FM)
+def pattern_models(Sigma, observed, missing, out_chol, out_B, out_C):
+    """Marginal model of each pattern's observed columns, for every component.
+
+    For pattern ``p`` (columns ``observed[p]`` seen, ``missing[p]`` not) and
+    component ``j``: ``out_chol[p, j]`` the upper ``U_o`` with
+    ``U_o U_o^T = Sigma_oo^-1``, ``out_B[p, j] = Sigma_mo Sigma_oo^-1`` and
+    ``out_C[p, j] = Sigma_mm - Sigma_mo Sigma_oo^-1 Sigma_om`` (the conditional
+    covariance). Each pattern writes only its own entries.
+    """
+    k = Sigma.shape[0]
+    P, o = observed.shape
+    m = missing.shape[1]
+    for p in prange(P):
+        L = np.empty((o, o))
+        Linv = np.zeros((o, o))
+        T = np.empty((m, o))
+        for j in range(k):
+            for a in range(o):
+                for c in range(a + 1):
+                    s = Sigma[j, observed[p, a], observed[p, c]]
+                    for r in range(c):
+                        s -= L[a, r] * L[c, r]
+                    L[a, c] = math.sqrt(s) if a == c else s / L[c, c]
+            for a in range(o):
+                for c in range(a + 1):
+                    s = 1.0 if a == c else 0.0
+                    for r in range(c, a):
+                        s -= L[a, r] * Linv[r, c]
+                    Linv[a, c] = s / L[a, a]
+            for a in range(o):
+                for c in range(o):
+                    out_chol[p, j, a, c] = Linv[c, a]  # Linv^T, upper
+            # T = Sigma_mo Linv^T, B = T Linv, C = Sigma_mm - T T^T.
+            for r in range(m):
+                for c in range(o):
+                    s = 0.0
+                    for a in range(c + 1):
+                        s += Sigma[j, missing[p, r], observed[p, a]] * Linv[c, a]
+                    T[r, c] = s
+            for r in range(m):
+                for c in range(o):
+                    s = 0.0
+                    for a in range(c, o):
+                        s += T[r, a] * Linv[a, c]
+                    out_B[p, j, r, c] = s
+                for q in range(m):
+                    s = Sigma[j, missing[p, r], missing[p, q]]
+                    for a in range(o):
+                        s -= T[r, a] * T[q, a]
+                    out_C[p, j, r, q] = s
+
+
+@kernel(parallel=True, fastmath=_FM)
+def complete_pattern_stats(full, N, S1, S2, observed, missing, B, C, out_S1, out_S2):
+    """Add the completed statistics of every pattern, in pattern order, to ``out_*``.
+
+    ``N`` (P, k), ``S1`` (P, k, o) and ``S2`` are the statistics of the
+    patterns' observed columns (``S2`` (P, k, o, o) lower triangles when
+    ``full``, else (P, k, o, 1) diagonals). Completed with ``B`` and ``C`` of
+    :func:`pattern_models` (``full``) or with the conditional variances ``C``
+    (P, k, m) (diagonal): ``S1_m = B S1_o``, ``S2_mo = B S2_oo``,
+    ``S2_mm = B S2_oo B^T + N C``. Components run in parallel, each over the
+    patterns in order, into ``out_S1`` (k, d) and the lower triangle of
+    ``out_S2`` (k, d, d), or its diagonal (k, d, 1).
+    """
+    P, k = N.shape
+    o = observed.shape[1]
+    m = missing.shape[1]
+    for j in prange(k):
+        S = np.empty((o, o))
+        BS = np.empty((m, o))
+        for p in range(P):
+            n = N[p, j]
+            for a in range(o):
+                out_S1[j, observed[p, a]] += S1[p, j, a]
+            if not full:
+                for a in range(o):
+                    out_S2[j, observed[p, a], 0] += S2[p, j, a, 0]
+                for r in range(m):
+                    out_S2[j, missing[p, r], 0] += n * C[p, j, r, 0]
+                continue
+            for r in range(m):
+                s = 0.0
+                for a in range(o):
+                    s += B[p, j, r, a] * S1[p, j, a]
+                out_S1[j, missing[p, r]] += s
+            for a in range(o):
+                for c in range(a + 1):
+                    S[a, c] = S2[p, j, a, c]
+                    S[c, a] = S2[p, j, a, c]
+            for a in range(o):
+                for c in range(a + 1):
+                    out_S2[j, observed[p, a], observed[p, c]] += S[a, c]
+            for r in range(m):
+                for c in range(o):
+                    s = 0.0
+                    for a in range(o):
+                        s += B[p, j, r, a] * S[a, c]
+                    BS[r, c] = s
+                    row, col = missing[p, r], observed[p, c]
+                    if row > col:
+                        out_S2[j, row, col] += s
+                    else:
+                        out_S2[j, col, row] += s
+            for r in range(m):
+                for q in range(r + 1):
+                    s = n * C[p, j, r, q]
+                    for a in range(o):
+                        s += BS[r, a] * B[p, j, q, a]
+                    row, col = missing[p, r], missing[p, q]
+                    if row > col:
+                        out_S2[j, row, col] += s
+                    else:
+                        out_S2[j, col, row] += s
+
+
+# ------------------------------------------- diagonal kinds, along rows
+@kernel(internal=True, fastmath=_FM)
+def _block_diag_stats(X, sw, rows, i0, i1, means, prec, half_log_prec, log_norm, xt, miss,
+                      logp, top, total, lnorm, scratch, N, S1, S2, sums):
+    """'diag' / 'spherical' statistics of incomplete rows ``rows[i0:i1]``, vectorised along rows.
+
+    A missing entry counts as ``x = mu`` in the distance (``y = 0``) and takes
+    its ``0.5 log prec - 0.5 log 2 pi`` out of the normalisation; its share
+    of ``S2`` is the component's variance.
+    """
+    k, d = means.shape
+    weighted = sw.shape[0] > 0
+    ll = 0.0
+    wsum = 0.0
+    for c0 in range(i0, i1, BLOCK_ROWS):
+        nb = min(BLOCK_ROWS, i1 - c0)
+        for i in range(nb):
+            row = rows[c0 + i]
+            for a in range(d):
+                v = X[row, a]
+                nan = v != v
+                miss[a, i] = 1.0 if nan else 0.0
+                xt[a, i] = 0.0 if nan else np.float64(v)
+        for j in range(k):
+            for i in range(nb):
+                logp[j, i] = log_norm[j]
+            for a in range(d):
+                mu = means[j, a]
+                pr = prec[j, a]
+                h = half_log_prec[j, a]
+                for i in range(nb):
+                    y = (xt[a, i] - mu) * (1.0 - miss[a, i])
+                    logp[j, i] -= 0.5 * pr * y * y + miss[a, i] * h
+        _block_log_norm(logp, nb, top, total, lnorm, scratch, _FLUSH, top[:0], top[:0])
+        for i in range(nb):
+            w = np.float64(sw[rows[c0 + i]]) if weighted else 1.0
+            ll += w * lnorm[i]
+            wsum += w
+            total[i] = w / total[i]
+        for j in range(k):
+            n = 0.0
+            for i in range(nb):
+                logp[j, i] *= total[i]  # w r
+                n += logp[j, i]
+            N[j] += n
+            for a in range(d):
+                mu = means[j, a]
+                var = 1.0 / prec[j, a]
+                s1 = 0.0
+                s2 = 0.0
+                for i in range(nb):
+                    y = (xt[a, i] - mu) * (1.0 - miss[a, i])
+                    r = logp[j, i]
+                    s1 += r * y
+                    s2 += r * (y * y + miss[a, i] * var)
+                S1[j, a] += s1
+                S2[j, a, 0] += s2
+    sums[0] = ll
+    sums[1] = wsum
+
+
+@kernel(parallel=True, fastmath=_FM)
+def marginal_diag_stats(X, sw, rows, means, prec, log_norm, part_N, part_S1, part_S2,
+                        part_sums):
+    """:func:`marginal_stats` for 'diag' and 'spherical', vectorised along rows."""
+    k, d = means.shape
+    n_rows = rows.shape[0]
+    half_log_prec = np.empty((k, d))
+    for j in range(k):
+        for a in range(d):
+            half_log_prec[j, a] = 0.5 * math.log(prec[j, a]) - 0.5 * _LOG_2PI
+    for b in prange(part_N.shape[0]):
+        i0, i1 = block_bounds(b, n_rows, MISSING_BLOCK)
+        part_N[b, :] = 0.0
+        part_S1[b, :, :] = 0.0
+        part_S2[b, :, :, :] = 0.0
+        xt = np.empty((d, BLOCK_ROWS))
+        miss = np.empty((d, BLOCK_ROWS))
+        logp = np.empty((k, BLOCK_ROWS))
+        top = np.empty(BLOCK_ROWS)
+        total = np.empty(BLOCK_ROWS)
+        lnorm = np.empty(BLOCK_ROWS)
+        scratch = np.empty(BLOCK_ROWS)
+        _block_diag_stats(X, sw, rows, i0, i1, means, prec, half_log_prec, log_norm, xt, miss,
+                          logp, top, total, lnorm, scratch, part_N[b], part_S1[b], part_S2[b],
+                          part_sums[b])

@@ -79,34 +79,181 @@ def marginal_arrays(model: KernelModel):
                                                                   dtype=np.float64))
 
 
-def round_stats(X, w, model: KernelModel, complete_pass) -> Stats:
+# Patterns of missing entries shared by at least this many rows of a round run
+# the complete-data chunk code on their observed columns (vectorised along
+# rows); the rows of rarer patterns (and every incomplete row of a 'tied'
+# fit) take the per-row kernel of fastgmm._kernels_missing.
+GROUP_MIN_ROWS = 64
+
+
+@dataclasses.dataclass
+class RoundPlan:
+    """How the rows of one round are split (a function of its NaN positions only).
+
+    ``complete``: rows without NaN, or None when every row is complete;
+    ``classes``: per number of observed columns, the patterns run in groups
+    (``observed`` (P, o) columns, ``missing`` (P, d - o), ``rows`` concatenated
+    by pattern and ``offsets`` (P + 1,)); ``single``: incomplete rows for the
+    per-row kernel. Rows with every entry missing appear nowhere.
+    """
+
+    complete: np.ndarray | None
+    classes: list
+    single: np.ndarray
+
+
+def plan_round(X, grouped: bool = True) -> RoundPlan:
+    """:class:`RoundPlan` of a C-contiguous round of rows."""
+    counts = missing_counts(X)
+    incomplete = counts > 0
+    if not incomplete.any():
+        return RoundPlan(None, [], np.empty(0, np.int64))
+    n, d = X.shape
+    complete = np.flatnonzero(~incomplete)
+    rows = np.flatnonzero(incomplete & (counts < d))
+    if not grouped or not len(rows):
+        return RoundPlan(complete, [], rows)
+    nan = np.isnan(X[rows])
+    packed = np.packbits(nan, axis=1, bitorder="little")
+    if packed.shape[1] <= 8:
+        wide = np.zeros((len(rows), 8), np.uint8)
+        wide[:, :packed.shape[1]] = packed
+        keys = wide.view(np.uint64)[:, 0]
+    else:
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))[:, 0]
+    uniq, first, inverse, sizes = np.unique(keys, return_index=True, return_inverse=True,
+                                            return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    big = sizes >= GROUP_MIN_ROWS
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    single = np.sort(np.concatenate([rows[order[starts[g]:starts[g + 1]]]
+                                     for g in np.flatnonzero(~big)] or [np.empty(0, np.int64)]))
+    observed_counts = d - nan[first].sum(axis=1)
+    classes = []
+    for o in np.unique(observed_counts[big]):
+        groups = np.flatnonzero(big & (observed_counts == o))
+        patterns = nan[first[groups]]
+        class_rows = np.concatenate([rows[order[starts[g]:starts[g + 1]]] for g in groups])
+        offsets = np.concatenate([[0], np.cumsum(sizes[groups])]).astype(np.int64)
+        observed = np.stack([np.flatnonzero(~p) for p in patterns]).astype(np.int64)
+        missing = np.stack([np.flatnonzero(p) for p in patterns]).astype(np.int64)
+        classes.append((observed, missing, class_rows, offsets))
+    return RoundPlan(complete, classes, single)
+
+
+def round_stats(X, w, model: KernelModel, complete_pass, span=None) -> Stats:
     """Statistics of one round of rows (``X`` C-contiguous, ``w`` empty or its weights).
 
     ``complete_pass(X, w)`` is the complete-data pass of the caller; rows
     with every entry missing add nothing (they were given weight zero).
+    When ``model.marginalize`` is a dict, the round's :func:`plan_round` is
+    kept there under ``span`` (its first and last row + 1), so the EM
+    iterations of a fit split the rows once.
     """
-    counts = missing_counts(X)
-    incomplete = counts > 0
-    if not incomplete.any():
+    plans = model.marginalize if isinstance(model.marginalize, dict) else None
+    key = (span, X.shape)
+    plan = None if plans is None else plans.get(key)
+    if plan is None:
+        # 'diag' and 'spherical' rows all take their per-row kernel (vectorised
+        # along rows); 'full' groups the frequent patterns; 'tied' never does.
+        plan = plan_round(X, grouped=model.kind == FULL)
+        if plans is not None:
+            plans[key] = plan
+    if plan.complete is None:
         return complete_pass(X, w)
-    keep = ~incomplete
-    total = complete_pass(np.ascontiguousarray(X[keep]), w[keep] if w.shape[0] else w)
-    rows = np.flatnonzero(incomplete & (counts < X.shape[1]))
-    if not len(rows):
-        return total
+    total = complete_pass(np.ascontiguousarray(X[plan.complete]),
+                          w[plan.complete] if w.shape[0] else w)
+    for group in plan.classes:
+        total = total + _class_stats(X, w, model, *group)
+    if len(plan.single):
+        total = total + _single_stats(X, w, model, plan.single, total)
+    return total
+
+
+def _single_stats(X, w, model, rows, like: Stats) -> Stats:
+    """Per-row kernel statistics of ``rows`` (shifts and shapes of ``like``)."""
     km = _kernels()
     kind, means, U, Lam, prec, log_norm = marginal_arrays(model)
     k, d = means.shape
-    s2 = total.S2.shape
     n_parts = -(-len(rows) // km.MISSING_BLOCK)
-    parts = (np.empty((n_parts, k)), np.empty((n_parts, k, d)), np.empty((n_parts,) + s2),
-             np.empty((n_parts, 2)))
-    center = np.ascontiguousarray(model.center, dtype=np.float64)
-    _locked(km.marginal_stats, readonly(X), readonly(w), readonly(rows), kind, means, U, Lam,
-            prec, log_norm, center, *parts)
+    parts = (np.empty((n_parts, k)), np.empty((n_parts, k, d)),
+             np.empty((n_parts,) + like.S2.shape), np.empty((n_parts, 2)))
+    if kind in (FULL, TIED):
+        center = np.ascontiguousarray(model.center, dtype=np.float64)
+        _locked(km.marginal_stats, readonly(X), readonly(w), readonly(rows), kind, means, U,
+                Lam, prec, log_norm, center, *parts)
+    else:
+        _locked(km.marginal_diag_stats, readonly(X), readonly(w), readonly(rows), means, prec,
+                log_norm, *parts)
     N, S1, S2, sums = (np.add.reduce(p, axis=0) for p in parts)  # in block order
-    return total + Stats(N, S1, S2, float(sums[0]), float(sums[1]), total.shift,
-                         total.center)
+    return Stats(N, S1, S2, float(sums[0]), float(sums[1]), like.shift, like.center)
+
+
+def _log_weights(model, means, U, prec):
+    """``log phi_j`` of a kernel model (its ``log_norm`` less the Gaussian constant)."""
+    d = means.shape[1]
+    if model.kind == FULL:
+        log_det = np.log(np.diagonal(U, axis1=-2, axis2=-1)).sum(axis=-1)
+    else:  # diag, spherical: prec holds every feature's precision
+        log_det = 0.5 * np.log(prec).sum(axis=-1)
+    return np.asarray(model.log_norm, np.float64) - log_det + 0.5 * d * np.log(2 * np.pi)
+
+
+def _class_stats(X, w, model, observed, missing, rows, offsets) -> Stats:
+    """Statistics of the patterns of one class (``o`` observed columns each).
+
+    Each pattern is a problem of :func:`fastgmm._passes.many_stats_pass` on
+    its rows' observed columns, under the marginal model of those columns,
+    all patterns in one launch (the complete-data chunk code, bitwise
+    independent of the thread count). The statistics of the observed
+    columns are then completed exactly: with ``B = Sigma_mo Sigma_oo^-1``
+    and ``C = Sigma_mm - B Sigma_om`` of each pattern and component,
+    ``S1_m = B S1_o``, ``S2_mo = B S2_oo`` and ``S2_mm = B S2_oo B^T + N C``.
+    """
+    from ._passes import many_stats_pass
+
+    kind, means, U, _, prec, _ = marginal_arrays(model)
+    k, d = means.shape
+    P, o = observed.shape
+    dtype = X.dtype
+    Xc = np.ascontiguousarray(X[rows[:, None], np.repeat(observed, np.diff(offsets), axis=0)])
+    wc = w[rows] if w.shape[0] else w
+    log_w = np.broadcast_to(_log_weights(model, means, U, prec), (P, k))
+    means_o = np.ascontiguousarray(means[:, observed].transpose(1, 0, 2))  # (P, k, o)
+    km = _kernels()
+    m = d - o
+    if kind == FULL:
+        Uinv = np.linalg.inv(U)
+        Sigma = np.ascontiguousarray(np.swapaxes(Uinv, -1, -2) @ Uinv)  # (k, d, d)
+        prec_chol = np.empty((P, k, o, o))
+        B = np.empty((P, k, m, o))
+        C = np.empty((P, k, m, m))
+        _locked(km.pattern_models, Sigma, observed, missing, prec_chol, B, C)
+    else:
+        prec_chol = np.sqrt(prec[:, observed].transpose(1, 0, 2))  # (P, k, o)
+        B = np.zeros((P, k, m, o))
+        C = np.ascontiguousarray((1.0 / prec[:, missing].transpose(1, 0, 2))[..., None])
+    sub = _model_module().kernel_model(np.exp(log_w), means_o, prec_chol,
+                                       "full" if kind == FULL else "diag", dtype,
+                                       log_weights=log_w)
+    s2_rows, s2_cols = (k, o) if kind == FULL else (k, 1)
+    N, S1, S2, ll, wsum, _ = many_stats_pass(
+        Xc, readonly(wc) if wc.shape[0] else wc, np.empty((0, k), dtype), offsets,
+        np.arange(P), sub.kind, int(max(np.diff(offsets).max(), 1)), sub.means, sub.chol,
+        sub.prec, sub.log_norm, np.zeros((P, o), dtype), sub.mu_proj, s2_rows, s2_cols)
+    S1_full = np.zeros((k, d))
+    S2_full = np.zeros((k, d, d if kind == FULL else 1))
+    _locked(km.complete_pattern_stats, kind == FULL, N, S1, np.ascontiguousarray(S2),
+            observed, missing, B, C, S1_full, S2_full)
+    shift = np.asarray(model.means, dtype=np.float64)
+    return Stats(np.add.reduce(N, axis=0), S1_full, S2_full, float(np.add.reduce(ll)),
+                 float(np.add.reduce(wsum)), shift, np.asarray(model.center, np.float64))
+
+
+def _model_module():
+    from . import _model
+
+    return _model
 
 
 def score_incomplete(X, model: KernelModel, log_prob, labels, log_resp) -> None:
@@ -281,11 +428,15 @@ class MissingValues:
         self.column_means = column_means
         self._fill_source = fill_source
         self._filled = None
+        # How each round of an array or memmap splits (kept for the fit); the
+        # chunks of a Dask array are split in their tasks.
+        self._plans = None if hasattr(data, "map") else {}
 
     def accumulate(self, sample_weight, model):
         from ._engine import accumulate
 
-        return accumulate(self.data, sample_weight, dataclasses.replace(model, marginalize=True))
+        plans = True if self._plans is None else self._plans.setdefault(model.kind, {})
+        return accumulate(self.data, sample_weight, dataclasses.replace(model, marginalize=plans))
 
     def filled(self):
         """The mean-filled data the initialisation (and re-seeding) draws from."""
