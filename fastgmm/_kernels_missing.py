@@ -532,3 +532,15 @@ def marginal_diag_stats(X, sw, rows, means, prec, log_norm, part_N, part_S1, par
         _block_diag_stats(X, sw, rows, i0, i1, means, prec, half_log_prec, log_norm, xt, miss,
                           logp, top, total, lnorm, scratch, part_N[b], part_S1[b], part_S2[b],
                           part_sums[b])
+
+
+@kernel(parallel=True)
+def gather_observed(X, rows, offsets, observed, out):
+    """``out[i] = X[rows[i], observed[p]]`` for the rows ``offsets[p] .. offsets[p + 1]``
+    of each pattern ``p`` (each pattern writes its own rows of ``out``)."""
+    o = observed.shape[1]
+    for p in prange(observed.shape[0]):
+        for i in range(offsets[p], offsets[p + 1]):
+            row = rows[i]
+            for a in range(o):
+                out[i, a] = X[row, observed[p, a]]

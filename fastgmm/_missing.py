@@ -216,7 +216,8 @@ def _class_stats(X, w, model, observed, missing, rows, offsets) -> Stats:
     k, d = means.shape
     P, o = observed.shape
     dtype = X.dtype
-    Xc = np.ascontiguousarray(X[rows[:, None], np.repeat(observed, np.diff(offsets), axis=0)])
+    Xc = np.empty((len(rows), o), dtype=X.dtype)
+    _locked(_kernels().gather_observed, readonly(X), rows, offsets, observed, Xc)
     wc = w[rows] if w.shape[0] else w
     log_w = np.broadcast_to(_log_weights(model, means, U, prec), (P, k))
     means_o = np.ascontiguousarray(means[:, observed].transpose(1, 0, 2))  # (P, k, o)
