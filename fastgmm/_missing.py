@@ -83,7 +83,7 @@ def marginal_arrays(model: KernelModel):
 # the complete-data chunk code on their observed columns (vectorised along
 # rows); the rows of rarer patterns (and every incomplete row of a 'tied'
 # fit) take the per-row kernel of fastgmm._kernels_missing.
-GROUP_MIN_ROWS = 64
+GROUP_MIN_ROWS = 16
 
 
 @dataclasses.dataclass
