@@ -368,7 +368,7 @@ def check_scan(found: Scan, n_components: int, policy: str) -> None:
     if found.all_missing:
         warnings.warn(
             f"{found.all_missing} rows of X have every entry missing (NaN); they carry no "
-            "information and are given weight zero.", UserWarning, stacklevel=4)
+            "information and are given weight zero.", UserWarning, stacklevel=6)
 
 
 def _fill_block(X, column_means):
