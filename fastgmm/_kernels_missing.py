@@ -194,10 +194,10 @@ def _add_conditional_cov(S2, j, miss, m, L, Linv, wr):
 @kernel(internal=True, fastmath=_FM)
 def _block_stats(X, sw, rows, i0, i1, kind, means, U, Lam, prec, log_norm, center,
                  N, S1, S2, sums, miss, Y, Ls, Linv, z, t, v, logp, raw):
-    """Statistics of incomplete rows ``rows[i0:i1]`` into this block's partials."""
+    """'full' / 'tied' statistics of incomplete rows ``rows[i0:i1]`` into this block's
+    partials ('diag' and 'spherical' rows take :func:`marginal_diag_stats`)."""
     k, d = means.shape
     weighted = sw.shape[0] > 0
-    full_like = not (kind == DIAG or kind == SPHERICAL)
     ll = 0.0
     wsum = 0.0
     for i in range(i0, i1):
@@ -226,17 +226,12 @@ def _block_stats(X, sw, rows, i0, i1, kind, means, U, Lam, prec, log_norm, cente
                     for c in range(a + 1):
                         S2[0, a, c] += va * v[c]
                 _add_conditional_cov(S2, 0, miss, m, Ls[j], Linv, wr)
-            elif full_like:
+            else:
                 for a in range(d):
                     ya = wr * y[a]
                     for c in range(a + 1):
                         S2[j, a, c] += ya * y[c]
                 _add_conditional_cov(S2, j, miss, m, Ls[j], Linv, wr)
-            else:
-                for a in range(d):
-                    S2[j, a, 0] += wr * y[a] * y[a]
-                for p in range(m):
-                    S2[j, miss[p], 0] += wr / prec[j, miss[p]]
     sums[0] = ll
     sums[1] = wsum
 
@@ -258,7 +253,7 @@ def _row_buffers(k, d):
 @kernel(parallel=True, fastmath=_FM)
 def marginal_stats(X, sw, rows, kind, means, U, Lam, prec, log_norm, center,
                    part_N, part_S1, part_S2, part_sums):
-    """Per-block statistics of the incomplete rows ``rows`` of ``X``.
+    """Per-block statistics of the incomplete rows ``rows`` of ``X`` ('full', 'tied').
 
     ``part_*`` have a leading axis of ``n_blocks(len(rows), MISSING_BLOCK)``
     blocks; each block writes its own (zeroed here) and the caller adds them

@@ -31,6 +31,7 @@ import warnings
 
 import numpy as np
 
+from . import _model
 from ._blocks import FULL, TIED, readonly
 from ._model import KernelModel, Stats
 
@@ -234,7 +235,7 @@ def _class_stats(X, w, model, observed, missing, rows, offsets) -> Stats:
         prec_chol = np.sqrt(prec[:, observed].transpose(1, 0, 2))  # (P, k, o)
         B = np.zeros((P, k, m, o))
         C = np.ascontiguousarray((1.0 / prec[:, missing].transpose(1, 0, 2))[..., None])
-    sub = _model_module().kernel_model(np.exp(log_w), means_o, prec_chol,
+    sub = _model.kernel_model(np.exp(log_w), means_o, prec_chol,
                                        "full" if kind == FULL else "diag", dtype,
                                        log_weights=log_w)
     s2_rows, s2_cols = (k, o) if kind == FULL else (k, 1)
@@ -249,12 +250,6 @@ def _class_stats(X, w, model, observed, missing, rows, offsets) -> Stats:
     shift = np.asarray(model.means, dtype=np.float64)
     return Stats(np.add.reduce(N, axis=0), S1_full, S2_full, float(np.add.reduce(ll)),
                  float(np.add.reduce(wsum)), shift, np.asarray(model.center, np.float64))
-
-
-def _model_module():
-    from . import _model
-
-    return _model
 
 
 def score_incomplete(X, model: KernelModel, log_prob, labels, log_resp) -> None:

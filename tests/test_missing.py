@@ -9,7 +9,6 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.exceptions import ConvergenceWarning
 
 from fastgmm import BayesianGaussianMixture, GaussianMixture
-from fastgmm._model import precision_cholesky
 
 import naive
 
