@@ -59,7 +59,6 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     step = round_rows(model, d)
     empty_w = np.empty(0, dtype=X.dtype)
     total = None
-    # At least one call, so that no rows still give (zero) statistics.
 
     def complete_pass(X_round, w):
         N, S1, S2, ll, wsum, ent = em_pass(X_round, w, *model.args(), rows_s2[0], rows_s2[2],
@@ -67,6 +66,7 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
         return Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
                      model.center.astype(np.float64), ent)
 
+    # At least one call, so that no rows still give (zero) statistics.
     for start in range(0, max(n, 1), step):
         stop = min(start + step, n)
         w = empty_w if sample_weight is None else _rows(sample_weight, start, stop)
