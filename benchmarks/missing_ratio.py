@@ -9,8 +9,8 @@ from the repository root. The data are ``common.make_data`` (1e6 x 16,
   (about 81% of the rows lose at least one entry);
 * ``block``: 30% of the rows miss the same 4 columns.
 
-One EM iteration is one pass (``fastgmm._engine.accumulate`` on the fit's
-data source, the complete data or the :class:`fastgmm._missing.MissingValues`
+One EM iteration is one pass (``fastgmm._data.arrays.accumulate`` on the fit's
+data source, the complete data or the :class:`fastgmm._data.missing.MissingValues`
 source) plus the M-step, from the parameters of ``common.fixed_init``. The
 complete and incomplete passes alternate in one process, so a machine that
 others share slows both alike; the ratio of medians is reported.
@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 
-from fastgmm import _model
-from fastgmm._engine import accumulate
-from fastgmm._missing import fit_data
+from fastgmm._data.arrays import accumulate
+from fastgmm._data.missing import fit_data
+from fastgmm._model import gaussian as _model
 
 from .common import fixed_init, make_data
 

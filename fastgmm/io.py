@@ -1,7 +1,7 @@
 """Safe model files: ``save`` and ``load`` of fitted mixtures, no pickle.
 
 The file format (a versioned ``.npz`` archive with a JSON header and a
-checksum, written atomically) lives in :mod:`fastgmm._modelfile`, which
+checksum, written atomically) lives in :mod:`fastgmm._files.modelfile`, which
 knows arrays only. This module is the top of the import graph: it knows the
 estimator classes and builds one from a file, after checking everything in
 it. :func:`load` refuses anything it cannot vouch for with a ``ValueError``
@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import BaseMixture
-from ._modelfile import FORMAT_NAME, FORMAT_VERSION, Refuse, read_archive
-from ._modelfile import check_array as _check_array
-from ._modelfile import check_positive_definite as _check_positive_definite
-from ._modelfile import check_weights as _check_weights
-from ._modelfile import write_archive as _write_archive  # noqa: F401 (tests write archives)
+from ._em.base import BaseMixture
+from ._files.modelfile import FORMAT_NAME, FORMAT_VERSION, Refuse, read_archive
+from ._files.modelfile import check_array as _check_array
+from ._files.modelfile import check_positive_definite as _check_positive_definite
+from ._files.modelfile import check_weights as _check_weights
+from ._files.modelfile import write_archive as _write_archive  # noqa: F401 (tests write archives)
+from ._kernels.layout import FLOAT_DTYPES
 from .bayesian import BayesianGaussianMixture
 from .mixture import GaussianMixture
 
@@ -53,10 +54,10 @@ def save(model: BaseMixture, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike) -> BaseMixture:
-    """Read a model written by :meth:`GaussianMixture.save` or
-    :meth:`BayesianGaussianMixture.save`.
+    """Read a model file written by a fitted mixture's ``save``.
 
-    The file is checked before anything is built from it: archive
+    Reads files of :meth:`GaussianMixture.save` and
+    :meth:`BayesianGaussianMixture.save`. The file is checked before anything is built from it: archive
     integrity, format name and version (files from a newer format are
     refused), checksum, hyper-parameters, dtypes, shapes, finite values,
     weights and positive-definite precisions. The loaded model predicts
@@ -65,7 +66,8 @@ def load(path: str | os.PathLike) -> BaseMixture:
     Parameters
     ----------
     path : str or path-like
-        A file written by :meth:`GaussianMixture.save` or :func:`save`.
+        A file written by :meth:`GaussianMixture.save` or
+        ``fastgmm.io.save(model, path)``.
 
     Returns
     -------
@@ -112,7 +114,7 @@ def _build(header: dict, arrays: dict[str, np.ndarray]) -> BaseMixture:
         dtype = np.dtype(header["dtype"])
     except (KeyError, TypeError, ValueError) as exc:
         raise Refuse(f"the header is incomplete ({exc})") from None
-    if dtype not in (np.float32, np.float64):
+    if dtype not in FLOAT_DTYPES:
         raise Refuse(f"dtype must be float32 or float64, got {dtype}")
     expected = set(cls._file_arrays) | set(param_arrays)
     if set(arrays) != expected or set(declared) != expected:
@@ -131,7 +133,7 @@ def _build(header: dict, arrays: dict[str, np.ndarray]) -> BaseMixture:
         shapes = model._file_shapes(n_features)
         for name in cls._file_arrays:
             expected_dtype = dtype
-            if name in cls._file_any_float and arrays[name].dtype in (np.float32, np.float64):
+            if name in cls._file_any_float and arrays[name].dtype in FLOAT_DTYPES:
                 expected_dtype = arrays[name].dtype
             _check_array(name, arrays[name], expected_dtype, shapes[name], declared[name])
         _check_weights(arrays["weights_"])

@@ -7,20 +7,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from time import perf_counter
 
+from ._kernels.layout import COVARIANCE_TYPES
 from .mixture import GaussianMixture
 
 _CRITERIA = ("bic", "aic")
-_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """The scores of one fitted candidate of :func:`select`.
+    """The scores of one fitted candidate of :func:`fastgmm.select`.
 
-    Attributes
+    Each parameter is also a read-only attribute of the same name.
+
+    Parameters
     ----------
     n_components : int
+        Number of components of the candidate.
     covariance_type : str
+        Covariance type of the candidate.
     bic : float
         Bayesian information criterion on ``X`` (lower is better); ``nan``
         if the fit failed.
@@ -29,7 +33,9 @@ class Candidate:
     lower_bound : float
         Mean log-likelihood per sample of the fit.
     n_iter : int
+        Number of EM iterations the fit ran.
     converged : bool
+        Whether the fit converged.
     fit_time : float
         Seconds spent fitting and scoring.
     error : str or None
@@ -47,7 +53,13 @@ class Candidate:
     error: str | None = None
 
     def as_dict(self) -> dict:
-        """The candidate as a plain dict (one row of the table)."""
+        """The candidate as a plain dict (one row of the table).
+
+        Returns
+        -------
+        row : dict
+            The fields by name, e.g. ``{'n_components': 3, ...}``.
+        """
         return asdict(self)
 
 
@@ -114,9 +126,9 @@ def select(
     if not candidates or any(k < 1 for k in candidates):
         raise ValueError("n_components must be a non-empty list of integers >= 1, "
                          f"got {candidates}")
-    bad = [c for c in covariance_types if c not in _COVARIANCE_TYPES]
+    bad = [c for c in covariance_types if c not in COVARIANCE_TYPES]
     if not covariance_types or bad:
-        raise ValueError(f"covariance_types must be taken from {_COVARIANCE_TYPES}, "
+        raise ValueError(f"covariance_types must be taken from {COVARIANCE_TYPES}, "
                          f"got {covariance_types}")
 
     best, best_score, table = None, float("inf"), []

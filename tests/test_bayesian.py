@@ -29,12 +29,16 @@ COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
 PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
           "mean_precision_", "degrees_of_freedom_", "mean_prior_", "covariance_prior_")
-# As for GaussianMixture (see test_parity.py): sklearn's tied init from single
-# seed rows pools the scatter of all rows, fastgmm's is the M-step of those
-# responsibilities, so that one combination starts elsewhere on purpose.
-INITS = [pytest.param(init, cov, id=f"{init}-{cov}")
-         for init in ("random", "random_from_data") for cov in COVARIANCE_TYPES
-         if (init, cov) != ("random_from_data", "tied")]
+# Parity is claimed for every combination. As for GaussianMixture (see
+# test_parity.py), random_from_data with tied starts elsewhere today: a strict
+# xfail, which fails (XPASS) the day parity holds.
+TIED_SEED_INIT = pytest.mark.xfail(
+    strict=True, reason="tied initial covariance differs from scikit-learn from seeded "
+    "inits: issue 23")
+INITS = [pytest.param(init, cov, id=f"{init}-{cov}",
+                      marks=[TIED_SEED_INIT] if (init, cov) == ("random_from_data", "tied")
+                      else [])
+         for init in ("random", "random_from_data") for cov in COVARIANCE_TYPES]
 # (seed, n_samples, n_features, n_generating_components, n_components)
 DATASETS = [(0, 400, 2, 3, 5), (1, 300, 1, 2, 3), (2, 600, 4, 3, 4)]
 QUIET = settings(deadline=None, max_examples=25,
@@ -188,10 +192,10 @@ def test_fitted_attributes_have_sklearns_shapes_and_dtypes(cov_type):
 def test_float32_is_not_copied(monkeypatch):
     """The kernels read the caller's float32 array: validation makes no copy."""
     X = _mixture_data(3, 300, 3, 2).astype(np.float32)
-    from fastgmm import _engine
+    from fastgmm._data import arrays as _engine
 
     seen = []
-    original = _engine._rows
+    original = _engine.contiguous_rows
 
     def spy(A, start, stop):
         block = original(A, start, stop)
@@ -199,7 +203,7 @@ def test_float32_is_not_copied(monkeypatch):
             seen.append(np.shares_memory(block, X))
         return block
 
-    monkeypatch.setattr(_engine, "_rows", spy)
+    monkeypatch.setattr(_engine, "contiguous_rows", spy)
     BayesianGaussianMixture(n_components=2, random_state=0, max_iter=3).fit(X)
     assert seen and all(seen)
 
@@ -302,10 +306,12 @@ def test_lower_bound_never_decreases(problem):
         warnings.simplefilter("ignore", ConvergenceWarning)
         bgm = BayesianGaussianMixture(max_iter=40, tol=1e-9, **kwargs).fit(X)
     bounds = np.asarray(bgm.lower_bounds_)
-    # float32 data 1e4 from the origin are spaced 1e-3 apart, and the E-step
-    # evaluates float32 distances: the bound (a sum over rows) carries ~1e-4
-    # relative noise there (float64 shows none).
-    rounding = (1e-9 if X.dtype == np.float64 else 1e-3) * max(1.0, np.abs(bounds).max())
+    # The E-step evaluates float32 distances, so the float32 bound (a sum over
+    # rows) carries rounding noise: seen at most 1.3 ulps of the bound per
+    # step (AVX2 and AVX-512); 64 allowed, where 1e-3 of the bound per step
+    # (8000 ulps) was allowed before.
+    eps32 = float(np.finfo(np.float32).eps)
+    rounding = (1e-9 if X.dtype == np.float64 else 64 * eps32) * max(1.0, np.abs(bounds).max())
     assert np.all(np.diff(bounds) >= -rounding), np.diff(bounds).min()
     assert bgm.lower_bound_ == bounds[-1]
 
@@ -416,7 +422,7 @@ def test_memmap_fit_equals_in_memory_fit(tmp_path, cov_type):
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_same_bits_for_any_thread_count(cov_type):
-    from fastgmm._blocks import CHUNK_ROWS
+    from fastgmm._kernels.layout import CHUNK_ROWS
 
     X = _mixture_data(13, 2 * CHUNK_ROWS + 77, 3, 3, cov_type)
     previous = numba.get_num_threads()

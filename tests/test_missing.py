@@ -103,7 +103,7 @@ def test_em_matches_row_by_row_reference(cov, pattern, weighted):
 def test_grouped_patterns_match_reference(pattern, weighted, monkeypatch):
     """'full': every pattern through the grouped path (observed columns, then
     completed), every pattern through the per-row kernel, and the reference agree."""
-    from fastgmm import _missing
+    from fastgmm._data import missing as _missing
 
     k, d = 3, 4
     X, _, _ = _mixture(41, 400, d, k, "full")
