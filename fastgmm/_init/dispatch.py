@@ -16,6 +16,7 @@ import mmap
 import numpy as np
 
 from .._data import source
+from .._data.missing import MissingValues
 from .._data.source import PartitionedSource
 from . import scalable
 from .._model.stats import Stats
@@ -63,6 +64,8 @@ def initial_stats(X, sample_weight, n_components, covariance_type, init_params, 
     whose partitions hold their weights: ``sample_weight`` is None) is
     initialised partition by partition.
     """
+    if isinstance(X, MissingValues):  # rows with NaN entries: initialised on filled rows
+        return X.initial_stats(sample_weight, n_components, covariance_type, init_params, rng)
     if isinstance(X, PartitionedSource):
         return scalable.partitioned_initial_stats(X, n_components, covariance_type,
                                                   init_params, rng)
