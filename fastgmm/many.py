@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import _check_feature_names, _get_feature_names, check_array
 
-from ._em.base import not_converged_message
+from ._em.base import not_converged_message, with_missing_values_hint
 from ._em.lockstep import LockstepEM
 from ._kernels.layout import FLOAT_DTYPES
 from ._model.checks import check_n_samples
@@ -159,6 +159,8 @@ class _Datasets:
                 arrays.append(check_array(X, dtype=FLOAT_DTYPES, ensure_min_samples=2,
                                           input_name="X", estimator=template))
             except (TypeError, ValueError) as error:
+                if isinstance(error, ValueError):
+                    error = with_missing_values_hint(error)
                 raise type(error)(f"datasets[{i}]: {error}") from error
         return arrays
 
@@ -180,7 +182,7 @@ class _Datasets:
             check_array(arrays[i], dtype=FLOAT_DTYPES, estimator=template,
                         input_name="X")
         except ValueError as error:
-            raise ValueError(f"datasets[{i}]: {error}") from error
+            raise ValueError(f"datasets[{i}]: {with_missing_values_hint(error)}") from error
 
     def _weights(self, sample_weights, template):
         self.weighted = np.zeros(self.count, dtype=bool)

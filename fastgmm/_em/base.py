@@ -69,6 +69,16 @@ def not_converged_message(detail: str = "") -> str:
             "tol, or check for degenerate data.")
 
 
+def with_missing_values_hint(error: ValueError) -> ValueError:
+    """scikit-learn's error for NaN in X, with one more sentence saying where
+    missing values are supported; any other error as it is."""
+    if str(error).startswith("Input X contains NaN"):
+        return ValueError(f"{error} Missing values are supported by fastgmm's "
+                          "GaussianMixture(nan_policy='marginalize').fit, which "
+                          "marginalises them.")
+    return error
+
+
 class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
     """Base class of the fastgmm mixtures (not to be used directly).
 
@@ -225,12 +235,7 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
             return validate_data(self, X, dtype=FLOAT_DTYPES,
                                  ensure_all_finite="allow-nan" if allow else True, **kwargs)
         except ValueError as error:
-            if str(error).startswith("Input X contains NaN"):
-                raise ValueError(
-                    f"{error} Missing values are supported by fastgmm's "
-                    "GaussianMixture(nan_policy='marginalize').fit, which marginalises "
-                    "them.") from None
-            raise
+            raise with_missing_values_hint(error) from None
 
     def _fit_source(self, X, sample_weight, do_init):
         """The EM driver on validated data: ``n_init`` runs, best one kept.
