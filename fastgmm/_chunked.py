@@ -44,7 +44,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ._blocks import CHUNK_ROWS
-from ._resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
+from ._model import leave_unassigned
+from ._resp import (every_row_stats, one_hot, random_resp, seed_row_stats, stats_from_resp,
+                    total_weight)
 
 _KMEANS_ROUNDS = 5
 _OVERSAMPLING = 2.0
@@ -153,6 +155,8 @@ def _task_init_stats(X, w, index, start, args):
     mode, payload, shift, covariance_type, seed = args
     X = np.ascontiguousarray(X)
     k = shift.shape[0]
+    if mode == "every":
+        return every_row_stats(X, w, shift[0])
     if mode == "nearest":
         make = one_hot(_nearest(X, w, payload)[0], k)
     else:  # random
@@ -316,6 +320,11 @@ def initial_stats(data, n_components, covariance_type, init_params, rng):
         first = data.first_row()
         stats = _stats_pass(data, "random", None, np.repeat(first, k, axis=0),
                                covariance_type, seed)
+        return stats
+    if covariance_type == "tied" and init_params != "kmeans":
+        # Seed rows: scikit-learn's tied covariance counts every row (one pass).
+        stats = leave_unassigned(stats, _stats_pass(data, "every", None, stats.center[None],
+                                                    covariance_type))
     return stats
 
 

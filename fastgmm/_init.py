@@ -16,8 +16,9 @@ import mmap
 import numpy as np
 
 from . import _chunked
-from ._model import Stats
-from ._resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
+from ._model import Stats, leave_unassigned
+from ._resp import (every_row_stats, one_hot, random_resp, seed_row_stats, stats_from_resp,
+                    total_weight)
 
 
 def _on_disk(X):
@@ -91,12 +92,18 @@ def seed_stats(X, sample_weight, indices, covariance_type) -> Stats:
 
     Only those rows carry responsibility, so their statistics are those of
     the pass over just them (each component's from its own row); the total
-    weight is that of all rows, :func:`fastgmm._resp.total_weight`.
+    weight is that of all rows, :func:`fastgmm._resp.total_weight`. Tied:
+    one pass over all rows adds the mass the seeds leave unassigned
+    (:attr:`fastgmm._model.Stats.unassigned`), for scikit-learn's tied
+    covariance.
     """
     indices = np.asarray(indices, dtype=np.int64)
     w = None if sample_weight is None else np.asarray(sample_weight)[indices]
-    return seed_row_stats(np.asarray(X[indices]), w, total_weight(sample_weight, X.shape[0]),
-                          covariance_type)
+    stats = seed_row_stats(np.asarray(X[indices]), w, total_weight(sample_weight, X.shape[0]),
+                           covariance_type)
+    if covariance_type == "tied":
+        stats = leave_unassigned(stats, every_row_stats(X, sample_weight, stats.center))
+    return stats
 
 
 def initial_resp(X, sample_weight, n_components, init_params, rng):

@@ -27,10 +27,11 @@ from . import _model
 from ._blocks import KIND_CODES, s2_shape
 from ._engine import round_rows
 from ._init import SEEDED, initial_resp, initial_stats, seed_rows
-from ._model import Stats
+from ._model import Stats, leave_unassigned
 from ._params import precision_shape
 from ._random import Streams
-from ._resp import SLICE_ROWS, one_hot, resp_rows, stats_from_resp_many, total_weight
+from ._resp import (SLICE_ROWS, every_row_stats, one_hot, resp_rows, stats_from_resp_many,
+                    total_weight)
 from .mixture import GaussianMixture
 
 _FLOAT_DTYPES = [np.float64, np.float32]
@@ -371,6 +372,12 @@ class _LockstepEM:
                                      X.reshape(m, k, d).astype(np.float64), self.cov_type)
         stats.weight = np.array([total_weight(problems.weights(p), len(problems.rows(p)))
                                  for p in problem.tolist()])
+        if self.cov_type == "tied":
+            # Each run's pass over all its rows, as its own fit makes it.
+            stats.unassigned = np.stack([
+                leave_unassigned(one, every_row_stats(problems.rows(p), problems.weights(p),
+                                                      one.center)).unassigned
+                for p, one in zip(problem.tolist(), _unstack(stats))])
         return stats
 
     def _batches(self, problem, runs):
@@ -503,12 +510,16 @@ _STATS_FIELDS = ("N", "S1", "S2", "loglik", "weight", "shift", "center")
 
 def _stack(stats):
     """Statistics of several runs as one Stats with a leading run axis."""
-    return Stats(*(np.stack([getattr(st, name) for st in stats]) for name in _STATS_FIELDS))
+    out = Stats(*(np.stack([getattr(st, name) for st in stats]) for name in _STATS_FIELDS))
+    if any(st.unassigned is not None for st in stats):  # seed-row inits, tied
+        out.unassigned = np.stack([st.unassigned for st in stats])
+    return out
 
 
 def _unstack(stats):
     """The runs of a Stats with a leading run axis, one Stats each."""
-    return [Stats(*(getattr(stats, name)[i] for name in _STATS_FIELDS))
+    return [Stats(*(getattr(stats, name)[i] for name in _STATS_FIELDS),
+                  unassigned=None if stats.unassigned is None else stats.unassigned[i])
             for i in range(len(stats.N))]
 
 
