@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._blocks import FASTMATH
+from ._blocks import BLOCK_ROWS, FASTMATH
 from ._compile import kernel
 
 # Problem states.
@@ -53,11 +53,22 @@ def _sq_dist(X, r, c):
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _add_row(X, sw, r, j, ref, sign, out_s, out_w, out_n):
+    w = 1.0 if sw.shape[0] == 0 else sw[r]
+    out_w[j] += sign * w
+    out_n[j] += sign if w > 0 else 0
+    for e in range(ref.shape[0]):
+        out_s[j, e] += sign * (w * (X[r, e] - ref[e]))
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _chunk(X, sw, r0, r1, centers, ref, labels, upper, lower, move, half, maxmove, fresh,
            slack, out_s, out_w, out_n):
     """Assign rows ``[r0, r1)`` of one problem; their sums (or changes of sums) into ``out_*``.
 
-    Returns the number of rows whose label changed.
+    Block by block: the bounds settle most rows; the rest are gathered
+    (features along rows) so that their distances to every centre
+    vectorise along rows. Returns the number of rows whose label changed.
     """
     k, d = centers.shape
     for j in range(k):
@@ -68,54 +79,70 @@ def _chunk(X, sw, r0, r1, centers, ref, labels, upper, lower, move, half, maxmov
     changed = 0
     up = 1.0 + slack
     down = 1.0 - slack
-    for r in range(r0, r1):
-        a = labels[r]
-        b = a
-        if a >= 0:
-            # Loosen the bounds by the last move of the centres.
-            u = (upper[r] + move[a]) * up
-            other = maxmove[1] if maxmove[2] == a else maxmove[0]
-            low = (lower[r] - other) * down
-            upper[r] = u
-            lower[r] = low
-            z = max(low, half[a])
-            if not u < z:
-                u = math.sqrt(_sq_dist(X, r, centers[a])) * up
+    need = np.empty(BLOCK_ROWS, dtype=np.int64)
+    xt = np.empty((d, BLOCK_ROWS))
+    acc = np.empty(BLOCK_ROWS)
+    best = np.empty(BLOCK_ROWS)
+    second = np.empty(BLOCK_ROWS)
+    arg = np.empty(BLOCK_ROWS, dtype=np.int64)
+    for b0 in range(r0, r1, BLOCK_ROWS):
+        b1 = min(b0 + BLOCK_ROWS, r1)
+        m = 0
+        for r in range(b0, b1):
+            a = labels[r]
+            if a >= 0:
+                # Loosen the bounds by the last move of the centres.
+                u = (upper[r] + move[a]) * up
+                other = maxmove[1] if maxmove[2] == a else maxmove[0]
+                low = (lower[r] - other) * down
                 upper[r] = u
-            if u < z:
-                if fresh:
-                    w = 1.0 if sw.shape[0] == 0 else sw[r]
-                    out_w[a] += w
-                    out_n[a] += 1 if w > 0 else 0
-                    for e in range(d):
-                        out_s[a, e] += w * (X[r, e] - ref[e])
-                continue
-        best = np.inf
-        second = np.inf
+                lower[r] = low
+                z = max(low, half[a])
+                if not u < z:
+                    u = math.sqrt(_sq_dist(X, r, centers[a])) * up
+                    upper[r] = u
+                if u < z:  # the label stands
+                    if fresh:
+                        _add_row(X, sw, r, a, ref, 1, out_s, out_w, out_n)
+                    continue
+            need[m] = r
+            m += 1
+        if m == 0:
+            continue
+        for a in range(d):
+            for i in range(m):
+                xt[a, i] = X[need[i], a]
+        for i in range(m):
+            best[i] = np.inf
+            second[i] = np.inf
+            arg[i] = 0
         for j in range(k):
-            s = _sq_dist(X, r, centers[j])
-            if s < best:
-                second = best
-                best = s
-                b = j
-            elif s < second:
-                second = s
-        upper[r] = math.sqrt(best) * up
-        lower[r] = math.sqrt(second) * down
-        labels[r] = b
-        w = 1.0 if sw.shape[0] == 0 else sw[r]
-        if b != a:
-            changed += 1
-        if fresh or b != a:
-            out_w[b] += w
-            out_n[b] += 1 if w > 0 else 0
-            for e in range(d):
-                out_s[b, e] += w * (X[r, e] - ref[e])
-        if b != a and a >= 0 and not fresh:
-            out_w[a] -= w
-            out_n[a] -= 1 if w > 0 else 0
-            for e in range(d):
-                out_s[a, e] -= w * (X[r, e] - ref[e])
+            for i in range(m):
+                acc[i] = 0.0
+            for a in range(d):
+                c = centers[j, a]
+                for i in range(m):
+                    t = xt[a, i] - c
+                    acc[i] += t * t
+            for i in range(m):
+                s = acc[i]
+                bi = best[i]
+                second[i] = min(second[i], max(s, bi))
+                arg[i] = j if s < bi else arg[i]
+                best[i] = min(bi, s)
+        for i in range(m):
+            r = need[i]
+            a = labels[r]
+            bnew = arg[i]
+            upper[r] = math.sqrt(best[i]) * up
+            lower[r] = math.sqrt(second[i]) * down
+            labels[r] = bnew
+            if bnew != a:
+                changed += 1
+            if fresh or bnew != a:
+                _add_row(X, sw, r, bnew, ref, 1, out_s, out_w, out_n)
+            if bnew != a and a >= 0 and not fresh:
+                _add_row(X, sw, r, a, ref, -1, out_s, out_w, out_n)
     return changed
 
 

@@ -29,12 +29,10 @@ COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
 PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
           "mean_precision_", "degrees_of_freedom_", "mean_prior_", "covariance_prior_")
-# As for GaussianMixture (see test_parity.py): sklearn's tied init from single
-# seed rows pools the scatter of all rows, fastgmm's is the M-step of those
-# responsibilities, so that one combination starts elsewhere on purpose.
+# Parity for every combination (random_from_data with tied included: the
+# tied start counts every row as scikit-learn's X^T X does).
 INITS = [pytest.param(init, cov, id=f"{init}-{cov}")
-         for init in ("random", "random_from_data") for cov in COVARIANCE_TYPES
-         if (init, cov) != ("random_from_data", "tied")]
+         for init in ("random", "random_from_data") for cov in COVARIANCE_TYPES]
 # (seed, n_samples, n_features, n_generating_components, n_components)
 DATASETS = [(0, 400, 2, 3, 5), (1, 300, 1, 2, 3), (2, 600, 4, 3, 4)]
 QUIET = settings(deadline=None, max_examples=25,
@@ -302,10 +300,12 @@ def test_lower_bound_never_decreases(problem):
         warnings.simplefilter("ignore", ConvergenceWarning)
         bgm = BayesianGaussianMixture(max_iter=40, tol=1e-9, **kwargs).fit(X)
     bounds = np.asarray(bgm.lower_bounds_)
-    # float32 data 1e4 from the origin are spaced 1e-3 apart, and the E-step
-    # evaluates float32 distances: the bound (a sum over rows) carries ~1e-4
-    # relative noise there (float64 shows none).
-    rounding = (1e-9 if X.dtype == np.float64 else 1e-3) * max(1.0, np.abs(bounds).max())
+    # The E-step evaluates float32 distances, so the float32 bound (a sum over
+    # rows) carries rounding noise: seen at most 1.3 ulps of the bound per
+    # step (AVX2 and AVX-512); 64 allowed, where 1e-3 of the bound per step
+    # (8000 ulps) was allowed before.
+    eps32 = float(np.finfo(np.float32).eps)
+    rounding = (1e-9 if X.dtype == np.float64 else 64 * eps32) * max(1.0, np.abs(bounds).max())
     assert np.all(np.diff(bounds) >= -rounding), np.diff(bounds).min()
     assert bgm.lower_bound_ == bounds[-1]
 

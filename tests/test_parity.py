@@ -18,19 +18,13 @@ from fastgmm import GaussianMixture
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
-# (seed, n_samples, n_features, n_components): d = 1, k = 1, and a data set
-# spanning two chunks of rows.
-# sklearn's tied init from single seed rows pools the scatter of *all* rows
-# (X.T @ X) while the means come from k rows only; fastgmm pools each row by
-# its responsibility mass, the true M-step of those responsibilities (a
-# covariance of reg_covar * I, as 'full' and 'diag' give). The tied case of
-# 'random_from_data' therefore starts elsewhere on purpose.
 # Random initialisations reproduce sklearn's draws, hence its fits.
 RANDOM_INITS = [
     pytest.param(init, cov, id=f"{init}-{cov}")
     for init in ("random", "random_from_data") for cov in COVARIANCE_TYPES
-    if (init, cov) != ("random_from_data", "tied")
 ]
+# (seed, n_samples, n_features, n_components): d = 1, k = 1, and a data set
+# spanning two chunks of rows.
 DATASETS = [(0, 500, 2, 3), (1, 300, 1, 2), (2, 200, 4, 1), (3, 1200, 5, 4),
             (4, 9000, 2, 2)]
 
@@ -138,17 +132,18 @@ def test_random_inits_max_iter_0_give_sklearn_initial_parameters(init_params, co
                                    rtol=1e-6, atol=1e-12, err_msg=name)
 
 
-@pytest.mark.parametrize("init_params", ["random_from_data", "k-means++"])
-def test_init_tied_from_single_rows_is_the_m_step_of_its_responsibilities(init_params):
-    """Seeds are single rows with zero scatter: the tied covariance is reg_covar * I."""
-    X, _, _ = _mixture_data(12, 300, 3, 2, "tied")
-    ours = GaussianMixture(2, covariance_type="tied", init_params=init_params,
-                           random_state=3, max_iter=0, reg_covar=1e-3).fit(X)
-    np.testing.assert_allclose(ours.covariances_, 1e-3 * np.eye(3), rtol=1e-9, atol=1e-12)
-    # sklearn pools all rows there (X.T @ X / k): a much wider start.
-    theirs = SkGaussianMixture(2, covariance_type="tied", init_params=init_params,
-                               random_state=3, max_iter=0, reg_covar=1e-3).fit(X)
-    assert np.trace(theirs.covariances_) > 100 * np.trace(ours.covariances_)
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_kmeans_plus_plus_max_iter_0_gives_sklearn_initial_parameters(cov_type):
+    """The seeds are single rows drawn as kmeans_plusplus draws them (README:
+    'Initialisation is scikit-learn's'), so the initial model is sklearn's."""
+    X, _, _ = _mixture_data(12, 300, 3, 2, cov_type)
+    kwargs = dict(n_components=2, covariance_type=cov_type, init_params="k-means++",
+                  random_state=3, max_iter=0, reg_covar=1e-3)
+    ours = GaussianMixture(**kwargs).fit(X)
+    theirs = SkGaussianMixture(**kwargs).fit(X)
+    for name in PARAMS:
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name),
+                                   rtol=1e-6, atol=1e-12, err_msg=name)
 
 
 def _sorted_by_first_mean(gm):
@@ -160,7 +155,8 @@ def _sorted_by_first_mean(gm):
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
 def test_kmeans_inits_as_good_as_sklearn(init_params, cov_type):
-    """Our own k-means: not the same draws, but the same optimum on clear data."""
+    """On clear data both k-means starts (scikit-learn's own seeds and labels)
+    lead to sklearn's optimum."""
     X, _, _ = _mixture_data(13, 900, 2, 3, cov_type, separation=10.0)
     kwargs = dict(n_components=3, covariance_type=cov_type, init_params=init_params,
                   random_state=0, tol=1e-8, max_iter=500)
@@ -168,11 +164,6 @@ def test_kmeans_inits_as_good_as_sklearn(init_params, cov_type):
     theirs = SkGaussianMixture(**kwargs).fit(X)
     assert ours.converged_
     assert ours.lower_bound_ >= theirs.lower_bound_ - 1e-6
-    if cov_type == "tied" and init_params == "k-means++":
-        # Both start from a huge tied covariance (one row per component, see
-        # test_bug_init_tied_from_single_rows_matches_sklearn) and stop on a
-        # flat saddle where the weights are not determined to 1e-4.
-        return
     for a, b in zip(_sorted_by_first_mean(ours), _sorted_by_first_mean(theirs)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
