@@ -28,6 +28,13 @@ import and first-fit time in fresh processes (warm and cold kernel cache,
 the cold first fit of each covariance type, ``fastgmm warmup``), and the
 peak memory of a fit above the size of ``X``.
 
+Next to the per-iteration slopes every GaussianMixture row also times the
+*default fit* once per library, the fit a user waits for:
+``GaussianMixture(k, covariance_type=..., random_state=0).fit(X)`` with the
+k-means initialisation and ``tol=1e-3``, wall time of the whole ``fit``, and
+the iterations each ran (issue 23). Both start from the same k-means
+labels, so both run the same iterations.
+
 scikit-learn's speed depends on NumPy's BLAS. OpenBLAS reads
 ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` when it is loaded, and a
 forced core type can make it several times slower; the report prints the
@@ -146,6 +153,18 @@ def _fit(cls, X, case, init, max_iter):
         start = time.perf_counter()
         gm.fit(X)
         return time.perf_counter() - start, gm
+
+
+def default_fit(cls, X, case):
+    """Seconds and iterations of the fit a user runs: every parameter at its
+    default (``init_params='kmeans'``, ``tol=1e-3``) but ``random_state=0``."""
+    kwargs = dict(n_components=case.n_components, covariance_type=case.covariance_type,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        gm = cls(**kwargs).fit(X)
+        return time.perf_counter() - start, gm.n_iter_
 
 
 def _n_rows(case, scale):
@@ -303,14 +322,19 @@ def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="flo
                                                         case.covariance_type)
     X = X.astype(dtype, copy=False)
     t_sk = ll_diff = float("nan")
+    fit_sk = iters_sk = float("nan")
     with _numba_threads(threads):
         _warm_fastgmm(X, case, init)
         t_fg, fg = per_iteration(GaussianMixture, X, case, init, iters, repeat)
+        fit_fg, iters_fg = (float("nan"),) * 2 if case.bayesian else default_fit(
+            GaussianMixture, X, case)
     if with_sklearn:
         with threadpool_limits(limits=threads, user_api="blas"):
             # scikit-learn is repeated only while it is cheap.
             t_sk, sk = per_iteration(SkGaussianMixture, X, case, init, iters, repeat,
                                      budget=_SKLEARN_BUDGET)
+            if not case.bayesian:
+                fit_sk, iters_sk = default_fit(SkGaussianMixture, X, case)
         ll_diff = _rel(fg.lower_bound_, sk.lower_bound_)
     t_dal = float("nan")
     if "onedal" in peers and not case.bayesian and case.covariance_type in _OneDAL.storage:
@@ -331,7 +355,8 @@ def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="flo
             "speedup": t_sk / t_fg, "goal": case.goal, "onedal_s": t_dal,
             "vs_onedal": t_dal / t_fg, "armadillo_s": t_arma, "vs_armadillo": t_arma / t_fg,
             "armadillo_ll_rel_diff": arma_ll, "f32_gain": float("nan"),
-            "ll_rel_diff": ll_diff}
+            "ll_rel_diff": ll_diff, "fit_fastgmm_s": fit_fg, "fit_sklearn_s": fit_sk,
+            "fit_iters": f"{iters_fg}/{iters_sk}", "fit_speedup": fit_sk / fit_fg}
 
 
 def add_float32_gains(rows):
@@ -551,6 +576,8 @@ def run_extras(names, case, scale, iters, repeat, threads, log):
                                                     random_state=0).fit(X))
         add("k-means init: s, fraction of a 100-iteration fit",
             f"{t_init:.3f} s, {100 * t_init / (t_init + 100 * t64):.1f}%")
+        add("k-means init in EM iterations of the same fit (goal <= 2)",
+            f"{t_init / t64:.1f}")
     if "startup" in names:
         s = startup_times()
         add("import fastgmm above numba + sklearn.base (median of 5)",
@@ -613,7 +640,8 @@ def _loadavg():
 _HEAD = ("case", "sep", "dtype", "n", "d", "k", "covariance", "sklearn s/iter",
          "fastgmm s/iter", "speedup", "goal", "oneDAL s/iter", "vs oneDAL",
          "Armadillo s/iter", "vs Armadillo", "f32 gain",
-         "lower_bound_ rel. diff")
+         "lower_bound_ rel. diff", "default fit: sklearn s", "fastgmm s", "speedup",
+         "iterations")
 # vs oneDAL, vs Armadillo and float32 over float64 (issue 14).
 ONEDAL_GOAL = 1.3
 ARMADILLO_GOAL = 5.0
@@ -645,10 +673,17 @@ def _cells(row):
             "-" if np.isnan(row["armadillo_s"]) else f"{row['armadillo_s']:.4f}",
             _ratio_cell(row["vs_armadillo"], ARMADILLO_GOAL),
             _ratio_cell(row["f32_gain"], FLOAT32_GOAL),
-            "-" if np.isnan(row["ll_rel_diff"]) else f"{row['ll_rel_diff']:.1e}")
+            "-" if np.isnan(row["ll_rel_diff"]) else f"{row['ll_rel_diff']:.1e}",
+            _seconds(row.get("fit_sklearn_s")), _seconds(row.get("fit_fastgmm_s")),
+            "-" if not np.isfinite(row.get("fit_speedup", np.nan))
+            else f"{row['fit_speedup']:.1f}x", row.get("fit_iters", "-"))
 
 
-_WIDTHS = (10, 4, 8, 10, 3, 3, 10, 14, 14, 8, 16, 13, 13, 16, 13, 13, 22)
+def _seconds(value):
+    return "-" if value is None or not np.isfinite(value) else f"{value:.3f}"
+
+
+_WIDTHS = (10, 4, 8, 10, 3, 3, 10, 14, 14, 8, 16, 13, 13, 16, 13, 13, 22, 22, 10, 8, 10)
 
 
 def format_text(rows, header=True):
@@ -682,7 +717,10 @@ class Report:
             f"s/iter / float32 s/iter on the same data (goal >= {FLOAT32_GOAL:g}x); "
             f"vs oneDAL = oneDAL s/iter / fastgmm s/iter (goal >= {ONEDAL_GOAL:g}x); "
             f"vs Armadillo = Armadillo gmm_diag s/iter / fastgmm s/iter (goal >= "
-            f"{ARMADILLO_GOAL:g}x)."
+            f"{ARMADILLO_GOAL:g}x). Default fit = the whole fit a user runs, "
+            "GaussianMixture(k, covariance_type=..., random_state=0).fit(X) with every "
+            "other parameter at its default (k-means init, tol=1e-3), once each, wall "
+            "time; iterations = fastgmm's/scikit-learn's n_iter_."
             + (f" {s['peer_note']}" if s.get("peer_note") else ""),
             "",
             "| " + " | ".join(_HEAD) + " |",
