@@ -115,12 +115,12 @@ def initial_resp(X, sample_weight, n_components, init_params, rng):
     :func:`fastgmm._resp.stats_from_resp`. The inits in :data:`SEEDED`
     need no responsibilities: :func:`seed_rows` and :func:`seed_stats`.
     """
-    from ._kmeans import kmeans  # loaded on first use, see _engine
+    from ._kmeans import cluster_shifts, kmeans  # loaded on first use, see _engine
 
     k = n_components
     if init_params == "kmeans":
         centers, labels = kmeans(X, k, rng, sample_weight)
-        return one_hot(labels, k), centers
+        return one_hot(labels, k), cluster_shifts(X, labels, centers)
     if init_params == "random":
         ref = np.asarray(X[0], dtype=np.float64)
         return random_resp(rng, k, sample_weight), np.repeat(ref[None], k, axis=0)

@@ -417,6 +417,25 @@ def kmeans_all(problems, n_clusters, streams, max_iter=300, tol=1e-4):
     return lloyd_all(problems, centers, max_iter, tol)
 
 
+def cluster_shifts(X, labels, centers):
+    """A row of each cluster (its first), or its centre if it has none: the
+    shifts of the statistics of k-means labels.
+
+    A cluster of identical rows then has its sums about one of them, exactly
+    0, so its mean and zero spread come out exact, as scikit-learn's
+    ``resp^T X / nk`` gives them (a centre from the Lloyd sums is that row
+    only to rounding).
+    """
+    k = centers.shape[0]
+    first = np.full(k, -1, dtype=np.int64)
+    hit = labels >= 0
+    first[labels[hit][::-1]] = np.flatnonzero(hit)[::-1]
+    shifts = np.array(centers, dtype=np.float64)
+    has = first >= 0
+    shifts[has] = X[first[has]]
+    return shifts
+
+
 def kmeans_plusplus(X, n_clusters, rng, sample_weight=None):
     """:func:`kmeans_plusplus_all` of one problem, drawing from ``rng``: ``(centers, indices)``."""
     centers, indices = kmeans_plusplus_all(Problems.one(X, sample_weight), n_clusters,

@@ -322,10 +322,11 @@ class _LockstepEM:
                 out.append(list(_kmeans.kmeans_plusplus_all(lockstep, k, streams)[1]))
                 continue
             centers, labels = _kmeans.kmeans_all(lockstep, k, streams)
-            out.append([(resp_rows(one_hot(labels[problems.offsets[p]:problems.offsets[p + 1]],
-                                           k),
+            rows = [slice(problems.offsets[p], problems.offsets[p + 1])
+                    for p in range(problems.count)]
+            out.append([(resp_rows(one_hot(labels[rows[p]], k),
                                    problems.offsets[p + 1] - problems.offsets[p], dtype),
-                         centers[p])
+                         _kmeans.cluster_shifts(problems.rows(p), labels[rows[p]], centers[p]))
                         for p in range(problems.count)])
         return out
 
