@@ -63,10 +63,18 @@ def timed_fit(X, k, covariance_type, n_iter, init):
     """``(model, [seconds of iteration 1, 2, ...])`` for ``n_iter`` EM iterations."""
     gm = GaussianMixture(k, covariance_type=covariance_type, max_iter=n_iter, tol=0.0, **init)
     stamps = []
-    gm._iteration_hook = lambda n_iter, lower_bound, change: stamps.append(time.perf_counter())
+
+    def stamp(*event):
+        stamps.append(time.perf_counter())
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 never converges
-        gm.fit(X)
+        if hasattr(fastgmm, "on_iteration"):
+            with fastgmm.on_iteration(stamp):
+                gm.fit(X)
+        else:  # commits before fastgmm.on_iteration
+            gm._iteration_hook = stamp
+            gm.fit(X)
     return gm, list(np.diff(stamps))
 
 

@@ -28,8 +28,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fastgmm.bench import (CHUNK_ROWS, _CASES, _fit, initial_parameters, make_data,  # noqa: E402
-                           per_iteration)
+from fastgmm._kernels.layout import CHUNK_ROWS  # noqa: E402
+from fastgmm.bench.cases import CASES_BY_NAME, initial_parameters, make_data  # noqa: E402
+from fastgmm.bench.timing import _fit, per_iteration  # noqa: E402
 
 
 def _timed_fit(cls, X, k, covariance_type, **extra):
@@ -48,7 +49,7 @@ def run(case_names, separations, dtypes, scale, repeat):
     print("case       sep  dtype    n        sklearn s  fastgmm s  ratio   iters  "
           "kmeans s  EM iter s  kmeans/iter", flush=True)
     for name in case_names:
-        case = _CASES[name]
+        case = CASES_BY_NAME[name]
         n = max(int(case.n_samples * scale), 20 * case.n_components)
         k, cov = case.n_components, case.covariance_type
         for separation in separations:

@@ -14,10 +14,10 @@ from .mixture import GaussianMixture
 # Everything else loads on first access (PEP 562), so that ``import fastgmm``
 # costs only what a GaussianMixture user needs.
 _LAZY = {"BayesianGaussianMixture": "bayesian", "fit_many": "many", "load": "io",
-         "select": "selection", "warmup": "_warmup"}
+         "on_iteration": "_em.progress", "select": "selection", "warmup": "_warmup"}
 
 __all__ = ["BayesianGaussianMixture", "GaussianMixture", "__version__", "fit_many", "load",
-           "select", "warmup"]
+           "on_iteration", "select", "warmup"]
 
 
 def __getattr__(name):

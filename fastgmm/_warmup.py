@@ -8,8 +8,9 @@ from time import perf_counter
 
 import numpy as np
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-DTYPES = ("float64", "float32")
+from ._kernels.layout import COVARIANCE_TYPES, FLOAT_DTYPES
+
+DTYPES = tuple(np.dtype(t).name for t in FLOAT_DTYPES)
 
 
 def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
@@ -21,8 +22,8 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     initialisation, two EM iterations) and scoring, one of a single chunk of
     rows (the serial kernels) and one of three (the parallel ones), so that later processes
     load machine code from the cache instead of compiling. Run it once when
-    building a Docker image or a CI cache; see the README for where the
-    cache lives. Cached code is specific to this CPU model and this fastgmm
+    building a Docker image or a CI cache; the user guide's "Start-up and
+    the kernel cache" says where the cache lives. Cached code is specific to this CPU model and this fastgmm
     version: a different CPU, or another version, compiles afresh.
 
     Parameters
@@ -48,7 +49,7 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     >>> list(times)
     [('diag', 'float64')]
     """
-    from ._compile import cache_dir
+    from ._kernels.compile import cache_dir
     from .mixture import GaussianMixture
 
     covariance_types = [covariance_types] if isinstance(covariance_types, str) \
@@ -61,7 +62,7 @@ def warmup(covariance_types: Iterable[str] = COVARIANCE_TYPES,
     for dt in dtypes:
         if dt not in DTYPES:
             raise ValueError(f"dtypes must be among {DTYPES}, got {dt!r}")
-    from ._blocks import CHUNK_ROWS, FEW_FEATURES
+    from ._kernels.layout import CHUNK_ROWS, FEW_FEATURES
 
     # One chunk of rows takes the serial kernels, more rows the parallel ones:
     # warm both. The full kind has chunk code of its own for few features.

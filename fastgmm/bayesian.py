@@ -1,8 +1,8 @@
 """The variational Bayesian Gaussian mixture on the shared EM driver.
 
-:class:`fastgmm._base.BaseMixture` runs the fit and the fused kernels do
+:class:`fastgmm._em.base.BaseMixture` runs the fit and the fused kernels do
 the E-step; this module resolves the priors and hands the variational
-M-step, E-step constants and lower bound of :mod:`fastgmm._variational`
+M-step, E-step constants and lower bound of :mod:`fastgmm._model.variational`
 to the driver.
 """
 
@@ -14,14 +14,13 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import _model, _variational
-from ._base import BaseMixture
-from ._engine import accumulate
-from ._modelfile import Refuse
-from ._params import precision_shape
-
-_FLOAT_DTYPES = [np.float64, np.float32]
-
+from ._model import gaussian as _model
+from ._model import variational as _variational
+from ._em.base import BaseMixture
+from ._data.arrays import accumulate
+from ._files.modelfile import Refuse
+from ._kernels.layout import FLOAT_DTYPES
+from ._model.checks import precision_shape
 
 class BayesianGaussianMixture(BaseMixture):
     """Variational Bayesian Gaussian mixture fitted with fused, multithreaded Numba kernels.
@@ -131,7 +130,7 @@ class BayesianGaussianMixture(BaseMixture):
         The Wishart prior scale used.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -220,7 +219,7 @@ class BayesianGaussianMixture(BaseMixture):
         mean_precision = 1.0 if self.mean_precision_prior is None else self.mean_precision_prior
         mean = None
         if self.mean_prior is not None:
-            mean = check_array(self.mean_prior, dtype=_FLOAT_DTYPES, ensure_2d=False)
+            mean = check_array(self.mean_prior, dtype=FLOAT_DTYPES, ensure_2d=False)
             _check_shape(mean, (n_features,), "means")
         if self.degrees_of_freedom_prior is None:
             dof = n_features
@@ -235,7 +234,7 @@ class BayesianGaussianMixture(BaseMixture):
         if self.covariance_prior is not None:
             covariance = self.covariance_prior
             if cov_type in ("full", "tied"):
-                covariance = check_array(covariance, dtype=_FLOAT_DTYPES, ensure_2d=False)
+                covariance = check_array(covariance, dtype=FLOAT_DTYPES, ensure_2d=False)
                 _check_shape(covariance, (n_features, n_features),
                              "%s covariance_prior" % cov_type)
                 if not (np.all(np.isclose(covariance, covariance.T))
@@ -243,7 +242,7 @@ class BayesianGaussianMixture(BaseMixture):
                     raise ValueError(
                         "'%s precision' should be symmetric, positive-definite" % cov_type)
             elif cov_type == "diag":
-                covariance = check_array(covariance, dtype=_FLOAT_DTYPES, ensure_2d=False)
+                covariance = check_array(covariance, dtype=FLOAT_DTYPES, ensure_2d=False)
                 _check_shape(covariance, (n_features,), "%s covariance_prior" % cov_type)
                 if np.any(np.less_equal(covariance, 0.0)):
                     raise ValueError("'%s precision' should be positive" % cov_type)
@@ -350,9 +349,10 @@ class BayesianGaussianMixture(BaseMixture):
         self.covariance_prior_ = _cast(arrays["covariance_prior_"],
                                        arrays["covariance_prior_"].dtype)
 
-    def _file_shapes(self, n_features):
-        shapes = super()._file_shapes(n_features)
-        k, cov_type = self.n_components, self.covariance_type
+    def _file_shapes(self, n_features, n_components=None, covariance_type=None):
+        shapes = super()._file_shapes(n_features, n_components, covariance_type)
+        k = self.n_components if n_components is None else n_components
+        cov_type = self.covariance_type if covariance_type is None else covariance_type
         dp = self.weight_concentration_prior_type == "dirichlet_process"
         shapes.update({
             "weight_concentration_": (2, k) if dp else (k,),
@@ -372,6 +372,21 @@ class BayesianGaussianMixture(BaseMixture):
             raise Refuse("weight_concentration_ and mean_precision_ must be positive")
         if np.any(arrays["degrees_of_freedom_"] <= n_features - 1):
             raise Refuse(f"degrees_of_freedom_ must exceed n_features - 1 = {n_features - 1}")
+
+    _fitted_positive_scalars = ("weight_concentration_prior_", "mean_precision_prior_",
+                                "degrees_of_freedom_prior_")
+
+    def _check_fitted_values(self, arrays, problem):
+        # The E-step takes digammas and logs of these.
+        d = arrays["means_"].shape[1]
+        for name in ("weight_concentration_", "mean_precision_"):
+            if np.any(arrays[name] <= 0):
+                raise problem(name, "must be positive")
+        if np.any(arrays["degrees_of_freedom_"] <= d - 1):
+            raise problem("degrees_of_freedom_", f"must exceed n_features - 1 = {d - 1}")
+        prior = arrays.get("covariance_prior_", np.ones(()))  # absent: built by hand
+        if np.any((np.diagonal(prior) if prior.ndim == 2 else prior) <= 0):
+            raise problem("covariance_prior_", "must be positive (positive diagonal)")
 
     def _file_scalar_values(self):
         fitted = super()._file_scalar_values()

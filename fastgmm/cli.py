@@ -20,11 +20,12 @@ from time import perf_counter
 
 import numpy as np
 
-from ._files import DataFileError, read_data, write_array
-from ._files import one_line as _one_line
+from ._files.datafile import DataFileError, read_data, write_array
+from ._files.datafile import one_line as _one_line
+from ._em.progress import on_iteration
+from ._kernels.layout import COVARIANCE_TYPES
 from ._version import __version__
 
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 class CLIError(Exception):
@@ -69,8 +70,9 @@ def load_model(path: str):
 class Progress:
     """A live ``\\r``-rewritten progress line on stderr, one line per EM run.
 
-    Called as ``progress(n_iter, lower_bound, change)`` by the estimator's
-    iteration hook; draws nothing unless enabled. A warning printed while a
+    Called as ``progress(n_iter, lower_bound, change)``, or with an
+    iteration event as :meth:`event` (the callback a fit is wrapped in with
+    :func:`fastgmm.on_iteration`); draws nothing unless enabled. A warning printed while a
     line is open first ends that line.
     """
 
@@ -106,6 +108,10 @@ class Progress:
         sys.stderr.write("\r" + line + "\x1b[K")
         sys.stderr.flush()
         Progress._open = self
+
+    def event(self, event) -> None:
+        """The :func:`fastgmm.on_iteration` callback: draw the event's iteration."""
+        self(event.n_iter, event.lower_bound, event.change)
 
     def finish(self) -> None:
         """End the current line, if one is open."""
@@ -160,12 +166,11 @@ def cmd_fit(args) -> int:
     progress = _progress(args)
     if args.bayesian:
         progress.quantity = "lower bound"
-    gm._iteration_hook = progress
     start = perf_counter()
     try:
-        gm.fit(X)
+        with on_iteration(progress.event):
+            gm.fit(X)
     finally:
-        del gm._iteration_hook
         progress.finish()
     seconds = perf_counter() - start
     gm.save(args.output)
@@ -275,16 +280,15 @@ def cmd_select(args) -> int:
     X = read_data(args.data, args.dtype)
     progress = _progress(args)
 
-    def attach(gm, k, covariance_type):
+    def starting(gm, k, covariance_type):
         progress.start(f"k={k} {covariance_type}: ")
-        gm._iteration_hook = progress
 
     try:
-        best, table = select(X, args.k, args.covariance_type, args.criterion,
-                             callback=attach, **_estimator_kwargs(args))
+        with on_iteration(progress.event):
+            best, table = select(X, args.k, args.covariance_type, args.criterion,
+                                 callback=starting, **_estimator_kwargs(args))
     finally:
         progress.finish()
-    del best._iteration_hook
     best.save(args.output)
     print(_format_table(table, (best.n_components, best.covariance_type)))
     print(f"best by {args.criterion.upper()}: {best.n_components} components "

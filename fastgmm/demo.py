@@ -16,9 +16,11 @@ from time import perf_counter
 
 import numpy as np
 
+from ._em.progress import on_iteration
 from .mixture import GaussianMixture
 
-_BLOCK_ROWS = 65536
+# Rows drawn from the generator at once (bounds the temporary arrays).
+_DRAW_ROWS = 65536
 
 
 @dataclass(frozen=True)
@@ -79,16 +81,16 @@ def make_mixture(n_components: int, n_features: int, rng: np.random.Generator) -
 
 def sample_mixture(truth: TrueMixture, n_samples: int, rng: np.random.Generator,
                    dtype=np.float64) -> np.ndarray:
-    """``n_samples`` rows drawn from ``truth``, written block by block into one array."""
+    """``n_samples`` rows drawn from ``truth`` into one array, ``_DRAW_ROWS`` at a time."""
     k, d = truth.means.shape
     X = np.empty((n_samples, d), dtype=dtype)
     labels = rng.choice(k, size=n_samples, p=truth.weights)
     for j in range(k):
         rows = np.flatnonzero(labels == j)
         factor = np.linalg.cholesky(truth.covariances[j])
-        for start in range(0, rows.size, _BLOCK_ROWS):
-            block = rows[start:start + _BLOCK_ROWS]
-            X[block] = rng.standard_normal((block.size, d)) @ factor.T + truth.means[j]
+        for start in range(0, rows.size, _DRAW_ROWS):
+            drawn = rows[start:start + _DRAW_ROWS]
+            X[drawn] = rng.standard_normal((drawn.size, d)) @ factor.T + truth.means[j]
     return X
 
 
@@ -157,14 +159,14 @@ def run(n_samples: int = 1_000_000, n_components: int = 16, n_features: int = 16
                          n_init=n_init, random_state=seed)
     stamps: list[float] = []
 
-    def hook(n_iter, lower_bound, change):
+    def record(event):
         stamps.append(perf_counter())
         if iteration_hook is not None:
-            iteration_hook(n_iter, lower_bound, change)
+            iteration_hook(event.n_iter, event.lower_bound, event.change)
 
-    gm._iteration_hook = hook
     start = perf_counter()
-    gm.fit(X)
+    with on_iteration(record):
+        gm.fit(X)
     fit_time = perf_counter() - start
     # Mean time of an EM iteration after the first (the first one follows the init).
     iteration_time = ((stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1

@@ -1,6 +1,6 @@
 """The Gaussian mixture: its model math on the shared EM driver.
 
-:class:`fastgmm._base.BaseMixture` runs the fit; this module supplies the
+:class:`fastgmm._em.base.BaseMixture` runs the fit; this module supplies the
 maximum-likelihood M-step, the log-likelihood as the quantity EM monitors,
 and the user-given initial parameters.
 """
@@ -11,12 +11,19 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import _fit_context
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
-from . import _model, _reseed, _stream
-from ._base import BaseMixture
-from ._modelfile import Refuse
-from ._params import check_means, check_precisions, check_weights
+from ._model import gaussian as _model
+from ._em import reseed as _reseed
+from ._em import stream as _stream
+from ._em.atomic import atomic
+from ._em.base import BaseMixture
+from ._files.modelfile import Refuse
+from ._kernels.layout import FLOAT_DTYPES
+from ._model.checks import (check_means_init, check_n_samples, check_precisions_init,
+                             check_weights_init)
 
 
 class GaussianMixture(BaseMixture):
@@ -116,7 +123,7 @@ class GaussianMixture(BaseMixture):
         ``on_collapse='raise'``. Set by :meth:`fit` only.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -131,7 +138,8 @@ class GaussianMixture(BaseMixture):
     >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
     >>> np.round(np.sort(gm.means_[:, 0]), 6)
     array([ 1., 10.])
-    >>> gm.predict([[0, 0], [12, 3]]).tolist() == [int(gm.means_[0, 0] < 5), int(gm.means_[0, 0] > 5)]
+    >>> labels = gm.predict([[0, 0], [12, 3]])
+    >>> bool(gm.means_[labels[0], 0] < 5 < gm.means_[labels[1], 0])
     True
     """
 
@@ -189,6 +197,7 @@ class GaussianMixture(BaseMixture):
         self.reseed_min_weight = reseed_min_weight
 
     # ------------------------------------------------------------------ fit
+    @atomic
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
         """Update the model with one batch of samples (stepwise EM).
@@ -200,8 +209,11 @@ class GaussianMixture(BaseMixture):
         sufficient statistics (as per-sample averages) into the running ones
         with weight ``rho_t = (t + learning_offset) ** -learning_decay``
         for the ``t``-th batch after the first, and does the M-step on the
-        blend. :meth:`fit` (or any other change of the parameters) ends the
-        stream: the next call initialises again.
+        blend. :meth:`fit` (or any other replacement of a fitted array) ends
+        the stream: the next call initialises again. Changing
+        ``covariance_type`` or ``n_components`` between calls raises a
+        ``ValueError`` (the running statistics cannot be blended with
+        another model's); a batch with other features too.
 
         Parameters
         ----------
@@ -224,7 +236,35 @@ class GaussianMixture(BaseMixture):
             holds one per batch) and ``converged_`` stays False: a batch
             does not show convergence.
         """
-        _stream.partial_fit(self, X, sample_weight)
+        # The stream goes on while the parameters are the ones partial_fit
+        # set; anything else (fit, load, a user) starts a new one.
+        state = getattr(self, "_stream_state", None)
+        if state is not None and not state.continues(self):
+            state = None
+        if state is not None:
+            state.check_unchanged(self)
+        first = state is None
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=first,
+                          ensure_min_samples=2 if first else 1,
+                          order=None if isinstance(X, np.memmap) else "C")
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        if first:
+            check_n_samples(X.shape[0], self.n_components)
+            inits = self._check_parameters(X, sample_weight)
+            params = self._initial_parameters(X, sample_weight,
+                                              check_random_state(self.random_state), inits)
+            bounds, t = [], 0
+        else:
+            self._check_fitted_shapes("call fit, or partial_fit on a new estimator")
+            params, bounds, t = state.params, list(self.lower_bounds_), state.t
+        # The estimator is only updated once the step has succeeded.
+        params, stats, lower_bound = _stream.stream_step(
+            params, state, X, sample_weight, self.covariance_type, self.reg_covar,
+            self.learning_offset, self.learning_decay)
+        self._record_fit(params, X.dtype, t + 1, bounds + [lower_bound], False, lower_bound)
+        self._stream_state = _stream.StreamState(
+            stats, params, t + 1, tuple(getattr(self, name) for name in _stream.FITTED),
+            (self.covariance_type, self.n_components, self.n_features_in_))
         return self
 
     # ------------------------------------------------------------ the hooks
@@ -237,10 +277,10 @@ class GaussianMixture(BaseMixture):
                 f"on_collapse={self.on_collapse!r}: set on_collapse='reseed' to re-seed "
                 "components lighter than it, or leave reseed_min_weight at 0.")
         return (
-            None if self.weights_init is None else check_weights(self.weights_init, k),
-            None if self.means_init is None else check_means(self.means_init, k, n_features),
+            None if self.weights_init is None else check_weights_init(self.weights_init, k),
+            None if self.means_init is None else check_means_init(self.means_init, k, n_features),
             None if self.precisions_init is None
-            else check_precisions(self.precisions_init, cov, k, n_features),
+            else check_precisions_init(self.precisions_init, cov, k, n_features),
         )
 
     def _needs_init_stats(self, inits):
@@ -338,6 +378,7 @@ class GaussianMixture(BaseMixture):
         Returns
         -------
         bic : float
+            ``-2 log L + p log n`` for ``p`` free parameters and ``n`` rows.
         """
         n = _n_rows(X)
         return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
@@ -353,6 +394,7 @@ class GaussianMixture(BaseMixture):
         Returns
         -------
         aic : float
+            ``-2 log L + 2 p`` for ``p`` free parameters.
         """
         return -2 * self.score(X) * _n_rows(X) + 2 * self._n_parameters()
 

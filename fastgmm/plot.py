@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._files import atomic_write
+from ._files.datafile import atomic_write
 
 if TYPE_CHECKING:
     from .mixture import GaussianMixture

@@ -5,22 +5,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from numbers import Integral
 from time import perf_counter
 
+import numpy as np
+
+from ._kernels.layout import COVARIANCE_TYPES
 from .mixture import GaussianMixture
 
 _CRITERIA = ("bic", "aic")
-_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """The scores of one fitted candidate of :func:`select`.
+    """The scores of one fitted candidate of :func:`fastgmm.select`.
 
-    Attributes
+    Each parameter is also a read-only attribute of the same name.
+
+    Parameters
     ----------
     n_components : int
+        Number of components of the candidate.
     covariance_type : str
+        Covariance type of the candidate.
     bic : float
         Bayesian information criterion on ``X`` (lower is better); ``nan``
         if the fit failed.
@@ -29,7 +36,9 @@ class Candidate:
     lower_bound : float
         Mean log-likelihood per sample of the fit.
     n_iter : int
+        Number of EM iterations the fit ran.
     converged : bool
+        Whether the fit converged.
     fit_time : float
         Seconds spent fitting and scoring.
     error : str or None
@@ -47,7 +56,13 @@ class Candidate:
     error: str | None = None
 
     def as_dict(self) -> dict:
-        """The candidate as a plain dict (one row of the table)."""
+        """The candidate as a plain dict (one row of the table).
+
+        Returns
+        -------
+        row : dict
+            The fields by name, e.g. ``{'n_components': 3, ...}``.
+        """
         return asdict(self)
 
 
@@ -107,18 +122,22 @@ def select(
     if isinstance(covariance_types, str):
         covariance_types = (covariance_types,)
     covariance_types = list(covariance_types)
-    candidates = [int(k) for k in n_components]
+    # Each candidate is checked as GaussianMixture checks n_components: 2.7
+    # is refused, not truncated to 2 (numpy integers are integers).
+    candidates = list(n_components)
     for name, value in (("n_components", "n_components"), ("covariance_type", "covariance_types")):
         if name in gm_kwargs:
             raise TypeError(f"pass '{value}' to select, not '{name}'")
-    if not candidates or any(k < 1 for k in candidates):
+    if not candidates or any(not isinstance(k, Integral) or isinstance(k, (bool, np.bool_))
+                             or k < 1 for k in candidates):
         raise ValueError("n_components must be a non-empty list of integers >= 1, "
                          f"got {candidates}")
-    bad = [c for c in covariance_types if c not in _COVARIANCE_TYPES]
+    bad = [c for c in covariance_types if c not in COVARIANCE_TYPES]
     if not covariance_types or bad:
-        raise ValueError(f"covariance_types must be taken from {_COVARIANCE_TYPES}, "
+        raise ValueError(f"covariance_types must be taken from {COVARIANCE_TYPES}, "
                          f"got {covariance_types}")
 
+    candidates = [int(k) for k in candidates]
     best, best_score, table = None, float("inf"), []
     last_error = None
     for covariance_type in covariance_types:

@@ -186,10 +186,10 @@ def test_fitted_attributes_have_sklearns_shapes_and_dtypes(cov_type):
 def test_float32_is_not_copied(monkeypatch):
     """The kernels read the caller's float32 array: validation makes no copy."""
     X = _mixture_data(3, 300, 3, 2).astype(np.float32)
-    from fastgmm import _engine
+    from fastgmm._data import arrays as _engine
 
     seen = []
-    original = _engine._rows
+    original = _engine.contiguous_rows
 
     def spy(A, start, stop):
         block = original(A, start, stop)
@@ -197,7 +197,7 @@ def test_float32_is_not_copied(monkeypatch):
             seen.append(np.shares_memory(block, X))
         return block
 
-    monkeypatch.setattr(_engine, "_rows", spy)
+    monkeypatch.setattr(_engine, "contiguous_rows", spy)
     BayesianGaussianMixture(n_components=2, random_state=0, max_iter=3).fit(X)
     assert seen and all(seen)
 
@@ -416,7 +416,7 @@ def test_memmap_fit_equals_in_memory_fit(tmp_path, cov_type):
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
 @pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_same_bits_for_any_thread_count(cov_type):
-    from fastgmm._blocks import CHUNK_ROWS
+    from fastgmm._kernels.layout import CHUNK_ROWS
 
     X = _mixture_data(13, 2 * CHUNK_ROWS + 77, 3, 3, cov_type)
     previous = numba.get_num_threads()

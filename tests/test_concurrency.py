@@ -1,6 +1,6 @@
 """Fits from several Python threads at once.
 
-Every parallel kernel launch holds ``fastgmm._threads.KERNEL_LOCK``: under
+Every parallel kernel launch holds ``fastgmm._kernels.threads.KERNEL_LOCK``: under
 Numba's ``workqueue`` threading layer two concurrent launches abort the
 process, and under any layer the kernels are deterministic, so concurrent
 fits give bitwise the results of the same fits one at a time.

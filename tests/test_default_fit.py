@@ -113,20 +113,20 @@ def test_bayesian_tied_from_every_start_is_sklearns(init_params, prior_type):
 @pytest.mark.parametrize("init_params", ["random_from_data", "k-means++"])
 def test_tied_seed_start_is_the_same_from_a_memmap(tmp_path, init_params, monkeypatch):
     """A memmap initialised block by block counts every row as the array does."""
-    from fastgmm import _chunked
+    from fastgmm._data import source
 
     X = _data(6, 3000, 3, 3, 5.0)
     path = tmp_path / "x.npy"
     np.save(path, X)
     mm = np.load(path, mmap_mode="r")
-    monkeypatch.setattr(_chunked, "BLOCK_ROWS", 1000)
+    monkeypatch.setattr(source, "PARTITION_ROWS", 1000)
     kwargs = dict(n_components=3, covariance_type="tied", init_params=init_params,
                   random_state=0, max_iter=0)
     on_disk = GaussianMixture(**kwargs).fit(mm)
     # The chunked init draws its own seeds (k-means|| or a race); its tied
     # covariance is the array formula for those seeds.
-    from fastgmm._init import seed_stats
-    from fastgmm._model import m_step
+    from fastgmm._init.dispatch import seed_stats
+    from fastgmm._model.gaussian import m_step
     seeds = np.array([np.flatnonzero((X == m).all(axis=1))[0] for m in on_disk.means_])
     _, _, cov = m_step(seed_stats(X, None, seeds, "tied"), "tied", 1e-6, X.dtype,
                        normalize_weights=False)

@@ -268,8 +268,8 @@ def test_singular_covariance_suggests_reg_covar(cov_type, dtype):
     if cov_type == "tied":  # pooled, so every component must collapse
         X = np.repeat(X[:1], 30, axis=0)
     if cov_type in ("diag", "spherical"):
-        # Their variances keep the rounding floor spacing(mu)^2 / 12 (README,
-        # Degenerate data), which is 0 only for a cluster at the origin.
+        # Their variances keep the rounding floor spacing(mu)^2 / 12 (docs/user_guide/
+        # degenerate_data.md), which is 0 only for a cluster at the origin.
         X = X - X[0]
     match = ("ill-defined empirical covariance.*increase reg_covar, "
              "or scale the input data")

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import naive
-from fastgmm import _model
-from fastgmm import _blocks, _kernels
-from fastgmm._blocks import BLOCK_ROWS, CHUNK_ROWS
-from fastgmm._engine import accumulate, score
+from fastgmm._model import gaussian as _model
+from fastgmm._kernels import layout as _blocks
+from fastgmm._kernels import vecmath
+from fastgmm._kernels.layout import BLOCK_ROWS, CHUNK_ROWS
+from fastgmm._data.arrays import accumulate, score
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 
@@ -87,7 +88,7 @@ def block_bounds(index, n, size):
 @numba.njit
 def vector_log(x):
     out = np.empty_like(x)
-    _kernels._log_inplace(x, out, np.empty_like(x), x.shape[0])
+    vecmath._log_inplace(x, out, np.empty_like(x), x.shape[0])
     return out
 
 
@@ -273,7 +274,7 @@ def test_stats_are_additive(cov_type):
 def test_rounds_of_one_chunk_give_the_same_result(cov_type, monkeypatch):
     """Large data go through the kernels in several rounds whose Stats are
     added; with one chunk per round the results are those of a single call."""
-    import fastgmm._engine as engine
+    import fastgmm._data.arrays as engine
 
     n = 2 * CHUNK_ROWS + 77
     X, weights, means, cov = _problem(12, n, cov_type, np.float64)
@@ -281,7 +282,7 @@ def test_rounds_of_one_chunk_give_the_same_result(cov_type, monkeypatch):
     single = accumulate(X, None, model)
     log_prob, labels, log_resp = score(X, model, want_log_resp=True)
     monkeypatch.setattr(engine, "_PARTIALS_BUDGET", 1)
-    monkeypatch.setattr(engine, "_ROUND_MAX_ROWS", CHUNK_ROWS)
+    monkeypatch.setattr(engine, "ROUND_MAX_ROWS", CHUNK_ROWS)
     assert engine.round_rows(model, X.shape[1]) == CHUNK_ROWS
     rounds = accumulate(X, None, model)
     for name in ("N", "S1", "S2", "loglik", "weight"):
@@ -454,8 +455,8 @@ def test_seed_row_statistics_equal_a_pass_over_all_rows(cov_type, weighted):
     its k seed rows alone: the same as responsibility 1 at those rows and 0
     elsewhere summed over every row (exactly for the per-component sums,
     to rounding for the pooled tied scatter), the total weight included."""
-    from fastgmm._init import seed_stats
-    from fastgmm._resp import one_hot_rows, stats_from_resp
+    from fastgmm._init.dispatch import seed_stats
+    from fastgmm._init.resp import one_hot_rows, stats_from_resp
 
     rng = np.random.default_rng(7)
     X = rng.normal(size=(3 * BLOCK_ROWS + 5, 3)) + 100.0

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from fastgmm import _kmeans
+from fastgmm._init import kmeans as _kmeans
 from strategies import clusterings
 
 

@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 import naive
 import fastgmm
 from fastgmm import GaussianMixture
-from fastgmm._blocks import CHUNK_ROWS
+from fastgmm._kernels.layout import CHUNK_ROWS
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -42,7 +42,7 @@ def _assert_same_model(ours, ref, where=""):
             np.testing.assert_array_equal(a, b, err_msg=f"{where} {name}")
         else:
             assert a == b, (where, name, a, b)
-    assert ours.get_params() == ref.get_params() or where
+    assert ours.get_params() == ref.get_params(), where
 
 
 def _assert_same_fits(datasets, n_components, sample_weights=None, **params):
@@ -124,7 +124,7 @@ def test_k_means_with_too_few_distinct_points_and_empty_clusters(init_params):
 def test_streams_give_each_problem_its_own_seeded_draws():
     """Streams interleaves the problems' calls and shares equal histories; each
     problem still gets exactly what a RandomState(seed) of its own returns."""
-    from fastgmm._random import Streams
+    from fastgmm._init.random import Streams
 
     rng = np.random.default_rng(0)
     calls = [("randint", 5), ("randint", 7), ("uniform", 3), ("randint", 9, 4), ("uniform", 1),
@@ -263,8 +263,10 @@ def test_mixed_dtypes_fit_in_float64():
 def test_serial_and_parallel_drivers_give_the_same_bits(cov_type, dtype, monkeypatch):
     """Inputs of one chunk skip the parallel launch. Both drivers call the same
     compiled chunk code, so they agree to the last bit, on any number of chunks."""
-    from fastgmm import _kmeans, _model, _passes
-    from fastgmm._blocks import KIND_CODES, s2_shape
+    from fastgmm._kernels import kmeans as _kmeans
+    from fastgmm._model import gaussian as _model
+    from fastgmm._kernels import passes as _passes
+    from fastgmm._kernels.layout import KIND_CODES, s2_shape
 
     def forced(which):
         def launch(parallel, serial, n_tasks, *args):
@@ -307,9 +309,9 @@ def test_serial_and_parallel_drivers_give_the_same_bits(cov_type, dtype, monkeyp
             monkeypatch.setattr(_kmeans, "launch", forced(which))
             labels, dist = np.full(n, -1, np.int64), np.empty(n)
             closest = np.full(n, np.inf)
-            potentials = _kmeans._nearest(problems, everyone, closest, centers[None], False)
-            _kmeans._nearest(problems, everyone, closest, centers[None, :1], True)
-            outs[which] = (_kmeans._lloyd(problems, everyone, centers[None], labels, dist)
+            potentials = _kmeans.nearest_pass(problems, everyone, closest, centers[None], False)
+            _kmeans.nearest_pass(problems, everyone, closest, centers[None, :1], True)
+            outs[which] = (_kmeans.lloyd_pass(problems, everyone, centers[None], labels, dist)
                            + (labels, dist, potentials, closest))
         for a, b in zip(outs["parallel"], outs["serial"]):
             np.testing.assert_array_equal(a, b)

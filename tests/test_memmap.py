@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 import naive
-from fastgmm import GaussianMixture, _chunked
+from fastgmm import GaussianMixture
+from fastgmm._data import source
+from fastgmm._init import scalable
 
 MiB = 2**20
 BOUND = 64 * MiB
@@ -92,7 +94,7 @@ def test_memmap_memory_does_not_grow_with_rows(tmp_path):
                 _, peak = _peak(lambda: gm.fit(mm))
             assert peak < BOUND, (init, peak / MiB)
         # k-means|| over blocks of rows: no array of n either (this memmap
-        # has more than BLOCK_ROWS rows).
+        # has more than PARTITION_ROWS rows).
         gm = GaussianMixture(2, covariance_type="diag", max_iter=1, random_state=0)
         with pytest.warns(Warning):
             _, peak = _peak(lambda: gm.fit(mm))
@@ -110,9 +112,10 @@ def test_memmap_memory_does_not_grow_with_rows(tmp_path):
         path.unlink()
 
 
-def test_fit_a_1gb_read_only_memmap(tmp_path):
-    n, d = (1 << 30) // 32, 8  # 1 GiB of float32
-    path = _write_memmap(tmp_path / "big.dat", n, d, np.float32)
+def test_fit_a_1gb_read_only_memmap(gib_memmap):
+    """A read-only 1 GiB memmap (the file of the resident-memory test below,
+    not one more of its own) fits to its two clusters in bounded memory."""
+    path, n, d = gib_memmap
     mm = np.memmap(path, dtype=np.float32, mode="r", shape=(n, d))
     try:
         gm = GaussianMixture(2, covariance_type="spherical", max_iter=2, tol=0.0,
@@ -126,7 +129,6 @@ def test_fit_a_1gb_read_only_memmap(tmp_path):
         np.testing.assert_allclose(gm.weights_[order], [0.6, 0.4], atol=0.01)
     finally:
         del mm
-        path.unlink()
 
 
 def test_nan_in_a_memmap_is_found_without_a_copy(tmp_path):
@@ -157,12 +159,12 @@ INITS = ["kmeans", "k-means++", "random_from_data", "random"]
 
 @pytest.mark.parametrize("init_params", INITS)
 def test_large_memmap_initialises_over_row_blocks(tmp_path, monkeypatch, init_params):
-    """A memmap of more than BLOCK_ROWS rows is initialised by the chunked code
+    """A memmap of more than PARTITION_ROWS rows is initialised by the partitioned code
     the Dask path runs, one block of rows per chunk: bitwise the initial model
     of a Dask array with those chunks ('random' draws a slice at a time in
     every case, so it stays the in-memory draw)."""
     da = pytest.importorskip("dask.array")
-    monkeypatch.setattr(_chunked, "BLOCK_ROWS", 5000)
+    monkeypatch.setattr(source, "PARTITION_ROWS", 5000)
     n, d = 32_000, 3
     path = _write_memmap(tmp_path / "x.dat", n, d, np.float32)
     mm = np.memmap(path, dtype=np.float32, mode="r", shape=(n, d))
@@ -184,7 +186,9 @@ _CHILD = """
 import sys
 import warnings
 import numpy as np
-from fastgmm import GaussianMixture, _chunked
+from fastgmm import GaussianMixture
+from fastgmm._data import source
+from fastgmm._init import scalable
 path, n, d, init_params = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 warnings.simplefilter("ignore")
 X = np.memmap(path, dtype=np.float32, mode="r", shape=(n, d))
@@ -192,9 +196,9 @@ kwargs = dict(n_components=2, covariance_type="diag", init_params=init_params,
               random_state=0, max_iter=1, tol=0.0)
 # Warm up the same (chunked) path on a few small blocks, so that the fit
 # below reuses no memory the warm-up left behind.
-block_rows, _chunked.BLOCK_ROWS = _chunked.BLOCK_ROWS, 1000
+partition_rows, source.PARTITION_ROWS = source.PARTITION_ROWS, 1000
 GaussianMixture(**kwargs).fit(X[:5000])
-_chunked.BLOCK_ROWS = block_rows
+source.PARTITION_ROWS = partition_rows
 print("ready", flush=True)
 sys.stdin.readline()
 gm = GaussianMixture(**kwargs).fit(X)
@@ -265,13 +269,14 @@ def test_chunked_seeded_init_needs_no_pass_over_the_data(cov_type, init_params, 
     winners, or the k-means++ seeds among the k-means|| candidates) give the
     statistics of responsibility 1 at those rows over every row (exact for
     the per-component sums, to rounding for the pooled tied scatter)."""
-    from fastgmm._resp import one_hot_rows, stats_from_resp
+    from fastgmm._init.resp import one_hot_rows, stats_from_resp
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(12_000, 3)).astype(np.float32) + 50.0
     w = rng.uniform(0.0, 2.0, size=len(X)).astype(np.float32) if weighted else None
-    data = _chunked.RowBlocks(X, w, block_rows=5000)
-    stats = _chunked.initial_stats(data, 4, cov_type, init_params, np.random.RandomState(0))
+    data = source.RowPartitions(X, w, partition_rows=5000)
+    stats = scalable.partitioned_initial_stats(data, 4, cov_type, init_params,
+                                               np.random.RandomState(0))
     # The seed rows are where the statistics are shifted to; find their indices.
     index = np.array([int(np.flatnonzero((X == row).all(axis=1))[0])
                       for row in stats.shift.astype(np.float32)])

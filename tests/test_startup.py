@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fastgmm
-from fastgmm import _compile
+from fastgmm._kernels import compile as _compile
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(fastgmm.__file__).resolve().parent
@@ -41,8 +41,8 @@ def _cache_files(root):
 # task and the serial driver (one chunk of rows) were loaded from the cache
 # or compiled.
 _LOADED = """
-from fastgmm import _passes
-from fastgmm._blocks import SPHERICAL, DIAG
+from fastgmm._kernels import passes as _passes
+from fastgmm._kernels.layout import SPHERICAL, DIAG
 task = _passes.stats_task({kind}, "float64")
 driver = _passes._stats_serial.stats
 loaded = [int(task.loaded_from_cache is True) + len(driver.cache_hits),
@@ -83,21 +83,24 @@ def test_cache_directory_depends_on_version_and_kernel_sources():
 
 
 def test_editing_a_helper_module_changes_the_source_hash(tmp_path):
-    """An upgrade that touches only ``_blocks.py`` (its constants are frozen into
-    every kernel) selects a new cache directory; a non-kernel module does not."""
+    """An upgrade that touches only ``_kernels/layout.py`` (its constants are frozen
+    into every kernel) selects a new cache directory; a module outside the
+    kernels' folder does not, not even the warm-up command that runs them."""
     copy = tmp_path / "fastgmm"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    original = _compile.source_hash(copy)
+    kernels = copy / "_kernels"
+    original = _compile.source_hash(kernels)
     assert original == _compile.source_hash()
-    names = {p.name for p in _compile.kernel_sources(copy)}
-    assert {"_compile.py", "_blocks.py", "_kernels.py", "_kmeans.py"} <= names
-    assert "cli.py" not in names
+    names = {p.name for p in _compile.kernel_sources(kernels)}
+    assert {"compile.py", "layout.py", "chunk.py", "kmeans.py", "passes.py"} <= names
+    assert names == {p.name for p in kernels.glob("*.py")}
 
-    (copy / "cli.py").write_text((copy / "cli.py").read_text() + "\n# comment\n")
-    assert _compile.source_hash(copy) == original
-    blocks = copy / "_blocks.py"
-    blocks.write_text(blocks.read_text().replace("BLOCK_ROWS = 256", "BLOCK_ROWS = 128"))
-    assert _compile.source_hash(copy) != original
+    for outside in ("cli.py", "_warmup.py", "_data/arrays.py"):
+        (copy / outside).write_text((copy / outside).read_text() + "\n# comment\n")
+    assert _compile.source_hash(kernels) == original
+    layout = kernels / "layout.py"
+    layout.write_text(layout.read_text().replace("BLOCK_ROWS = 256", "BLOCK_ROWS = 128"))
+    assert _compile.source_hash(kernels) != original
 
 
 def test_cache_lives_outside_the_package(tmp_path):
@@ -113,14 +116,13 @@ def test_cache_lives_outside_the_package(tmp_path):
     second = _fit({"XDG_CACHE_HOME": str(tmp_path)})
     assert (second["hits"], second["misses"]) == (2, 0)
     # Not bitwise: the chunk code loaded from the cache calls its own copies
-    # of the shared helpers, freshly compiled code the process's (README,
-    # "Cached vs freshly compiled code").
+    # of the shared helpers, freshly compiled code the process's (docs/user_guide/
+    # startup.md, "Last bits").
     np.testing.assert_allclose(second["means"], first["means"], rtol=1e-12)
-
-    # Another version (simulated: another directory name) finds nothing to load.
-    versioned.rename(tmp_path / "fastgmm" / "0.0.1-0000000000000000")
-    third = _fit({"XDG_CACHE_HOME": str(tmp_path)})
-    assert (third["hits"], third["misses"]) == (0, 2)
+    # That another version finds nothing to load follows from the entries
+    # being under cache_dir() (above) and cache_dir() naming the version and
+    # the source hash (test_cache_directory_depends_on_version_and_kernel_sources);
+    # a third cold compile here to show it again cost a minute.
 
 
 def test_unwritable_cache_warns_once_and_fits(tmp_path):
@@ -140,7 +142,8 @@ def test_unwritable_cache_warns_once_and_fits(tmp_path):
 _THIRD = """
 import json
 import numpy as np
-from fastgmm import _engine, _model
+from fastgmm._data import arrays as _engine
+from fastgmm._model import gaussian as _model
 X = np.random.default_rng(1).normal(size=(1000, 3))
 model = _model.kernel_model(np.full(3, 1 / 3), X[:3], np.ones((3, 3)), "diag", X.dtype)
 _engine.accumulate(X, None, model)  # a chunk of the size the workers saw: serial driver
@@ -179,8 +182,8 @@ def test_cold_cache_local_cluster(tmp_path, monkeypatch):
 def test_warmup_compiles_what_a_fit_needs(tmp_path):
     code = """
 import fastgmm
-from fastgmm import _passes
-from fastgmm._blocks import DIAG
+from fastgmm._kernels import passes as _passes
+from fastgmm._kernels.layout import DIAG
 fastgmm.warmup(["diag"], ["float32"], progress=print)
 print(*(len(driver.signatures) for driver in _passes.DRIVERS),
       *(task(DIAG, "float32").loaded_from_cache for task in (_passes.stats_task,
@@ -199,3 +202,23 @@ def test_warmup_rejects_unknown_types():
         fastgmm.warmup(["round"])
     with pytest.raises(ValueError, match="dtypes must be among"):
         fastgmm.warmup(["full"], ["int64"])
+
+
+def test_the_library_imports_nothing_from_the_benchmark_tooling():
+    """``fastgmm bench`` is a command of its own: fitting, predicting, saving and
+    every public name leave ``fastgmm.bench`` (and its g++ builder) unimported."""
+    code = """
+import sys, warnings, tempfile, os
+import numpy as np
+import fastgmm
+X = np.random.default_rng(0).normal(size=(300, 2))
+warnings.simplefilter("ignore")
+gm = fastgmm.GaussianMixture(2, covariance_type="diag", max_iter=2, random_state=0).fit(X)
+gm.predict(X)
+gm.save(os.path.join(tempfile.mkdtemp(), "m.npz"))
+for name in fastgmm.__all__:
+    getattr(fastgmm, name)
+import fastgmm.cli, fastgmm.demo
+print(sorted(m for m in sys.modules if m.startswith("fastgmm.bench")))
+"""
+    assert _run(code, {}).stdout.strip().splitlines()[-1] == "[]"

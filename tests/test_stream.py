@@ -11,10 +11,10 @@ from sklearn.exceptions import ConvergenceWarning
 
 import naive
 from fastgmm import GaussianMixture
-from fastgmm._blocks import CHUNK_ROWS
-from fastgmm._resp import stats_from_resp
-from fastgmm._model import m_step
-from fastgmm._stream import blend, step_size
+from fastgmm._kernels.layout import CHUNK_ROWS
+from fastgmm._init.resp import stats_from_resp
+from fastgmm._model.gaussian import m_step
+from fastgmm._em.stream import blend, step_size
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
@@ -146,7 +146,7 @@ def test_one_pass_over_a_stream_reaches_the_batch_fit():
 
     The batch fit starts from the true parameters, so it is the maximum
     likelihood fit of all the data (from a k-means start on the 1e6 rows it
-    lands in a worse local optimum for some seeds; README "Streams").
+    lands in a worse local optimum for some seeds; docs/user_guide/streams.md).
     """
     rng = np.random.default_rng(42)
     k, d, n_batches, batch = 8, 4, 200, 5_000

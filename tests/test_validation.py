@@ -233,9 +233,15 @@ def test_float32_data_on_a_float64_model(fitted):
 
 
 def _kernel_signatures():
-    from fastgmm import _kernels, _kmeans, _passes
+    import importlib
+    import pkgutil
+
+    import fastgmm._kernels
+    from fastgmm._kernels import passes as _passes
+    modules = [importlib.import_module(f"fastgmm._kernels.{info.name}")
+               for info in pkgutil.iter_modules(fastgmm._kernels.__path__)]
     counts = {f"{module.__name__}.{name}": len(getattr(module, name).signatures)
-              for module in (_kernels, _kmeans, _passes) for name in dir(module)
+              for module in modules for name in dir(module)
               if hasattr(getattr(module, name), "signatures")}
     counts["task functions"] = (_passes.stats_task.cache_info().currsize,
                                 _passes.score_task.cache_info().currsize)

@@ -1,0 +1,1 @@
+"""Data sources: arrays and memmaps, partitioned sources (memmap partitions, Dask chunks)."""

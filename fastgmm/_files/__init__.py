@@ -1,0 +1,1 @@
+"""Files: the model-file format and the data files of the command line."""

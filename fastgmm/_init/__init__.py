@@ -1,0 +1,1 @@
+"""Initialisation: initial responsibilities and their statistics, for every data source."""

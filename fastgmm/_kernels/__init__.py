@@ -1,0 +1,1 @@
+"""The Numba kernels, their compilation and cache, and the passes that run them."""
