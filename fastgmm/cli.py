@@ -144,7 +144,10 @@ def _fit_estimator(args):
 
         return GaussianMixture(args.k, covariance_type=args.covariance_type,
                                on_collapse="reseed" if args.reseed else "raise",
-                               **_estimator_kwargs(args))
+                               nan_policy=args.nan_policy, **_estimator_kwargs(args))
+    if args.nan_policy != "raise":
+        raise CLIError(f"--nan-policy {args.nan_policy}: missing values are supported by the "
+                       "maximum-likelihood fit only; drop --bayesian")
     if args.reseed:
         raise CLIError("--reseed re-seeds collapsed components of a maximum-likelihood "
                        "fit; the variational mixture (--bayesian) does not collapse: drop one")
@@ -162,7 +165,7 @@ def cmd_fit(args) -> int:
     """``fastgmm fit``: fit a mixture (``--bayesian``: a variational one) to DATA and save it."""
     _check_output(args.output, ())
     gm = _fit_estimator(args)
-    X = read_data(args.data, args.dtype)
+    X = read_data(args.data, args.dtype, allow_nan=args.nan_policy != "raise")
     progress = _progress(args)
     if args.bayesian:
         progress.quantity = "lower bound"
@@ -194,7 +197,7 @@ def cmd_predict(args) -> int:
     if args.output:
         _check_output(args.output, (".npy", ".csv"))
     gm = load_model(args.model)
-    X = read_data(args.data)
+    X = read_data(args.data, allow_nan=_takes_nan(gm))
     if args.proba:
         result, fmt, what = gm.predict_proba(X), "%.9g", "probabilities"
     else:
@@ -210,8 +213,29 @@ def cmd_predict(args) -> int:
 def cmd_score(args) -> int:
     """``fastgmm score``: print the mean log-likelihood of DATA."""
     gm = load_model(args.model)
-    X = read_data(args.data)
+    X = read_data(args.data, allow_nan=_takes_nan(gm))
     print(f"{gm.score(X):.10g}")
+    return 0
+
+
+def _takes_nan(gm) -> bool:
+    """A model fitted under a nan_policy scores rows with missing values."""
+    return getattr(gm, "nan_policy", "raise") != "raise"
+
+
+def cmd_impute(args) -> int:
+    """``fastgmm impute``: DATA with each missing value replaced by its expectation under MODEL."""
+    _check_output(args.output, (".npy", ".csv"))
+    gm = load_model(args.model)
+    if not hasattr(gm, "impute"):
+        raise CLIError(f"{args.model}: a {type(gm).__name__} does not impute; fit a "
+                       "GaussianMixture (fastgmm fit without --bayesian)")
+    X = read_data(args.data, allow_nan=True)
+    filled = gm.impute(X)
+    count = int(np.isnan(X).sum()) if X.shape[0] <= 10_000_000 else None
+    write_array(args.output, filled, "%.9g" if filled.dtype == np.float32 else "%.17g")
+    what = f"{count:,} missing values" if count is not None else "missing values"
+    print(f"imputed {what} of {X.shape[0]:,} x {X.shape[1]} points; wrote {args.output}")
     return 0
 
 
@@ -434,6 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-concentration-prior", type=_positive_float, default=None,
                    metavar="GAMMA", help="concentration of the weight prior with --bayesian; "
                    "smaller keeps fewer components (default: 1 / k)")
+    p.add_argument("--nan-policy", choices=("raise", "omit", "marginalize"), default="raise",
+                   help="NaN entries and empty CSV cells: 'raise' an error (default), "
+                        "'omit' the incomplete rows, or 'marginalize' them as values "
+                        "missing at random (exact EM on the observed entries)")
     p.add_argument("--reseed", action="store_true",
                    help="re-seed a component whose covariance collapses instead of "
                         "failing (on_collapse='reseed')")
@@ -447,6 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proba", action="store_true",
                    help="write component probabilities instead of labels")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("impute", help="fill the missing values (NaN, empty CSV cells) of DATA")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("-o", "--output", required=True, help="filled.npy or .csv")
+    p.set_defaults(func=cmd_impute)
 
     p = sub.add_parser("score", help="print the mean log-likelihood of DATA")
     p.add_argument("model", metavar="MODEL")

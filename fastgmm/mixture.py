@@ -94,6 +94,18 @@ class GaussianMixture(BaseMixture):
         With ``on_collapse='reseed'``, a component whose weight falls below
         this value after an EM step is re-seeded too (0: only collapsed
         covariances are).
+    nan_policy : {'raise', 'omit', 'marginalize'}, default='raise'
+        What NaN entries of ``X`` mean (named as in SciPy). 'raise' rejects
+        them with scikit-learn's error. With 'omit', :meth:`fit` leaves the
+        rows holding a NaN out; with 'marginalize', NaN entries are values
+        missing at random and :meth:`fit` maximises the likelihood of the
+        observed entries exactly (EM on the marginal densities, with each
+        missing entry's conditional mean and covariance in the statistics).
+        Under both, :meth:`predict`, :meth:`predict_proba`,
+        :meth:`score_samples`, :meth:`score` and :meth:`impute` score a row
+        by the marginal density of its observed entries. Data without NaN
+        are fitted exactly as with 'raise'. :meth:`partial_fit` does not
+        take NaN. See the user guide page on missing values.
 
     Attributes
     ----------
@@ -152,6 +164,7 @@ class GaussianMixture(BaseMixture):
         "learning_decay": [Interval(Real, 0, 1, closed="both")],
         "on_collapse": [StrOptions({"raise", "reseed"})],
         "reseed_min_weight": [Interval(Real, 0, 1, closed="left")],
+        "nan_policy": [StrOptions({"raise", "omit", "marginalize"})],
     }
     _array_params = ("weights_init", "means_init", "precisions_init")
 
@@ -176,6 +189,7 @@ class GaussianMixture(BaseMixture):
         learning_decay=0.7,
         on_collapse="raise",
         reseed_min_weight=0.0,
+        nan_policy="raise",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -195,6 +209,7 @@ class GaussianMixture(BaseMixture):
         self.learning_decay = learning_decay
         self.on_collapse = on_collapse
         self.reseed_min_weight = reseed_min_weight
+        self.nan_policy = nan_policy
 
     # ------------------------------------------------------------------ fit
     @atomic
@@ -236,6 +251,10 @@ class GaussianMixture(BaseMixture):
             holds one per batch) and ``converged_`` stays False: a batch
             does not show convergence.
         """
+        if self.nan_policy != "raise":
+            from ._data.missing import reject_in_partial_fit
+
+            reject_in_partial_fit(X, self.nan_policy)
         # The stream goes on while the parameters are the ones partial_fit
         # set; anything else (fit, load, a user) starts a new one.
         state = getattr(self, "_stream_state", None)
@@ -266,6 +285,36 @@ class GaussianMixture(BaseMixture):
             stats, params, t + 1, tuple(getattr(self, name) for name in _stream.FITTED),
             (self.covariance_type, self.n_components, self.n_features_in_))
         return self
+
+    def impute(self, X):
+        """Replace each missing (NaN) entry by its expectation under the fitted mixture.
+
+        A missing entry ``x_m`` of a row with observed entries ``x_o``
+        becomes ``sum_j r_j(x_o) E_j[x_m | x_o]``: the conditional mean of
+        each component, ``mu_m + Sigma_mo Sigma_oo^-1 (x_o - mu_o)``,
+        weighted by the component's responsibility for the observed entries.
+        A row with every entry missing gets the mixture mean. No array of
+        ``n_samples x n_components`` is held.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples with NaN entries (float32 stays float32).
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features)
+            A copy of ``X`` with every NaN replaced (a lazy Dask array for a
+            Dask input).
+        """
+        from ._data import missing as _missing
+
+        self._check_fitted()
+        if type(X).__module__.startswith("dask"):
+            X = self._dask_input(X, reset=False, fitting=False)
+            return _missing.impute_dask(X, self._kernel_model(X.dtype))
+        X = self._validate_X(X, allow_nan=True, reset=False, order="C")
+        return _missing.impute_array(X, self._kernel_model(X.dtype))
 
     # ------------------------------------------------------------ the hooks
     def _check_parameters(self, X, sample_weight):
@@ -327,6 +376,8 @@ class GaussianMixture(BaseMixture):
     def _reseeder(self, X, sample_weight, rng):
         if self.on_collapse != "reseed":
             return None
+        # With missing values, re-seeding draws from the mean-filled rows of the init.
+        X = X.filled() if hasattr(X, "filled") else X
         return _reseed.Reseeder(X, sample_weight, self.covariance_type, self.reg_covar,
                                 self.reseed_min_weight, self.n_components, rng)
 
@@ -360,11 +411,14 @@ class GaussianMixture(BaseMixture):
         self.precisions_ = _model.precisions_from_cholesky(prec_chol, self.covariance_type)
 
     def _kernel_model(self, dtype):
-        return _model.kernel_model(
+        model = _model.kernel_model(
             np.asarray(self.weights_, dtype=np.float64),
             np.asarray(self.means_, dtype=np.float64),
             np.asarray(self.precisions_cholesky_, dtype=np.float64),
             self.covariance_type, dtype)
+        # Under a nan_policy, inference scores rows with NaN by their marginal density.
+        model.marginalize = getattr(self, "nan_policy", "raise") != "raise"
+        return model
 
     # ------------------------------------------------------------ criteria
     def bic(self, X):

@@ -172,3 +172,116 @@ def assert_seed_stats_match(actual, full_pass, cov_type, tied_rtol):
         np.testing.assert_allclose(actual.S2, full_pass.S2, rtol=tied_rtol)
     else:
         np.testing.assert_array_equal(actual.S2, full_pass.S2)
+
+
+def marginal_em_step(X, weights, means, covariances, covariance_type, reg_covar,
+                     sample_weight=None, eps=np.finfo(np.float64).eps):
+    """One exact EM iteration on data with NaN entries, row by row and component by component.
+
+    E-step: ``log phi_j + log N(x_o | mu_jo, Sigma_j,oo)`` with scipy over the
+    observed entries ``o`` of each row. M-step: each row completed per
+    component by its conditional mean ``mu_m + Sigma_mo Sigma_oo^-1 (x_o - mu_o)``,
+    with the conditional covariance ``Sigma_mm - Sigma_mo Sigma_oo^-1 Sigma_om``
+    added to the scatter (Ghahramani and Jordan 1994). Rows with every entry
+    missing are left out. Returns the mean observed-data log-likelihood of
+    the given parameters and the new ``(weights, means, covariances)``.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    means = np.asarray(means, dtype=np.float64)
+    k = means.shape[0]
+    covs = full_covariances(covariances, covariance_type, k, d)
+    w_all = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    nk = np.zeros(k)
+    sum_x = np.zeros((k, d))
+    rows = []  # (weight, resp, completed rows, conditional covariances)
+    loglik = 0.0
+    total_w = 0.0
+    for i in range(n):
+        obs = ~np.isnan(X[i])
+        if not obs.any():
+            continue
+        mis = ~obs
+        wlp = np.empty(k)
+        completed = np.empty((k, d))
+        cond = np.zeros((k, d, d))
+        for j in range(k):
+            S = covs[j]
+            S_oo = S[np.ix_(obs, obs)]
+            wlp[j] = np.log(weights[j]) + multivariate_normal(
+                mean=means[j][obs], cov=S_oo).logpdf(X[i, obs])
+            completed[j] = X[i]
+            if mis.any():
+                B = np.linalg.solve(S_oo, S[np.ix_(obs, mis)]).T  # Sigma_mo Sigma_oo^-1
+                completed[j, mis] = means[j][mis] + B @ (X[i, obs] - means[j][obs])
+                cond[j][np.ix_(mis, mis)] = S[np.ix_(mis, mis)] - B @ S[np.ix_(obs, mis)]
+        lp = logsumexp(wlp)
+        r = np.exp(wlp - lp)
+        loglik += w_all[i] * lp
+        total_w += w_all[i]
+        nk += w_all[i] * r
+        sum_x += w_all[i] * r[:, None] * completed
+        rows.append((w_all[i], r, completed, cond))
+    nk = nk + 10 * eps
+    new_means = sum_x / nk[:, None]
+    scatter = np.zeros((k, d, d))
+    for w, r, completed, cond in rows:
+        for j in range(k):
+            diff = completed[j] - new_means[j]
+            scatter[j] += w * r[j] * (np.outer(diff, diff) + cond[j])
+    eye = np.eye(d)
+    if covariance_type == "full":
+        cov = np.array([scatter[j] / nk[j] + reg_covar * eye for j in range(k)])
+    elif covariance_type == "tied":
+        cov = scatter.sum(axis=0) / nk.sum() + reg_covar * eye
+    else:
+        cov = np.array([np.diag(scatter[j]) / nk[j] + reg_covar for j in range(k)])
+        if covariance_type == "spherical":
+            cov = cov.mean(axis=1)
+    return loglik / total_w, (nk / nk.sum(), new_means, cov)
+
+
+def marginal_log_prob(X, weights, means, covariances, covariance_type):
+    """``log p(x_o)`` and ``log r_j(x_o)`` of each row (rows may hold NaN)."""
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    k = len(weights)
+    covs = full_covariances(covariances, covariance_type, k, d)
+    wlp = np.zeros((n, k))
+    for i in range(n):
+        obs = ~np.isnan(X[i])
+        for j in range(k):
+            wlp[i, j] = np.log(weights[j])
+            if obs.any():
+                wlp[i, j] += multivariate_normal(
+                    mean=np.asarray(means[j])[obs],
+                    cov=covs[j][np.ix_(obs, obs)]).logpdf(X[i, obs])
+    lp = logsumexp(wlp, axis=1)
+    return lp, wlp - lp[:, None]
+
+
+def marginal_impute(X, weights, means, covariances, covariance_type):
+    """Each NaN replaced by ``sum_j r_j(x_o) E_j[x_m | x_o]``, row by row."""
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    k = len(weights)
+    covs = full_covariances(covariances, covariance_type, k, d)
+    _, log_resp = marginal_log_prob(X, weights, means, covariances, covariance_type)
+    out = X.copy()
+    for i in range(n):
+        obs = ~np.isnan(X[i])
+        mis = ~obs
+        if not mis.any():
+            continue
+        value = np.zeros(mis.sum())
+        for j in range(k):
+            mu = np.asarray(means[j], dtype=np.float64)
+            S = covs[j]
+            if obs.any():
+                B = np.linalg.solve(S[np.ix_(obs, obs)], S[np.ix_(obs, mis)]).T
+                cm = mu[mis] + B @ (X[i, obs] - mu[obs])
+            else:
+                cm = mu[mis]
+            value += np.exp(log_resp[i, j]) * cm
+        out[i, mis] = value
+    return out

@@ -69,7 +69,7 @@ def test_get_params_set_params():
         "n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
         "init_params", "weights_init", "means_init", "precisions_init", "random_state",
         "warm_start", "verbose", "verbose_interval", "learning_offset",
-        "learning_decay", "on_collapse", "reseed_min_weight"}
+        "learning_decay", "on_collapse", "reseed_min_weight", "nan_policy"}
     assert gm.set_params(n_components=4, covariance_type="spherical") is gm
     assert gm.get_params()["n_components"] == 4
     gm.fit(_blobs())

@@ -13,6 +13,7 @@ import numpy as np
 
 from .._kernels.layout import CHUNK_ROWS, ROUND_MAX_ROWS, s2_shape
 from .._model.stats import KernelModel, Stats
+from .missing import MissingValues
 from .source import PartitionedSource, nonfinite_error, sum_in_order
 
 # Per-chunk partial statistics of one round stay under this many bytes.
@@ -54,6 +55,8 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     """
     if isinstance(X, PartitionedSource):
         return _accumulate_partitions(X, model)
+    if isinstance(X, MissingValues):  # rows with NaN entries, marginalised
+        return X.accumulate(sample_weight, model)
     # Kernel modules load on first use: building their dispatchers would
     # otherwise add tens of milliseconds to ``import fastgmm``.
     from .._kernels.passes import em_pass
@@ -64,14 +67,24 @@ def accumulate(X, sample_weight, model: KernelModel) -> Stats:
     step = round_rows(model, d)
     empty_w = np.empty(0, dtype=X.dtype)
     total = None
+
+    def complete_pass(X_round, w):
+        N, S1, S2, ll, wsum, ent = em_pass(X_round, w, *model.args(), rows_s2[0], rows_s2[2],
+                                           model.want_entropy)
+        return Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
+                     model.center.astype(np.float64), ent)
+
     # At least one call, so that no rows still give (zero) statistics.
     for start in range(0, max(n, 1), step):
         stop = min(start + step, n)
         w = empty_w if sample_weight is None else contiguous_rows(sample_weight, start, stop)
-        N, S1, S2, ll, wsum, ent = em_pass(contiguous_rows(X, start, stop), w, *model.args(),
-                                           rows_s2[0], rows_s2[2], model.want_entropy)
-        part = Stats(N, S1, S2, ll, wsum, model.means.astype(np.float64),
-                     model.center.astype(np.float64), ent)
+        if model.marginalize is not False:  # rows with NaN entries: see _data/missing.py
+            from .missing import round_stats
+
+            part = round_stats(contiguous_rows(X, start, stop), w, model, complete_pass,
+                               (start, stop))
+        else:
+            part = complete_pass(contiguous_rows(X, start, stop), w)
         total = part if total is None else total + part
     return total
 
@@ -122,9 +135,19 @@ def score(X, model: KernelModel, want_log_resp: bool = False):
     step = ROUND_MAX_ROWS
     for start in range(0, n, step):
         stop = min(start + step, n)
-        score_pass(contiguous_rows(X, start, stop), *model.args(), log_prob[start:stop],
-                   labels[start:stop], log_resp[start:stop] if want_log_resp else log_resp)
+        rows = contiguous_rows(X, start, stop)
+        out = (log_prob[start:stop], labels[start:stop],
+               log_resp[start:stop] if want_log_resp else log_resp)
+        score_pass(rows, *model.args(), *out)
+        if model.marginalize is not False:  # rows with NaN entries: their marginal density
+            from .missing import score_incomplete
+
+            score_incomplete(rows, model, *out)
     far = far_rows(log_prob)
+    if far.size and model.marginalize is not False:
+        # The far-point rescoring takes complete rows; an incomplete row's
+        # marginal density comes from its own kernel above.
+        far = far[~np.isnan(X[far]).any(axis=1)]
     if far.size:  # points so far away that the squares overflow or swamp the rest
         from .._model.far import rescore_far_rows
 

@@ -163,22 +163,34 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
         if not do_init:  # before validate_data reads n_features_in_
             self._check_fitted_shapes("set warm_start=False to fit from a new "
                                       "initialisation")
+        policy = self._nan_policy()
         if _is_dask(X):
             from .._data import dask as _dask
 
             X = self._dask_input(X, reset=do_init, fitting=True)
             if sample_weight is not None and not _is_dask(sample_weight):
                 sample_weight = self._check_sample_weight(sample_weight, X)
+            sample_weight = _dask.check_sample_weight(sample_weight, X)
+            source = _dask.DaskPartitions(X, sample_weight)
+            if policy != "raise":  # missing values: see fastgmm._data.missing
+                from .._data import missing
+
+                source = missing.dask_fit_data(X, sample_weight, policy, self.n_components)
             # The chunks carry their weights, so the driver is given none.
-            self._fit_source(_dask.DaskPartitions(X, _dask.check_sample_weight(sample_weight, X)),
-                             None, do_init)
+            self._fit_source(source, None, do_init)
             return X
         # Kernels see C-ordered rows only (one compilation per dtype): other
         # layouts are copied once here; a memmap is streamed as it is.
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2,
-                          reset=do_init,
-                          order=None if isinstance(X, np.memmap) else "C")
-        self._fit_source(X, self._check_sample_weight(sample_weight, X), do_init)
+        X = self._validate_X(X, ensure_min_samples=2, reset=do_init,
+                             order=None if isinstance(X, np.memmap) else "C")
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        source = X
+        if policy != "raise":  # missing values: see fastgmm._data.missing
+            from .._data import missing
+
+            source, sample_weight = missing.fit_data(X, sample_weight, policy,
+                                                     self.n_components)
+        self._fit_source(source, sample_weight, do_init)
         return X
 
     @atomic
@@ -196,6 +208,29 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
             The estimator.
         """
         return super().set_params(**params)
+
+    def _nan_policy(self) -> str:
+        """What NaN entries of X mean: 'raise' (an error) unless a subclass says otherwise."""
+        return getattr(self, "nan_policy", "raise")
+
+    def _validate_X(self, X, allow_nan=None, **kwargs):
+        """``validate_data`` of X in float32/float64, NaN allowed by a ``nan_policy``
+        (or by ``allow_nan``).
+
+        scikit-learn's error for NaN gets one more sentence, saying where
+        missing values are supported.
+        """
+        allow = self._nan_policy() != "raise" if allow_nan is None else allow_nan
+        try:
+            return validate_data(self, X, dtype=FLOAT_DTYPES,
+                                 ensure_all_finite="allow-nan" if allow else True, **kwargs)
+        except ValueError as error:
+            if str(error).startswith("Input X contains NaN"):
+                raise ValueError(
+                    f"{error} Missing values are supported by fastgmm's "
+                    "GaussianMixture(nan_policy='marginalize').fit, which marginalises "
+                    "them.") from None
+            raise
 
     def _fit_source(self, X, sample_weight, do_init):
         """The EM driver on validated data: ``n_init`` runs, best one kept.
@@ -361,7 +396,7 @@ class BaseMixture(PersistenceMixin, DensityMixin, BaseEstimator):
     def _score(self, X, want_log_resp=False):
         """``(log p(x), label, log-responsibilities or None)`` of new data."""
         self._check_fitted()
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = self._validate_X(X, reset=False)
         return score(X, self._kernel_model(X.dtype), want_log_resp)
 
     def _dask_input(self, X, reset, fitting):

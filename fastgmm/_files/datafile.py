@@ -129,7 +129,7 @@ def write_array(path: str, array: np.ndarray, fmt: str) -> None:
 
 
 # ------------------------------------------------------------------ reading
-def read_data(path: str, dtype: str | None = None) -> np.ndarray:
+def read_data(path: str, dtype: str | None = None, allow_nan: bool = False) -> np.ndarray:
     """Open a ``.npy`` file as a read-only memmap, or parse a numeric ``.csv``.
 
     Parameters
@@ -139,6 +139,9 @@ def read_data(path: str, dtype: str | None = None) -> np.ndarray:
     dtype : {'float32', 'float64'}, default=None
         Force this dtype; by default float32 and float64 are kept and other
         numeric dtypes become float64.
+    allow_nan : bool, default=False
+        Accept missing values: NaN entries, and in a CSV file empty cells
+        (read as NaN). Infinity is refused either way.
 
     Returns
     -------
@@ -162,7 +165,7 @@ def read_data(path: str, dtype: str | None = None) -> np.ndarray:
         except (ValueError, OSError, EOFError) as exc:
             raise DataFileError(f"{path}: not a readable .npy array ({one_line(exc)})") from None
     elif suffix == ".csv":
-        X = _read_csv(p)
+        X = _read_csv(p, allow_nan)
     else:
         raise DataFileError(f"{path}: unsupported data file type '{suffix}' (use .npy or .csv)")
     if X.ndim == 1:
@@ -178,11 +181,17 @@ def read_data(path: str, dtype: str | None = None) -> np.ndarray:
         X = np.asarray(X, dtype=dtype)
     elif X.dtype not in FLOAT_DTYPES:
         X = np.asarray(X, dtype=np.float64)
-    _check_finite(X, path)
+    _check_finite(X, path, allow_nan)
     return X
 
 
-def _read_csv(p: Path) -> np.ndarray:
+def _cell(text: str) -> float:
+    """A CSV cell, an empty one read as NaN (a missing value)."""
+    text = text.strip()
+    return float(text) if text else np.nan
+
+
+def _read_csv(p: Path, allow_nan: bool = False) -> np.ndarray:
     with open(p, encoding="utf-8-sig") as f:
         first = f.readline()
     if not first.strip():
@@ -190,12 +199,15 @@ def _read_csv(p: Path) -> np.ndarray:
     header = not _is_numeric_row(first)
     try:
         return np.loadtxt(p, delimiter=",", skiprows=int(header), ndmin=2,
-                          dtype=np.float64, encoding="utf-8-sig")
+                          dtype=np.float64, encoding="utf-8-sig",
+                          converters=_cell if allow_nan else None)
     except ValueError as exc:
         reason = one_line(exc).split(";")[0].rstrip(".")
+        hint = ("" if allow_nan else "; empty cells are missing values only when asked for "
+                "(fastgmm fit --nan-policy marginalize or omit)")
         raise DataFileError(f"{p}: not a numeric CSV file ({reason}); expected numeric "
                             "columns separated by commas, with an optional header "
-                            "line") from None
+                            f"line{hint}") from None
 
 
 def _is_numeric_row(line: str) -> bool:
@@ -206,10 +218,16 @@ def _is_numeric_row(line: str) -> bool:
     return True
 
 
-def _check_finite(X: np.ndarray, path: str) -> None:
+def _check_finite(X: np.ndarray, path: str, allow_nan: bool = False) -> None:
     for start in range(0, X.shape[0], _CHECK_ROWS):
-        ok = np.isfinite(np.asarray(X[start:start + _CHECK_ROWS])).all(axis=1)
+        block = np.asarray(X[start:start + _CHECK_ROWS])
+        ok = (~np.isinf(block) if allow_nan else np.isfinite(block)).all(axis=1)
         if not ok.all():
             row = start + int(np.flatnonzero(~ok)[0])
+            if allow_nan:
+                raise DataFileError(f"{path}: data contain infinity (first in data row "
+                                    f"{row + 1}); remove those values first")
             raise DataFileError(f"{path}: data contain NaN or infinity (first in data "
-                                f"row {row + 1}); remove or impute those values first")
+                                f"row {row + 1}); remove or impute those values first, "
+                                "or fit with --nan-policy marginalize (or omit) to treat "
+                                "NaN as missing values")

@@ -153,6 +153,9 @@ class KernelModel:
     center: np.ndarray
     mu_proj: np.ndarray
     want_entropy: bool = False
+    # Rows may hold NaN entries, which the pass marginalises (fastgmm._data.missing):
+    # True, or a dict in which a fit's data source keeps how its rounds split.
+    marginalize: bool | dict = False
 
     def args(self):
         return (self.kind, self.means, self.chol, self.prec, self.log_norm,
