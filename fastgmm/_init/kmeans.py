@@ -40,37 +40,6 @@ def first_seed(rng_uniform, sample_weight, n, dtype):
     return int(min(np.searchsorted(cdf, rng_uniform, side="right"), n - 1))
 
 
-@kernel(fastmath=False)
-def pick_rows(closest, sw, targets, proto):
-    """``searchsorted(cumsum(sw * closest), targets)`` in the dtype of ``proto``, clipped.
-
-    scikit-learn's candidate draw: each row's squared distance and weight in
-    the data's dtype, their product summed left to right in that dtype (as
-    ``numpy.cumsum`` does), each target at the first row whose running sum
-    reaches it. One pass, no array of ``n``: targets are visited in
-    ascending order. ``sw`` empty means unit weights; ``proto`` is a
-    one-element array of the data's dtype (its value is not used).
-    """
-    n = closest.shape[0]
-    m = targets.shape[0]
-    order = np.argsort(targets)
-    out = np.full(m, n - 1, dtype=np.int64)
-    cell = np.zeros(2, dtype=proto.dtype)
-    t = 0  # NaN targets sort last and are never reached: clipped, as in NumPy
-    for i in range(n):
-        if t >= m:
-            break
-        cell[1] = closest[i]
-        if sw.shape[0] > 0:
-            cell[1] = cell[1] * sw[i]
-        cell[0] = cell[0] + cell[1]
-        running = np.float64(cell[0])
-        while t < m and running >= targets[order[t]]:
-            out[order[t]] = i
-            t += 1
-    return out
-
-
 def kmeans_plusplus_all(problems, n_clusters, streams):
     """scikit-learn's greedy k-means++ seeding (``kmeans_plusplus``) of every problem.
 
