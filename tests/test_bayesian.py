@@ -29,15 +29,9 @@ COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
 PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_",
           "mean_precision_", "degrees_of_freedom_", "mean_prior_", "covariance_prior_")
-# Parity is claimed for every combination. As for GaussianMixture (see
-# test_parity.py), random_from_data with tied starts elsewhere today: a strict
-# xfail, which fails (XPASS) the day parity holds.
-TIED_SEED_INIT = pytest.mark.xfail(
-    strict=True, reason="tied initial covariance differs from scikit-learn from seeded "
-    "inits: issue 23")
-INITS = [pytest.param(init, cov, id=f"{init}-{cov}",
-                      marks=[TIED_SEED_INIT] if (init, cov) == ("random_from_data", "tied")
-                      else [])
+# Parity for every combination (random_from_data with tied included: the
+# tied start counts every row as scikit-learn's X^T X does).
+INITS = [pytest.param(init, cov, id=f"{init}-{cov}")
          for init in ("random", "random_from_data") for cov in COVARIANCE_TYPES]
 # (seed, n_samples, n_features, n_generating_components, n_components)
 DATASETS = [(0, 400, 2, 3, 5), (1, 300, 1, 2, 3), (2, 600, 4, 3, 4)]

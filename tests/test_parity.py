@@ -18,22 +18,9 @@ from fastgmm import GaussianMixture
 
 COVARIANCE_TYPES = naive.COVARIANCE_TYPES
 PARAMS = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
-# Parity is claimed for every seeded initialisation; where fastgmm breaks it
-# today the test says so with a strict xfail, which turns into a failure
-# (XPASS) the day parity holds.
-TIED_SEED_INIT = pytest.mark.xfail(
-    strict=True, reason="tied initial covariance differs from scikit-learn from seeded "
-    "inits: issue 23")
-KMEANS_PLUS_PLUS_SEEDS = pytest.mark.xfail(
-    strict=True, reason="k-means++ draws other seed rows than "
-    "sklearn.cluster.kmeans_plusplus with the same random_state: issue 23")
-KMEANS_PLUS_PLUS_TIED = pytest.mark.xfail(
-    strict=True, reason="k-means++ draws other seed rows than kmeans_plusplus, and the "
-    "tied initial covariance from seed rows differs from scikit-learn's: issue 23")
 # Random initialisations reproduce sklearn's draws, hence its fits.
 RANDOM_INITS = [
-    pytest.param(init, cov, id=f"{init}-{cov}",
-                 marks=[TIED_SEED_INIT] if (init, cov) == ("random_from_data", "tied") else [])
+    pytest.param(init, cov, id=f"{init}-{cov}")
     for init in ("random", "random_from_data") for cov in COVARIANCE_TYPES
 ]
 # (seed, n_samples, n_features, n_components): d = 1, k = 1, and a data set
@@ -145,9 +132,7 @@ def test_random_inits_max_iter_0_give_sklearn_initial_parameters(init_params, co
                                    rtol=1e-6, atol=1e-12, err_msg=name)
 
 
-@pytest.mark.parametrize("cov_type", [
-    pytest.param(cov, marks=[KMEANS_PLUS_PLUS_TIED if cov == "tied" else KMEANS_PLUS_PLUS_SEEDS])
-    for cov in COVARIANCE_TYPES])
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
 def test_kmeans_plus_plus_max_iter_0_gives_sklearn_initial_parameters(cov_type):
     """The seeds are single rows drawn as kmeans_plusplus draws them (README:
     'Initialisation is scikit-learn's'), so the initial model is sklearn's."""
@@ -167,16 +152,11 @@ def _sorted_by_first_mean(gm):
     return gm.weights_[order], gm.means_[order], cov
 
 
-@pytest.mark.parametrize(("init_params", "cov_type"), [
-    pytest.param(init, cov, id=f"{init}-{cov}",
-                 marks=[KMEANS_PLUS_PLUS_TIED]
-                 if (init, cov) == ("k-means++", "tied") else [])
-    for init in ("kmeans", "k-means++") for cov in COVARIANCE_TYPES])
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
 def test_kmeans_inits_as_good_as_sklearn(init_params, cov_type):
-    """On clear data both k-means starts lead to sklearn's optimum. With
-    k-means++ and tied, sklearn starts from its pooled scatter of all rows and
-    stops on a flat saddle (-6.35 here) while fastgmm, from other seeds and a
-    tied covariance of reg_covar, reaches the optimum (-3.99)."""
+    """On clear data both k-means starts (scikit-learn's own seeds and labels)
+    lead to sklearn's optimum."""
     X, _, _ = _mixture_data(13, 900, 2, 3, cov_type, separation=10.0)
     kwargs = dict(n_components=3, covariance_type=cov_type, init_params=init_params,
                   random_state=0, tol=1e-8, max_iter=500)

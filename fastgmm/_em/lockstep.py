@@ -27,11 +27,12 @@ from sklearn.utils import check_random_state
 from .._data.arrays import round_rows
 from .._init.dispatch import SEEDED, initial_resp, initial_stats, seed_rows
 from .._init.random import Streams
-from .._init.resp import one_hot, resp_rows, stats_from_resp_many, total_weight
+from .._init.resp import (every_row_stats, one_hot, resp_rows, stats_from_resp_many,
+                          total_weight)
 from .._kernels.layout import KIND_CODES, SLICE_ROWS, s2_shape
 from .._model import gaussian as _model
 from .._model.checks import precision_shape
-from .._model.stats import Stats
+from .._model.stats import Stats, leave_unassigned
 
 
 # Initial responsibilities of a batch of problems are held at once up to this size.
@@ -139,10 +140,11 @@ class LockstepEM:
                 out.append(list(_kmeans.kmeans_plusplus_all(lockstep, k, streams)[1]))
                 continue
             centers, labels = _kmeans.kmeans_all(lockstep, k, streams)
-            out.append([(resp_rows(one_hot(labels[problems.offsets[p]:problems.offsets[p + 1]],
-                                           k),
+            rows = [slice(problems.offsets[p], problems.offsets[p + 1])
+                    for p in range(problems.count)]
+            out.append([(resp_rows(one_hot(labels[rows[p]], k),
                                    problems.offsets[p + 1] - problems.offsets[p], dtype),
-                         centers[p])
+                         _kmeans.cluster_shifts(problems.rows(p), labels[rows[p]], centers[p]))
                         for p in range(problems.count)])
         return out
 
@@ -189,6 +191,12 @@ class LockstepEM:
                                      X.reshape(m, k, d).astype(np.float64), self.cov_type)
         stats.weight = np.array([total_weight(problems.weights(p), len(problems.rows(p)))
                                  for p in problem.tolist()])
+        if self.cov_type == "tied":
+            # Each run's pass over all its rows, as its own fit makes it.
+            stats.unassigned = np.stack([
+                leave_unassigned(one, every_row_stats(problems.rows(p), problems.weights(p),
+                                                      one.center)).unassigned
+                for p, one in zip(problem.tolist(), _unstack(stats))])
         return stats
 
     def _batches(self, problem, runs):
@@ -321,12 +329,16 @@ _STATS_FIELDS = ("N", "S1", "S2", "loglik", "weight", "shift", "center")
 
 def _stack(stats):
     """Statistics of several runs as one Stats with a leading run axis."""
-    return Stats(*(np.stack([getattr(st, name) for st in stats]) for name in _STATS_FIELDS))
+    out = Stats(*(np.stack([getattr(st, name) for st in stats]) for name in _STATS_FIELDS))
+    if any(st.unassigned is not None for st in stats):  # seed-row inits, tied
+        out.unassigned = np.stack([st.unassigned for st in stats])
+    return out
 
 
 def _unstack(stats):
     """The runs of a Stats with a leading run axis, one Stats each."""
-    return [Stats(*(getattr(stats, name)[i] for name in _STATS_FIELDS))
+    return [Stats(*(getattr(stats, name)[i] for name in _STATS_FIELDS),
+                  unassigned=None if stats.unassigned is None else stats.unassigned[i])
             for i in range(len(stats.N))]
 
 

@@ -19,8 +19,9 @@ from .._data import source
 from .._data.missing import MissingValues
 from .._data.source import PartitionedSource
 from . import scalable
-from .._model.stats import Stats
-from .resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
+from .._model.stats import Stats, leave_unassigned
+from .resp import (every_row_stats, one_hot, random_resp, seed_row_stats, stats_from_resp,
+                   total_weight)
 
 
 def _on_disk(X):
@@ -98,12 +99,18 @@ def seed_stats(X, sample_weight, indices, covariance_type) -> Stats:
 
     Only those rows carry responsibility, so their statistics are those of
     the pass over just them (each component's from its own row); the total
-    weight is that of all rows, :func:`fastgmm._init.resp.total_weight`.
+    weight is that of all rows, :func:`fastgmm._init.resp.total_weight`. Tied:
+    one pass over all rows adds the mass the seeds leave unassigned
+    (:attr:`fastgmm._model.stats.Stats.unassigned`), for scikit-learn's tied
+    covariance.
     """
     indices = np.asarray(indices, dtype=np.int64)
     w = None if sample_weight is None else np.asarray(sample_weight)[indices]
-    return seed_row_stats(np.asarray(X[indices]), w, total_weight(sample_weight, X.shape[0]),
-                          covariance_type)
+    stats = seed_row_stats(np.asarray(X[indices]), w, total_weight(sample_weight, X.shape[0]),
+                           covariance_type)
+    if covariance_type == "tied":
+        stats = leave_unassigned(stats, every_row_stats(X, sample_weight, stats.center))
+    return stats
 
 
 def initial_resp(X, sample_weight, n_components, init_params, rng):
@@ -115,12 +122,12 @@ def initial_resp(X, sample_weight, n_components, init_params, rng):
     :func:`fastgmm._init.resp.stats_from_resp`. The inits in :data:`SEEDED`
     need no responsibilities: :func:`seed_rows` and :func:`seed_stats`.
     """
-    from .kmeans import kmeans  # loaded on first use, see _data.arrays
+    from .kmeans import cluster_shifts, kmeans  # loaded on first use, see _data.arrays
 
     k = n_components
     if init_params == "kmeans":
         centers, labels = kmeans(X, k, rng, sample_weight)
-        return one_hot(labels, k), centers
+        return one_hot(labels, k), cluster_shifts(X, labels, centers)
     if init_params == "random":
         ref = np.asarray(X[0], dtype=np.float64)
         return random_resp(rng, k, sample_weight), np.repeat(ref[None], k, axis=0)

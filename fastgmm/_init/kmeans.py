@@ -1,9 +1,11 @@
 """k-means++ seeding and Lloyd's k-means for ``init_params='k-means++'`` and ``'kmeans'``.
 
-These give the two initialisations their starting points without calling
-scikit-learn's KMeans, following its algorithms (greedy k-means++ with
-``2 + log k`` local trials, Lloyd's iterations with its stopping rules) and
-consuming the random stream as it does. Every pass over the data is a
+These give the two initialisations scikit-learn's own starting points
+without calling its KMeans: the seeds of ``kmeans_plusplus`` and the labels
+of ``KMeans(n_init=1)`` for the same random state (the same draws in the same
+order, Lloyd's iterations with its stopping rule and empty-cluster
+relocation), Lloyd's iterations accelerated by exact bounds
+(:mod:`fastgmm._kernels.lloyd`). Every pass over the data is a
 kernel of :mod:`fastgmm._kernels.kmeans`, run for all problems at once
 (``fit_many``); the per-problem NumPy arithmetic here runs element by
 element on stacked arrays, so every problem gets exactly what it gets alone.
@@ -15,19 +17,42 @@ import math
 
 import numpy as np
 
-from .._kernels.kmeans import Problems, lloyd_pass, nearest_pass
+from .._kernels import lloyd as _lloyd
+from .._kernels.kmeans import Problems, lloyd_pass, nearest_pass, pick_rows
+from .._kernels.layout import readonly
+from .._kernels.threads import launch
 from .random import Streams
 
 
-def choice_from_uniform(uniform, cumulative):
-    """The indices that uniform draws in [0, 1) pick, in proportion to the
-    increments of ``cumulative``."""
-    idx = np.searchsorted(cumulative, uniform * cumulative[-1])
-    return np.minimum(idx, len(cumulative) - 1)
+def first_seed(rng_uniform, sample_weight, n, dtype):
+    """The row scikit-learn's k-means++ starts from, given its one uniform draw.
+
+    ``RandomState.choice(n, p=w / w.sum())`` with the weights in the data's
+    dtype (unit weights without ``sample_weight``), as ``_kmeans_plusplus``
+    calls it: the cumulative sum of ``p`` in float64, normalised by its last
+    value, searched on the right. Done with the same NumPy operations, so
+    the row is the one scikit-learn picks from the same draw.
+    """
+    w = (np.ones(n, dtype=dtype) if sample_weight is None
+         else np.asarray(sample_weight).astype(dtype, copy=False))
+    cdf = np.cumsum(w / w.sum(), dtype=np.float64)
+    cdf /= cdf[-1]
+    return int(min(np.searchsorted(cdf, rng_uniform, side="right"), n - 1))
 
 
 def kmeans_plusplus_all(problems, n_clusters, streams):
-    """Greedy k-means++ seeding (Arthur & Vassilvitskii, 2007) of every problem.
+    """scikit-learn's greedy k-means++ seeding (``kmeans_plusplus``) of every problem.
+
+    Each problem draws from its own stream exactly what
+    ``sklearn.cluster.kmeans_plusplus`` draws from a ``RandomState``: one
+    uniform for the first centre (weighted by the sample weights), then per
+    centre ``2 + int(log k)`` uniforms scaled by the current potential,
+    the candidates they land on in the weighted cumulative potential, and the
+    candidate that leaves the least potential. The sums that decide the
+    draws are rounded to the data's dtype as scikit-learn's are; distances
+    are computed directly (``|x - c|^2``), so only draws that fall within
+    rounding of a boundary, or candidates whose potentials tie to rounding,
+    can differ from scikit-learn's.
 
     Returns ``centers`` (m, k, d) float64 and ``indices`` (m, k), the row
     within its problem each centre was taken from. One launch per step
@@ -35,89 +60,159 @@ def kmeans_plusplus_all(problems, n_clusters, streams):
     """
     X, m = problems.X, problems.count
     d = X.shape[1]
+    dtype = X.dtype
+    proto = np.zeros(1, dtype=dtype)
     everyone = np.arange(m)
     n_local_trials = 2 + int(math.log(n_clusters))
     centers = np.empty((m, n_clusters, d))
     indices = np.empty((m, n_clusters), dtype=np.int64)
     for p in range(m):
-        n, w = int(problems.sizes[p]), problems.weights(p)
-        if w is None:
-            indices[p, 0] = streams.draw(p, ("randint", n))
-        else:
-            indices[p, 0] = choice_from_uniform(streams.draw(p, ("uniform", 1)), np.cumsum(w))[0]
+        u = float(streams.draw(p, ("uniform", 1))[0])
+        indices[p, 0] = first_seed(u, problems.weights(p), int(problems.sizes[p]), dtype)
     centers[:, 0] = X[problems.offsets[:-1] + indices[:, 0]]
     closest = np.full(X.shape[0], np.inf)
     nearest_pass(problems, everyone, closest, centers[:, :1], True)
+    # The potential each draw is scaled by, rounded to the data's dtype as
+    # scikit-learn's (a dot product in that dtype) is.
+    potential = nearest_pass(problems, everyone, np.full(X.shape[0], np.inf), centers[:, :1],
+                         False)[:, 0].astype(dtype)
     ids = np.empty((m, n_local_trials), dtype=np.int64)
     for c in range(1, n_clusters):
         for p in range(m):
-            n, w = int(problems.sizes[p]), problems.weights(p)
-            near = closest[problems.rows(p)]
-            cumulative = np.cumsum(near if w is None else near * w)
-            if not cumulative[-1] > 0:
-                # Every point coincides with a centre already: any row will do.
-                ids[p] = streams.draw(p, ("randint", n, n_local_trials))
-            else:
-                ids[p] = choice_from_uniform(streams.draw(p, ("uniform", n_local_trials)),
-                                             cumulative)
+            w = problems.weights(p)
+            sw = (np.empty(0, dtype) if w is None
+                  else np.ascontiguousarray(w).astype(dtype, copy=False))
+            targets = streams.draw(p, ("uniform", n_local_trials)) * potential[p]
+            ids[p] = pick_rows(closest[problems.rows(p)], sw,
+                                np.ascontiguousarray(targets, dtype=np.float64), proto)
         candidates = np.ascontiguousarray(X[problems.offsets[:-1, None] + ids], dtype=np.float64)
-        best = np.argmin(nearest_pass(problems, everyone, closest, candidates, False), axis=1)
+        pots = nearest_pass(problems, everyone, closest, candidates, False).astype(dtype)
+        best = np.argmin(pots, axis=1)
+        potential = pots[everyone, best]
         centers[:, c] = candidates[everyone, best]
         indices[:, c] = ids[everyone, best]
         nearest_pass(problems, everyone, closest, centers[:, c:c + 1], True)
     return centers, indices
 
 
-def kmeans_all(problems, n_clusters, streams, max_iter=300, tol=1e-4):
-    """Lloyd's k-means from a k-means++ start, as scikit-learn's KMeans(n_init=1), of every problem.
+def _mean_and_tolerance(problems, tol):
+    """Each problem's mean row and scikit-learn's ``tol * mean(var(X, axis=0))``.
 
-    A problem stops when its labels no longer change or its total squared
-    centre shift falls below ``tol`` times its mean feature variance. Empty
-    clusters move to the points farthest from their centres. Returns
-    ``centers`` (m, k, d) and every row's label (rows of the shared array).
+    The variance is unweighted, as scikit-learn's ``_tolerance`` takes it,
+    and comes from one pass about the problem's first row (sums relative to
+    a data row keep their precision far from the origin).
     """
     X, m = problems.X, problems.count
     d = X.shape[1]
-    everyone = np.arange(m)
-    centers, _ = kmeans_plusplus_all(problems, n_clusters, streams)
-    # Each problem's variance, from a Lloyd pass about its first row (sums
-    # relative to a data row keep their precision far from the origin).
-    ref = np.ascontiguousarray(X[problems.offsets[:-1]], dtype=np.float64)[:, None]
-    sums, weights, inertia, _ = lloyd_pass(problems, everyone, ref,
-                                       np.full(X.shape[0], -1, np.int64), np.empty(X.shape[0]))
-    tol_abs = np.empty(m)
-    for p in range(m):
-        mean = sums[p, 0] / weights[p, 0]
-        tol_abs[p] = tol * (inertia[p] / weights[p, 0] - float(mean @ mean)) / d
-    labels = np.full(X.shape[0], -1, dtype=np.int64)
-    dist = np.empty(X.shape[0])
-    active = everyone
-    for it in range(max_iter):
-        if len(active) == 0:
-            break
-        sums, weights, _, changed = lloyd_pass(problems, active, centers[active], labels, dist)
-        shift = np.zeros_like(sums)
-        nonempty = weights > 0
-        shift[nonempty] = sums[nonempty] / weights[nonempty][:, None]
-        has_empty = ~nonempty.all(axis=1)
-        for i in np.flatnonzero(has_empty):
-            p = active[i]
-            empty = np.flatnonzero(weights[i] == 0)
-            w = problems.weights(p)
-            far_dist = dist[problems.rows(p)]
-            if w is not None:  # only rows that carry weight may become a centre
-                far_dist = np.where(w > 0, far_dist, -np.inf)
-            far = np.argsort(-far_dist, kind="stable")[: len(empty)]
-            shift[i, empty] = X[problems.offsets[p] + far] - centers[p, empty]
-        centers[active] = centers[active] + shift
-        unchanged = (changed == 0) & (it > 0)
-        small = ((shift**2).reshape(len(active), -1).sum(axis=1) <= tol_abs[active]) & ~has_empty
-        final = active[small & ~unchanged]
-        if len(final):
-            # One last assignment so labels match the final centres.
-            lloyd_pass(problems, final, centers[final], labels, dist)
-        active = active[~(unchanged | small)]
+    unweighted = Problems(X, None, problems.offsets, [False] * m)
+    first = np.ascontiguousarray(X[problems.offsets[:-1]], dtype=np.float64)[:, None]
+    sums, counts, inertia, _ = lloyd_pass(unweighted, np.arange(m), first,
+                                      np.full(X.shape[0], -1, np.int64), np.empty(X.shape[0]))
+    mean = sums[:, 0] / counts
+    variance = inertia / counts[:, 0] - np.einsum("pa,pa->p", mean, mean)
+    return first[:, 0] + mean, tol * np.maximum(variance, 0.0) / d
+
+
+def _relocate(problems, p, centers, labels, S, W, count, ref):
+    """Move problem ``p``'s empty clusters onto its rows farthest from their centres.
+
+    scikit-learn's ``_relocate_empty_clusters_dense``, step for step: the
+    squared distances of the rows to their (old) centres in the data's
+    dtype, the farthest rows in the order ``numpy.argpartition`` gives, each
+    row's weight taken from its cluster's sums and given to an empty one
+    (the row keeps its label until the next assignment). Nothing moves when
+    every row sits on its centre.
+    """
+    X = problems.X
+    rows = problems.rows(p)
+    empty = np.flatnonzero(count[p] == 0)
+    lab = labels[rows]
+    old = centers[p].astype(X.dtype)
+    n = lab.shape[0]
+    step = 1 << 16
+    dist = np.concatenate([((np.asarray(X[rows][i:i + step]) - old[lab[i:i + step]]) ** 2)
+                           .sum(axis=1) for i in range(0, n, step)])
+    if dist.max() == 0:
+        return
+    far = np.argpartition(dist, -len(empty))[:-len(empty) - 1:-1]
+    w = problems.weights(p)
+    for e, f in zip(empty, far):
+        weight = 1.0 if w is None else float(w[f])
+        x = np.asarray(X[problems.offsets[p] + f], dtype=np.float64) - ref[p]
+        o = lab[f]
+        S[p, o] -= weight * x
+        W[p, o] -= weight
+        count[p, o] -= 1 if weight > 0 else 0
+        S[p, e] = weight * x
+        W[p, e] = weight
+        count[p, e] = 1 if weight > 0 else 0
+
+
+def lloyd_all(problems, centers, max_iter=300, tol=1e-4):
+    """scikit-learn's Lloyd iterations (``KMeans(n_init=1)`` from ``centers``) of every problem.
+
+    Returns the final ``centers`` (m, k, d) and every row's label (rows of
+    the shared array); see :mod:`fastgmm._kernels.lloyd`.
+    """
+    X, m = problems.X, problems.count
+    n = X.shape[0]
+    k, d = centers.shape[1], centers.shape[2]
+    ref, tol_abs = _mean_and_tolerance(problems, tol)
+    centers = np.ascontiguousarray(centers, dtype=np.float64).copy()
+    tasks, slots = problems.tasks(np.arange(m))
+    labels = np.full(n, -1, dtype=np.int64)
+    upper, lower = np.empty(n), np.empty(n)
+    S, W = np.zeros((m, k, d)), np.zeros((m, k))
+    count = np.zeros((m, k), dtype=np.int64)
+    move, half = np.zeros((m, k)), np.zeros((m, k))
+    maxmove = np.zeros((m, 3))
+    maxmove[:, 2] = -1
+    fresh = np.zeros(m, dtype=np.int64)
+    changed = np.zeros(m, dtype=np.int64)
+    n_iter = np.zeros(m, dtype=np.int64)
+    state = np.full(m, _lloyd.RUNNING, dtype=np.int64)
+    # Bounds are widened by more than the relative rounding of a distance.
+    slack = 8.0 * (d + 4) * np.finfo(np.float64).eps
+    args = (problems.X, problems.sw, tasks, slots, readonly(ref), centers, labels, upper,
+            lower, S, W, count, move, half, maxmove, fresh, changed, n_iter, state,
+            readonly(tol_abs), max_iter, slack)
+    while launch(_lloyd.run_parallel, _lloyd.run_serial, len(tasks), *args) == 1:
+        for p in np.flatnonzero(state == _lloyd.RELOCATE):
+            _relocate(problems, p, centers, labels, S, W, count, ref)
+            fresh[p] = 1
+            _lloyd.finish_one(p, centers, ref, S, W, count, move, half, maxmove, changed,
+                              n_iter, state, tol_abs, max_iter, slack)
     return centers, labels
+
+
+def kmeans_all(problems, n_clusters, streams, max_iter=300, tol=1e-4):
+    """Lloyd's k-means from a k-means++ start, as scikit-learn's KMeans(n_init=1), of every problem.
+
+    The seeds are :func:`kmeans_plusplus_all`'s (scikit-learn's), the
+    iterations :func:`lloyd_all`'s. Returns ``centers`` (m, k, d) and every
+    row's label (rows of the shared array).
+    """
+    centers, _ = kmeans_plusplus_all(problems, n_clusters, streams)
+    return lloyd_all(problems, centers, max_iter, tol)
+
+
+def cluster_shifts(X, labels, centers):
+    """A row of each cluster (its first), or its centre if it has none: the
+    shifts of the statistics of k-means labels.
+
+    A cluster of identical rows then has its sums about one of them, exactly
+    0, so its mean and zero spread come out exact, as scikit-learn's
+    ``resp^T X / nk`` gives them (a centre from the Lloyd sums is that row
+    only to rounding).
+    """
+    k = centers.shape[0]
+    first = np.full(k, -1, dtype=np.int64)
+    hit = labels >= 0
+    first[labels[hit][::-1]] = np.flatnonzero(hit)[::-1]
+    shifts = np.array(centers, dtype=np.float64)
+    has = first >= 0
+    shifts[has] = X[first[has]]
+    return shifts
 
 
 def kmeans_plusplus(X, n_clusters, rng, sample_weight=None):

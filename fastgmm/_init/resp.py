@@ -62,6 +62,19 @@ def seed_row_stats(rows, row_weights, weight, covariance_type):
     return stats
 
 
+def every_row_stats(X, sample_weight, center):
+    """Tied statistics of responsibility 1 on every row (one component), about ``center``.
+
+    With :func:`fastgmm._model.leave_unassigned` they give a seed-row
+    initialisation scikit-learn's tied covariance (its ``X^T X`` runs over
+    all rows).
+    """
+    def ones(start, stop):
+        return np.ones((stop - start, 1))
+    center = np.asarray(center, dtype=np.float64)
+    return stats_from_resp(X, sample_weight, ones, center[None], "tied")
+
+
 def resp_rows(make_resp, n, dtype):
     """All ``n >= 1`` rows of ``make_resp``, drawn slice by slice as
     :func:`stats_from_resp` draws them."""

@@ -41,7 +41,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .._data.source import PartitionedSource, nonfinite_error, sum_in_order
-from .resp import one_hot, random_resp, seed_row_stats, stats_from_resp, total_weight
+from .._model.stats import leave_unassigned
+from .resp import (every_row_stats, one_hot, random_resp, seed_row_stats, stats_from_resp,
+                   total_weight)
 
 _KMEANS_ROUNDS = 5
 _OVERSAMPLING = 2.0
@@ -149,6 +151,8 @@ def _task_init_stats(X, w, index, start, args):
     mode, payload, shift, covariance_type, seed = args
     X = np.ascontiguousarray(X)
     k = shift.shape[0]
+    if mode == "every":
+        return every_row_stats(X, w, shift[0])
     if mode == "nearest":
         make = one_hot(_assign(X, w, payload)[0], k)
     else:  # random
@@ -292,4 +296,9 @@ def partitioned_initial_stats(data: PartitionedSource, n_components, covariance_
         first = data.first_row()
         stats = _stats_pass(data, "random", None, np.repeat(first, k, axis=0),
                                covariance_type, seed)
+        return stats
+    if covariance_type == "tied" and init_params != "kmeans":
+        # Seed rows: scikit-learn's tied covariance counts every row (one pass).
+        stats = leave_unassigned(stats, _stats_pass(data, "every", None, stats.center[None],
+                                                    covariance_type))
     return stats

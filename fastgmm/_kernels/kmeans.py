@@ -212,3 +212,34 @@ def lloyd_step(X, sw, centers, labels, dist):
     sums, weights, inertia, changed = lloyd_pass(problems, np.zeros(1, np.int64),
                                              np.asarray(centers)[None], labels, dist)
     return sums[0], weights[0], float(inertia[0]), int(changed[0])
+
+
+@kernel(fastmath=False)
+def pick_rows(closest, sw, targets, proto):
+    """``searchsorted(cumsum(sw * closest), targets)`` in the dtype of ``proto``, clipped.
+
+    scikit-learn's candidate draw: each row's squared distance and weight in
+    the data's dtype, their product summed left to right in that dtype (as
+    ``numpy.cumsum`` does), each target at the first row whose running sum
+    reaches it. One pass, no array of ``n``: targets are visited in
+    ascending order. ``sw`` empty means unit weights; ``proto`` is a
+    one-element array of the data's dtype (its value is not used).
+    """
+    n = closest.shape[0]
+    m = targets.shape[0]
+    order = np.argsort(targets)
+    out = np.full(m, n - 1, dtype=np.int64)
+    cell = np.zeros(2, dtype=proto.dtype)
+    t = 0  # NaN targets sort last and are never reached: clipped, as in NumPy
+    for i in range(n):
+        if t >= m:
+            break
+        cell[1] = closest[i]
+        if sw.shape[0] > 0:
+            cell[1] = cell[1] * sw[i]
+        cell[0] = cell[0] + cell[1]
+        running = np.float64(cell[0])
+        while t < m and running >= targets[order[t]]:
+            out[order[t]] = i
+            t += 1
+    return out

@@ -23,7 +23,7 @@ def launch(parallel, serial, n_tasks, *args):
     """Run a task driver: ``serial`` for at most one task (a parallel region
     costs more than a small chunk's arithmetic), else ``parallel`` under the lock."""
     if n_tasks <= 1:
-        serial(*args)
+        return serial(*args)
     else:
         with KERNEL_LOCK:
-            parallel(*args)
+            return parallel(*args)

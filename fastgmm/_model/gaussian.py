@@ -36,6 +36,9 @@ def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
     feel). An empty component (``N = 0``) gets scikit-learn's mean 0 and
     covariance ``reg_covar * I``.
     Diagonal and spherical variances are floored at :func:`variance_floor`.
+    Tied: statistics with :attr:`Stats.unassigned` (seed-row initialisations)
+    add that mass's second moment about the origin to the pooled scatter, as
+    scikit-learn's ``X^T X - sum_j nk_j mu_j mu_j^T`` does.
     ``normalize_weights=False`` divides by the total sample weight instead of
     ``sum(nk)``, as scikit-learn does when it initialises from
     responsibilities. Statistics with a leading problem axis (``N`` of shape
@@ -71,6 +74,16 @@ def m_step(stats: Stats, covariance_type: str, reg_covar: float, dtype,
         cross = np.swapaxes(A, -1, -2) @ delta_c
         cov = (S2 - cross - np.swapaxes(cross, -1, -2)
                + np.swapaxes(N[..., None] * delta_c, -1, -2) @ delta_c)
+        if stats.unassigned is not None:
+            # scikit-learn's X^T X runs over all rows whatever their
+            # responsibilities: add the second moment (about the origin) of
+            # the mass they leave unassigned.
+            U = stats.unassigned
+            c = stats.center
+            first = U[..., 1:, 0]
+            outer = c[..., :, None] * first[..., None, :]
+            cov = cov + (U[..., 1:, 1:] + outer + np.swapaxes(outer, -1, -2)
+                         + U[..., 0, 0][..., None, None] * (c[..., :, None] * c[..., None, :]))
         cov /= nk.sum(axis=-1)[..., None, None]
         cov[..., diag, diag] += reg_covar
     else:

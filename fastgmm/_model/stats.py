@@ -35,6 +35,13 @@ class Stats:
     shift: np.ndarray
     center: np.ndarray
     entropy: float = 0.0
+    # The weight, first and second moments about ``center`` of the share of
+    # each row that its responsibilities leave to no component,
+    # ``sum_i w_i (1 - sum_j r_ij) z_i z_i^T`` with ``z_i = (1, x_i - center)``:
+    # shape (..., d + 1, d + 1), None for none (every row's sum is 1). Only
+    # seed-row initialisations leave such mass; scikit-learn's tied M-step
+    # (``X^T X`` over all rows) counts it, see :func:`fastgmm._model.gaussian.m_step`.
+    unassigned: np.ndarray | None = None
 
     def __add__(self, other: "Stats") -> "Stats":
         return Stats(
@@ -46,6 +53,7 @@ class Stats:
             self.shift,
             self.center,
             self.entropy + other.entropy,
+            _add_optional(self.unassigned, other.unassigned),
         )
 
     def scaled(self, factor: float) -> "Stats":
@@ -56,7 +64,8 @@ class Stats:
         """
         return Stats(self.N * factor, self.S1 * factor, self.S2 * factor,
                      self.loglik * factor, self.weight * factor, self.shift,
-                     self.center, self.entropy * factor)
+                     self.center, self.entropy * factor,
+                     None if self.unassigned is None else self.unassigned * factor)
 
     def reshifted(self, shift: np.ndarray, center: np.ndarray,
                   covariance_type: str) -> "Stats":
@@ -88,7 +97,48 @@ class Stats:
         else:  # diag, spherical: the diagonal scatter of each component
             S2 = (self.S2[:, :, 0] + 2.0 * self.S1 * delta
                   + N[:, None] * delta**2)[:, :, None]
-        return Stats(N, S1, S2, self.loglik, self.weight, shift, center, self.entropy)
+        unassigned = self.unassigned
+        if unassigned is not None:  # z = (1, x - c) -> (1, x - c'): a linear map
+            move = np.eye(unassigned.shape[-1])
+            move[1:, 0] = self.center - center
+            unassigned = move @ unassigned @ move.T
+        return Stats(N, S1, S2, self.loglik, self.weight, shift, center, self.entropy,
+                     unassigned)
+
+
+def _add_optional(a, b):
+    if a is None or b is None:
+        return b if a is None else a
+    return a + b
+
+
+def pooled_moments(stats: Stats) -> np.ndarray:
+    """Tied statistics as the moments of all their mass about ``center``.
+
+    ``[[sum N, s^T], [s, S]]`` with ``s = sum_ij r_ij (x_i - c)`` and ``S``
+    the pooled scatter about ``c``: the form of :attr:`Stats.unassigned`.
+    """
+    N = stats.N
+    c = stats.center[..., None, :]
+    first = (stats.S1 + N[..., None] * (stats.shift - c)).sum(axis=-2)
+    d = first.shape[-1]
+    out = np.empty(first.shape[:-1] + (d + 1, d + 1))
+    out[..., 0, 0] = N.sum(axis=-1)
+    out[..., 1:, 0] = first
+    out[..., 0, 1:] = first
+    out[..., 1:, 1:] = symmetric_from_lower(stats.S2[..., 0, :, :])
+    return out
+
+
+def leave_unassigned(seeds: Stats, every_row: Stats) -> Stats:
+    """``seeds`` (tied statistics of responsibilities on a few rows) with
+    :attr:`Stats.unassigned` set to the rest of ``every_row``'s mass.
+
+    ``every_row`` holds the tied statistics of responsibility 1 on every row
+    (one component), about the same ``center`` as ``seeds``.
+    """
+    seeds.unassigned = pooled_moments(every_row) - pooled_moments(seeds)
+    return seeds
 
 
 @dataclass

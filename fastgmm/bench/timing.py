@@ -119,6 +119,18 @@ def max_rel_param_diff(gm, ref):
     return worst
 
 
+def default_fit(cls, X, case):
+    """Seconds and iterations of the fit a user runs: every parameter at its
+    default (``init_params='kmeans'``, ``tol=1e-3``) but ``random_state=0``."""
+    kwargs = dict(n_components=case.n_components, covariance_type=case.covariance_type,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        gm = cls(**kwargs).fit(X)
+        return time.perf_counter() - start, gm.n_iter_
+
+
 def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="float64",
                  with_sklearn=True, peers=()):
     """Time fastgmm (and scikit-learn, and peers) on one case, separation and dtype.
@@ -135,14 +147,19 @@ def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="flo
                                                         case.covariance_type)
     X = X.astype(dtype, copy=False)
     t_sk = ll_diff = float("nan")
+    fit_sk = iters_sk = float("nan")
     with numba_threads(threads):
         warm_fastgmm(X, case, init)
         t_fg, fg = per_iteration(GaussianMixture, X, case, init, iters, repeat)
+        fit_fg, iters_fg = (float("nan"),) * 2 if case.bayesian else default_fit(
+            GaussianMixture, X, case)
     if with_sklearn:
         with threadpool_limits(limits=threads, user_api="blas"):
             # scikit-learn is repeated only while it is cheap.
             t_sk, sk = per_iteration(SkGaussianMixture, X, case, init, iters, repeat,
                                      budget=_SKLEARN_BUDGET)
+            if not case.bayesian:
+                fit_sk, iters_sk = default_fit(SkGaussianMixture, X, case)
         ll_diff = rel(fg.lower_bound_, sk.lower_bound_)
     t_dal = float("nan")
     if "onedal" in peers and not case.bayesian and case.covariance_type in OneDAL.storage:
@@ -165,7 +182,8 @@ def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="flo
             "speedup": t_sk / t_fg, "goal": case.goal, "onedal_s": t_dal,
             "vs_onedal": t_dal / t_fg, "armadillo_s": t_arma, "vs_armadillo": t_arma / t_fg,
             "armadillo_ll_rel_diff": arma_ll, "f32_gain": float("nan"),
-            "ll_rel_diff": ll_diff}
+            "ll_rel_diff": ll_diff, "fit_fastgmm_s": fit_fg, "fit_sklearn_s": fit_sk,
+            "fit_iters": f"{iters_fg}/{iters_sk}", "fit_speedup": fit_sk / fit_fg}
 
 
 def add_float32_gains(rows):

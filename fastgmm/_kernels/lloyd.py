@@ -1,0 +1,288 @@
+"""Lloyd's k-means iterations with Hamerly's bounds, all iterations in one kernel call.
+
+The iterations scikit-learn's ``KMeans`` runs (assign every row to its
+nearest centre, move each centre to the weighted mean of its rows), with
+the same stopping rule: labels that no longer change, or a total squared
+centre shift within ``tol``, after which one more assignment gives the
+labels of the final centres. What makes them fast is exact:
+
+* **Bounds** (Hamerly, "Making k-means even faster", SDM 2010). Each row
+  keeps an upper bound on its distance to its own centre and a lower bound
+  on its distance to any other; centre moves loosen them by the triangle
+  inequality. A row whose upper bound is below both its lower bound and
+  half the distance from its centre to the nearest other centre keeps its
+  label without a single distance computed. Bounds are widened by a
+  relative margin larger than the rounding of a computed distance, so a
+  row is skipped only where the label the plain assignment would compute
+  is certain: the labels are those of computing every distance.
+* **Fused, incremental centre sums.** The pass that assigns the rows also
+  moves a changed row's weight and coordinates (about a fixed reference,
+  the data mean, so they keep their precision) from its old centre's sums
+  to its new one's; unchanged rows cost nothing.
+* **No Python per iteration.** One call runs the iterations of every
+  problem (a fit, or each problem of ``fit_many``) until they stop, and
+  returns only for the rare relocation of an empty cluster, which the
+  caller does as scikit-learn does.
+
+Rows are split into the fixed chunks of :func:`fastgmm._blocks.chunk_tasks`;
+each chunk writes its own partial sums, added in chunk order, so the
+result is the same for any number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from .layout import BLOCK_ROWS, FASTMATH
+from .compile import kernel
+
+# Problem states.
+RUNNING, FINAL, DONE, RELOCATE = 0, 1, 2, 3
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _sq_dist(X, r, c):
+    s = 0.0
+    for a in range(c.shape[0]):
+        t = X[r, a] - c[a]
+        s += t * t
+    return s
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _add_row(X, sw, r, j, ref, sign, out_s, out_w, out_n):
+    w = 1.0 if sw.shape[0] == 0 else sw[r]
+    out_w[j] += sign * w
+    out_n[j] += sign if w > 0 else 0
+    for e in range(ref.shape[0]):
+        out_s[j, e] += sign * (w * (X[r, e] - ref[e]))
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _chunk(X, sw, r0, r1, centers, ref, labels, upper, lower, move, half, maxmove, fresh,
+           slack, out_s, out_w, out_n):
+    """Assign rows ``[r0, r1)`` of one problem; their sums (or changes of sums) into ``out_*``.
+
+    Block by block: the bounds settle most rows; the rest are gathered
+    (features along rows) so that their distances to every centre
+    vectorise along rows. Returns the number of rows whose label changed.
+    """
+    k, d = centers.shape
+    for j in range(k):
+        out_w[j] = 0.0
+        out_n[j] = 0
+        for a in range(d):
+            out_s[j, a] = 0.0
+    changed = 0
+    up = 1.0 + slack
+    down = 1.0 - slack
+    need = np.empty(BLOCK_ROWS, dtype=np.int64)
+    xt = np.empty((d, BLOCK_ROWS))
+    acc = np.empty(BLOCK_ROWS)
+    best = np.empty(BLOCK_ROWS)
+    second = np.empty(BLOCK_ROWS)
+    arg = np.empty(BLOCK_ROWS, dtype=np.int64)
+    for b0 in range(r0, r1, BLOCK_ROWS):
+        b1 = min(b0 + BLOCK_ROWS, r1)
+        m = 0
+        for r in range(b0, b1):
+            a = labels[r]
+            if a >= 0:
+                # Loosen the bounds by the last move of the centres.
+                u = (upper[r] + move[a]) * up
+                other = maxmove[1] if maxmove[2] == a else maxmove[0]
+                low = (lower[r] - other) * down
+                upper[r] = u
+                lower[r] = low
+                z = max(low, half[a])
+                if not u < z:
+                    u = math.sqrt(_sq_dist(X, r, centers[a])) * up
+                    upper[r] = u
+                if u < z:  # the label stands
+                    if fresh:
+                        _add_row(X, sw, r, a, ref, 1, out_s, out_w, out_n)
+                    continue
+            need[m] = r
+            m += 1
+        if m == 0:
+            continue
+        for a in range(d):
+            for i in range(m):
+                xt[a, i] = X[need[i], a]
+        for i in range(m):
+            best[i] = np.inf
+            second[i] = np.inf
+            arg[i] = 0
+        for j in range(k):
+            for i in range(m):
+                acc[i] = 0.0
+            for a in range(d):
+                c = centers[j, a]
+                for i in range(m):
+                    t = xt[a, i] - c
+                    acc[i] += t * t
+            for i in range(m):
+                s = acc[i]
+                bi = best[i]
+                second[i] = min(second[i], max(s, bi))
+                arg[i] = j if s < bi else arg[i]
+                best[i] = min(bi, s)
+        for i in range(m):
+            r = need[i]
+            a = labels[r]
+            bnew = arg[i]
+            upper[r] = math.sqrt(best[i]) * up
+            lower[r] = math.sqrt(second[i]) * down
+            labels[r] = bnew
+            if bnew != a:
+                changed += 1
+            if fresh or bnew != a:
+                _add_row(X, sw, r, bnew, ref, 1, out_s, out_w, out_n)
+            if bnew != a and a >= 0 and not fresh:
+                _add_row(X, sw, r, a, ref, -1, out_s, out_w, out_n)
+    return changed
+
+
+@kernel(internal=True, fastmath=FASTMATH)
+def finish(p, centers, ref, S, W, count, move, half, maxmove, changed, n_iter, state, tol,
+           max_iter, slack):
+    """Problem ``p``'s centres from its sums, and whether it stops (scikit-learn's rule).
+
+    A cluster without rows takes the place of the heaviest one, as
+    scikit-learn's ``_average_centers`` puts it (the sums of that cluster
+    when it comes later in the order, its centre when it came before).
+    Sets the moves and half-distances the next pass's bounds need.
+    """
+    k, d = S.shape[1], S.shape[2]
+    heaviest = 0
+    for j in range(k):
+        if count[p, j] == 0:
+            W[p, j] = 0.0
+            for a in range(d):
+                S[p, j, a] = 0.0
+        if W[p, j] > W[p, heaviest]:
+            heaviest = j
+    total = 0.0
+    old = np.empty(d)
+    for j in range(k):
+        for a in range(d):
+            old[a] = centers[p, j, a]
+        if W[p, j] > 0:
+            for a in range(d):
+                centers[p, j, a] = ref[p, a] + S[p, j, a] / W[p, j]
+        elif heaviest < j:
+            for a in range(d):
+                centers[p, j, a] = centers[p, heaviest, a]
+        else:
+            for a in range(d):
+                centers[p, j, a] = ref[p, a] + S[p, heaviest, a]
+        m2 = 0.0
+        for a in range(d):
+            t = centers[p, j, a] - old[a]
+            m2 += t * t
+        total += m2
+        move[p, j] = math.sqrt(m2)
+    first = -1.0
+    second = -1.0
+    arg = -1
+    for j in range(k):
+        if move[p, j] > first:
+            second = first
+            first = move[p, j]
+            arg = j
+        elif move[p, j] > second:
+            second = move[p, j]
+    maxmove[p, 0] = max(first, 0.0)
+    maxmove[p, 1] = max(second, 0.0)
+    maxmove[p, 2] = arg
+    for j in range(k):
+        nearest = np.inf
+        for i in range(k):
+            if i != j:
+                m2 = 0.0
+                for a in range(d):
+                    t = centers[p, j, a] - centers[p, i, a]
+                    m2 += t * t
+                nearest = min(nearest, m2)
+        half[p, j] = 0.5 * math.sqrt(nearest) * (1.0 - slack)
+    n_iter[p] += 1
+    if changed[p] == 0 and n_iter[p] > 1:
+        state[p] = DONE  # strict convergence: the labels are final
+    elif total <= tol[p] or n_iter[p] >= max_iter:
+        state[p] = FINAL  # one more assignment, to the final centres
+    else:
+        state[p] = RUNNING
+    return 0
+
+
+@kernel(fastmath=FASTMATH)
+def finish_one(p, centers, ref, S, W, count, move, half, maxmove, changed, n_iter, state, tol,
+               max_iter, slack):
+    """:func:`finish` callable from Python (after a relocation)."""
+    return finish(p, centers, ref, S, W, count, move, half, maxmove, changed, n_iter, state,
+                  tol, max_iter, slack)
+
+
+def _run(X, sw, tasks, slots, ref, centers, labels, upper, lower, S, W, count, move, half,
+         maxmove, fresh, changed, n_iter, state, tol, max_iter, slack):
+    """Iterate every problem that is RUNNING (or owes its FINAL assignment) until all
+    are DONE, or until one has an empty cluster (left in state RELOCATE)."""
+    n_tasks = tasks.shape[0]
+    m, k, d = centers.shape
+    part_s = np.empty((n_tasks, k, d))
+    part_w = np.empty((n_tasks, k))
+    part_n = np.empty((n_tasks, k), dtype=np.int64)
+    part_c = np.empty(n_tasks, dtype=np.int64)
+    while True:
+        busy = False
+        for p in range(m):
+            if state[p] == RELOCATE:
+                return 1
+            if state[p] == RUNNING or state[p] == FINAL:
+                busy = True
+        if not busy:
+            return 0
+        for t in prange(n_tasks):
+            p = tasks[t, 2]
+            part_c[t] = 0
+            if state[p] == RUNNING or state[p] == FINAL:
+                part_c[t] = _chunk(X, sw, tasks[t, 0], tasks[t, 1], centers[p], ref[p], labels,
+                                   upper, lower, move[p], half[p], maxmove[p], fresh[p] != 0,
+                                   slack, part_s[t], part_w[t], part_n[t])
+        for p in range(m):
+            if state[p] == FINAL:
+                state[p] = DONE
+                continue
+            if state[p] != RUNNING:
+                continue
+            if fresh[p] != 0:
+                for j in range(k):
+                    W[p, j] = 0.0
+                    count[p, j] = 0
+                    for a in range(d):
+                        S[p, j, a] = 0.0
+                fresh[p] = 0
+            changed[p] = 0
+            for t in range(slots[p], slots[p + 1]):
+                changed[p] += part_c[t]
+                for j in range(k):
+                    W[p, j] += part_w[t, j]
+                    count[p, j] += part_n[t, j]
+                    for a in range(d):
+                        S[p, j, a] += part_s[t, j, a]
+            empty = False
+            for j in range(k):
+                if count[p, j] == 0:
+                    empty = True
+            if empty:
+                state[p] = RELOCATE
+            else:
+                finish(p, centers, ref, S, W, count, move, half, maxmove, changed, n_iter,
+                       state, tol, max_iter, slack)
+
+
+run_parallel = kernel(parallel=True, fastmath=FASTMATH)(_run)
+run_serial = kernel(fastmath=FASTMATH)(_run)
