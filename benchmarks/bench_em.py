@@ -22,7 +22,7 @@ class EMIterations:
 
     def setup(self, covariance_type, n_features, n_components, dtype):
         if n_features == 64 and covariance_type in ("tied", "spherical"):
-            raise NotImplementedError  # the wide case of issue 6 is full (and diag)
+            raise NotImplementedError  # the wide case is full (and diag)
         self.X = make_data(N_SAMPLES, n_features, n_components, dtype)
         self.init = fixed_init(n_features, n_components, covariance_type)
         warm(n_features, n_components, covariance_type, dtype)

@@ -1,4 +1,4 @@
-"""The main case of issue 6 (full covariance, d = k = 16): throughput.
+"""The main case (full covariance, d = k = 16): throughput.
 
 ``track_seconds_per_iteration`` is ``(t(max_iter=B) - t(max_iter=A)) /
 (B - A)`` (best of ``REPEAT`` each), so fixed costs cancel;

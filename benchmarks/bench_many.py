@@ -1,4 +1,4 @@
-"""``fastgmm.fit_many`` against loops of single fits (issue 13 cases).
+"""``fastgmm.fit_many`` against loops of single fits.
 
 The same problems are fitted three ways: a loop of scikit-learn fits, a
 loop of fastgmm fits and one ``fit_many`` call; ``init_params=

@@ -2,7 +2,7 @@
 
 The suites run against every commit asv checks out, so they use only
 fastgmm's public estimator (never ``fastgmm.bench`` or private modules).
-The data follow issue 6 (the same recipe as ``fastgmm.bench.make_data``):
+The data follow the benchmark cases (the same recipe as ``fastgmm.bench.make_data``):
 ``k`` centres ``rng.normal(scale=3, size=(k, d))``, labels
 ``rng.integers(0, k, n)``, points = centre + standard normal noise. The
 centre scale sets how far apart the components are (issue 14 compares 0.5,
