@@ -28,21 +28,8 @@ from fastgmm._data.arrays import accumulate
 from fastgmm._data.missing import fit_data
 from fastgmm._model import gaussian as _model
 
+from .bench_missing import with_missing
 from .common import fixed_init, make_data
-
-
-def remove(X, pattern, seed=1):
-    rng = np.random.default_rng(seed)
-    X = X.copy()
-    n, d = X.shape
-    if pattern == "scattered":
-        for start in range(0, n, 65_536):
-            block = X[start:start + 65_536]
-            block[rng.random(block.shape) < 0.1] = np.nan
-    else:
-        rows = np.flatnonzero(rng.random(n) < 0.3)
-        X[np.ix_(rows, np.arange(d - 4, d))] = np.nan
-    return X
 
 
 def model_for(init, covariance_type, dtype):
@@ -75,7 +62,7 @@ def main(argv=None):
     for dtype in args.dtype:
         X = make_data(args.n, args.d, args.k, dtype)
         for pattern in args.pattern:
-            Xm = remove(X, pattern)
+            Xm = with_missing(X, pattern)
             source, _ = fit_data(Xm, None, "marginalize", args.k)
             for cov in args.covariance_type:
                 model = model_for(fixed_init(args.d, args.k, cov), cov, np.dtype(dtype))
