@@ -252,26 +252,22 @@ def _class_stats(X, w, model, observed, missing, rows, offsets) -> Stats:
                  float(np.add.reduce(wsum)), shift, np.asarray(model.center, np.float64))
 
 
-def score_incomplete(X, model: KernelModel, log_prob, labels, log_resp) -> None:
-    """Overwrite the scores of the rows of ``X`` with NaN by their marginal ones."""
-    counts = missing_counts(X)
-    rows = np.flatnonzero(counts)
+def _run_on_incomplete_rows(kernel_name: str, X, model: KernelModel, *out) -> None:
+    """Run the marginal kernel ``kernel_name`` on the rows of ``X`` with NaN entries."""
+    rows = np.flatnonzero(missing_counts(X))
     if not len(rows):
         return
-    kind, means, U, Lam, prec, log_norm = marginal_arrays(model)
-    _locked(_kernels().marginal_score, readonly(X), rows, kind, means, U, Lam, prec,
-            log_norm, log_prob, labels, log_resp)
+    _locked(getattr(_kernels(), kernel_name), readonly(X), rows, *marginal_arrays(model), *out)
+
+
+def score_incomplete(X, model: KernelModel, log_prob, labels, log_resp) -> None:
+    """Overwrite the scores of the rows of ``X`` with NaN by their marginal ones."""
+    _run_on_incomplete_rows("marginal_score", X, model, log_prob, labels, log_resp)
 
 
 def impute(X, model: KernelModel, out: np.ndarray) -> None:
     """Fill the NaN entries of ``out`` (a copy of ``X``) with their conditional expectation."""
-    counts = missing_counts(X)
-    rows = np.flatnonzero(counts)
-    if not len(rows):
-        return
-    kind, means, U, Lam, prec, log_norm = marginal_arrays(model)
-    _locked(_kernels().marginal_impute, readonly(X), rows, kind, means, U, Lam, prec,
-            log_norm, out)
+    _run_on_incomplete_rows("marginal_impute", X, model, out)
 
 
 # ------------------------------------------------------------ the fit's data
