@@ -151,6 +151,57 @@ def test_bench_rejects_unknown_case():
         bench.main(["--cases", "nope"])
 
 
+def test_missing_patterns_have_one_definition():
+    """The CLI, the asv suite and the ratio script share ``with_missing``."""
+    from fastgmm.bench.cases import with_missing
+
+    assert _import("missing_ratio").with_missing is with_missing
+    assert not hasattr(_import("bench_missing"), "with_missing")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_with_missing_patterns(dtype):
+    import numpy as np
+
+    from fastgmm.bench.cases import with_missing
+
+    X = np.arange(40_000 * 16, dtype=dtype).reshape(40_000, 16)
+    before = X.copy()
+    complete = with_missing(X, "complete")
+    assert complete is not X and complete.dtype == X.dtype
+    np.testing.assert_array_equal(complete, X)
+    scattered = with_missing(X, "scattered")
+    block = with_missing(X, "block")
+    np.testing.assert_array_equal(X, before)  # the input is left alone
+    assert scattered.dtype == block.dtype == X.dtype
+    # Every entry that is not NaN is the original one.
+    for Xm in (scattered, block):
+        kept = ~np.isnan(Xm)
+        np.testing.assert_array_equal(Xm[kept], X[kept])
+    assert 0.09 < np.isnan(scattered).mean() < 0.11
+    assert np.isnan(scattered[:, :12]).any()  # scattered over every column
+    holes = np.isnan(block)
+    assert not holes[:, :12].any()
+    rows = holes[:, 12:].any(axis=1)
+    assert (holes[:, 12:].all(axis=1) == rows).all()  # the same 4 columns together
+    assert 0.28 < rows.mean() < 0.32
+    # Seeded: the same holes every time, other ones for another seed.
+    np.testing.assert_array_equal(np.isnan(with_missing(X, "scattered")), np.isnan(scattered))
+    assert (np.isnan(with_missing(X, "scattered", seed=2)) != np.isnan(scattered)).any()
+
+
+def test_with_missing_rejects_bad_patterns():
+    import numpy as np
+
+    from fastgmm.bench.cases import with_missing
+
+    with pytest.raises(ValueError, match=r"pattern='rows': choose from \['complete', "
+                                         r"'scattered', 'block'\]"):
+        with_missing(np.zeros((4, 8)), "rows")
+    with pytest.raises(ValueError, match="pattern='block' removes 4 columns; X has only 3"):
+        with_missing(np.zeros((4, 3)), "block")
+
+
 def test_bench_data_is_the_issue_recipe():
     import numpy as np
 
