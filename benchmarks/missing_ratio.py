@@ -3,7 +3,7 @@
 Not an asv suite (no ``time_`` names; ``bench_missing.py`` is the asv one):
 run it as ``python -m benchmarks.missing_ratio [--n 1000000] [--repeats 5]``
 from the repository root. The data are ``common.make_data`` (1e6 x 16,
-16 components); the two patterns of issue 24 are
+16 components); the two patterns of issue 24 (``fastgmm.bench.cases.with_missing``) are
 
 * ``scattered``: each entry missing at random with probability 0.1
   (about 81% of the rows lose at least one entry);
@@ -27,8 +27,8 @@ import numpy as np
 from fastgmm._data.arrays import accumulate
 from fastgmm._data.missing import fit_data
 from fastgmm._model import gaussian as _model
+from fastgmm.bench.cases import with_missing
 
-from .bench_missing import with_missing
 from .common import fixed_init, make_data
 
 

@@ -151,6 +151,121 @@ def test_bench_rejects_unknown_case():
         bench.main(["--cases", "nope"])
 
 
+def test_bench_missing_extra_reports_its_table(tmp_path, capsys):
+    """``--extras missing`` alone: a table of full and diag in the dtypes asked,
+    each row with three per-iteration cells, two ratios and the goal (no
+    timing value is asserted)."""
+    import re
+
+    from fastgmm import bench
+
+    md = tmp_path / "bench.md"
+    rc = bench.main(["--cases", "none", "--scale", "0.0005", "--iters", "1,2",
+                     "--repeat", "1", "--threads", "1", "--dtypes", "float32",
+                     "--extras", "missing", "--markdown", str(md)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    text = md.read_text()
+    head = ("| covariance | dtype | n | d | k | (a) complete s/iter | (b) 10% entries missing "
+            "s/iter | (b)/(a) | (c) 30% rows miss 4 columns s/iter | (c)/(a) | goal |")
+    assert head in text
+    assert "goal: (b)/(a) and (c)/(a) at most 3x for full, 1.5x for diag" in text
+    rows = [line.split(" | ") for line in text.splitlines()
+            if line.startswith(("| full |", "| diag |"))]
+    assert [(r[0], r[1]) for r in rows] == [("| full", "float32"), ("| diag", "float32")]
+    seconds = re.compile(r"^(\d+\.\d{4}|noise)$")
+    ratio = re.compile(r"^(\d+\.\d\dx \((ok|above)\)|noise)$")
+    for r in rows:
+        assert len(r) == 11 and r[2:5] == ["1,088", "16", "16"], r
+        assert all(seconds.match(c) for c in (r[5], r[6], r[8])), r
+        assert ratio.match(r[7]) and ratio.match(r[9]), r
+    assert [r[10] for r in rows] == ["<= 3x |", "<= 1.5x |"]
+    # Only what was asked for: no case of the main table, not the other extras.
+    assert "| main |" not in text and "| main case | measured |" not in text
+    assert "(b) 10% entries missing s/iter" in out and "float64" not in out.split(
+        "missing values, main case")[1]
+
+
+def test_bench_missing_table_marks_each_ratio_against_its_goal():
+    from fastgmm.bench.report import format_missing_text
+
+    row = {"covariance": "diag", "dtype": "float64", "n": 1000, "d": 16, "k": 16,
+           "complete_s": 0.5, "scattered_s": 1.0, "scattered_ratio": 2.0,
+           "block_s": 0.6, "block_ratio": 1.2, "goal": 1.5}
+    line = format_missing_text([row], header=False)
+    assert "2.00x (above)" in line and "1.20x (ok)" in line and "<= 1.5x" in line
+    lost = dict(row, scattered_s=float("nan"), scattered_ratio=float("nan"))
+    assert format_missing_text([lost], header=False).split().count("noise") == 2
+    assert format_missing_text([]).startswith("covariance  dtype")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--extras", "missing,nope"], "unknown extra(s) ['nope']; choose from"),
+    (["--extras", "missing", "--dtypes", "float16"], "--dtypes takes float64 and/or float32"),
+])
+def test_bench_missing_extra_rejects_bad_values(argv, message, capsys):
+    from fastgmm import bench
+
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    if "nope" in message:
+        assert "'missing'" in err
+
+
+def test_missing_patterns_have_one_definition():
+    """The CLI, the asv suite and the ratio script share ``with_missing``."""
+    from fastgmm.bench.cases import with_missing
+
+    assert _import("missing_ratio").with_missing is with_missing
+    assert not hasattr(_import("bench_missing"), "with_missing")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_with_missing_patterns(dtype):
+    import numpy as np
+
+    from fastgmm.bench.cases import with_missing
+
+    X = np.arange(40_000 * 16, dtype=dtype).reshape(40_000, 16)
+    before = X.copy()
+    complete = with_missing(X, "complete")
+    assert complete is not X and complete.dtype == X.dtype
+    np.testing.assert_array_equal(complete, X)
+    scattered = with_missing(X, "scattered")
+    block = with_missing(X, "block")
+    np.testing.assert_array_equal(X, before)  # the input is left alone
+    assert scattered.dtype == block.dtype == X.dtype
+    # Every entry that is not NaN is the original one.
+    for Xm in (scattered, block):
+        kept = ~np.isnan(Xm)
+        np.testing.assert_array_equal(Xm[kept], X[kept])
+    assert 0.09 < np.isnan(scattered).mean() < 0.11
+    assert np.isnan(scattered[:, :12]).any()  # scattered over every column
+    holes = np.isnan(block)
+    assert not holes[:, :12].any()
+    rows = holes[:, 12:].any(axis=1)
+    assert (holes[:, 12:].all(axis=1) == rows).all()  # the same 4 columns together
+    assert 0.28 < rows.mean() < 0.32
+    # Seeded: the same holes every time, other ones for another seed.
+    np.testing.assert_array_equal(np.isnan(with_missing(X, "scattered")), np.isnan(scattered))
+    assert (np.isnan(with_missing(X, "scattered", seed=2)) != np.isnan(scattered)).any()
+
+
+def test_with_missing_rejects_bad_patterns():
+    import numpy as np
+
+    from fastgmm.bench.cases import with_missing
+
+    with pytest.raises(ValueError, match=r"pattern='rows': choose from \['complete', "
+                                         r"'scattered', 'block'\]"):
+        with_missing(np.zeros((4, 8)), "rows")
+    with pytest.raises(ValueError, match="pattern='block' removes 4 columns; X has only 3"):
+        with_missing(np.zeros((4, 3)), "block")
+
+
 def test_bench_data_is_the_issue_recipe():
     import numpy as np
 

@@ -28,9 +28,12 @@ measurements (``--extras``, :mod:`fastgmm.bench.extras`) on the main case:
 float32 vs float64, 1 vs N threads, achieved GFLOP/s next to NumPy's matmul
 rate, k-means initialisation time, import and first-fit time in fresh
 processes (warm and cold kernel cache, the cold first fit of each
-covariance type, ``fastgmm warmup``), and the peak memory of a fit above
-the size of ``X``. ``fastgmm bench many`` compares ``fit_many`` with loops
-of single fits (:mod:`fastgmm.bench.many`).
+covariance type, ``fastgmm warmup``), the peak memory of a fit above
+the size of ``X``, and (``missing``, a table of its own) the time per
+iteration with missing values over the time on the same data complete,
+next to its goal (``--cases none`` runs the extras alone). ``fastgmm bench
+many`` compares ``fit_many`` with loops of single fits
+(:mod:`fastgmm.bench.many`).
 
 scikit-learn's speed depends on NumPy's BLAS. OpenBLAS reads
 ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` when it is loaded, and a

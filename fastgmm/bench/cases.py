@@ -4,6 +4,10 @@ Each :class:`Case` is a data shape (rows, features, components, covariance
 type) with the speed-up over scikit-learn it should reach; the data are
 random centres plus standard normal noise (:func:`make_data`), and every
 library starts from the same parameters (:func:`initial_parameters`).
+:func:`with_missing` punches the missing-value patterns of issue 24 into
+such data; ``fastgmm bench --extras missing``, the asv suite
+``benchmarks/bench_missing.py`` and ``benchmarks/missing_ratio.py`` all take
+their NaN from it.
 """
 
 from __future__ import annotations
@@ -63,6 +67,54 @@ def make_data(n_samples, n_features, n_components, dtype=np.float64, seed=0,
         noise = rng.standard_normal((stop - start, n_features))
         noise += centres[labels[start:stop]]
         X[start:stop] = noise
+    return X
+
+
+# The missing-value patterns (issue 24), by name: what each removes.
+MISSING_PATTERNS = {
+    "complete": "no entry missing",
+    "scattered": "10% of entries missing at random",
+    "block": "30% of rows miss the same 4 columns",
+}
+
+
+def with_missing(X, pattern, seed=1):
+    """A copy of ``X`` with the entries of a missing-value ``pattern`` set to NaN.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The complete data; not modified. The copy keeps its dtype.
+    pattern : {'complete', 'scattered', 'block'}
+        ``'complete'``: no entry removed. ``'scattered'``: each entry
+        independently with probability 0.1 (on 16 features about 81% of the
+        rows lose at least one entry, in thousands of distinct patterns).
+        ``'block'``: each row with probability 0.3 loses the last 4 columns
+        (one pattern).
+    seed : int, default=1
+        Seed of ``np.random.default_rng`` that draws the missing entries.
+
+    Returns
+    -------
+    X_missing : ndarray of shape (n_samples, n_features)
+    """
+    if pattern not in MISSING_PATTERNS:
+        raise ValueError(f"pattern={pattern!r}: choose from {list(MISSING_PATTERNS)}")
+    X = np.array(X, copy=True)
+    if pattern == "complete":
+        return X
+    rng = np.random.default_rng(seed)
+    n, d = X.shape
+    if pattern == "scattered":
+        # A slice at a time, so the mask never costs n x d booleans at once.
+        for start in range(0, n, 65_536):
+            block = X[start:start + 65_536]
+            block[rng.random(block.shape) < 0.1] = np.nan
+    else:
+        if d < 4:
+            raise ValueError(f"pattern='block' removes 4 columns; X has only {d}")
+        rows = np.flatnonzero(rng.random(n) < 0.3)
+        X[np.ix_(rows, np.arange(d - 4, d))] = np.nan
     return X
 
 

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 
 from .cases import CASES_BY_NAME, SEPARATIONS
-from .extras import EXTRAS, run_extras
+from .extras import EXTRAS, missing_value_rows, run_extras
 from .peers import PEERS, peer_available, peer_hint
-from .report import Report, _loadavg, format_text, machine_info
+from .report import Report, _loadavg, format_missing_text, format_text, machine_info
 from .timing import add_float32_gains, compare_case
 
 
@@ -25,7 +25,8 @@ def _parse_args(argv):
                     "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE fastgmm bench. "
                     "'fastgmm bench many --help': fit_many against loops of fits.")
     p.add_argument("--cases", default=",".join(CASES_BY_NAME),
-                   help="comma-separated cases (default: all of %(default)s)")
+                   help="comma-separated cases (default: all of %(default)s); 'none' "
+                        "for the extras alone")
     p.add_argument("--scale", type=float, default=1.0,
                    help="multiply every n by this, e.g. 0.1 for a quick run")
     p.add_argument("--iters", default="2,7",
@@ -48,11 +49,13 @@ def _parse_args(argv):
                         "case only)")
     p.add_argument("--extras", default="all",
                    help=f"comma-separated extra measurements on the main case, from "
-                        f"{','.join(EXTRAS)}; 'all' or 'none'")
+                        f"{','.join(EXTRAS)}; 'all' or 'none' (missing: the time per "
+                        "iteration with missing values, full and diag, in --dtypes)")
     p.add_argument("--markdown", help="also write the report as Markdown to this file")
     p.add_argument("--png", help="also draw speedups vs goals to this PNG file")
     args = p.parse_args(argv)
-    args.cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    args.cases = ([] if args.cases == "none" else
+                  [c.strip() for c in args.cases.split(",") if c.strip()])
     unknown = [c for c in args.cases if c not in CASES_BY_NAME]
     if unknown:
         p.error(f"unknown case(s) {unknown}; choose from {list(CASES_BY_NAME)}")
@@ -116,8 +119,9 @@ def main(argv=None):
         log(f"warning: {info['blas_env']} is set and may slow scikit-learn's BLAS; "
             "for a fair baseline run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
             "fastgmm bench")
-    log("")
-    log(format_text([]))
+    if args.cases:
+        log("")
+        log(format_text([]))
     for name in args.cases:
         for separation in args.separations:
             for dtype in args.dtypes:
@@ -132,11 +136,21 @@ def main(argv=None):
                     log(f"  Armadillo's mean log-likelihood after at most {args.iters[1]}"
                         f" iterations vs fastgmm's after {args.iters[1]}:"
                         f" {row['armadillo_ll_rel_diff']:.1e} relative")
-    if args.extras:
+    main_case = CASES_BY_NAME["main"]
+    others = [e for e in args.extras if e != "missing"]
+    if others:
         log("")
         log("main case:")
-        report.extras = run_extras(args.extras, CASES_BY_NAME["main"], args.scale, args.iters,
-                                   args.repeat, args.threads, log)
+        report.extras = run_extras(others, main_case, args.scale, args.iters, args.repeat,
+                                   args.threads, log)
+    if "missing" in args.extras:  # a table of its own
+        log("")
+        log("missing values, main case (nan_policy='marginalize'; goal: ratio <= goal):")
+        log(format_missing_text([]))
+        for row in missing_value_rows(main_case, args.scale, args.iters, args.repeat,
+                                      args.threads, args.dtypes):
+            report.missing.append(row)
+            log(format_missing_text([row], header=False))
     info["load_end"] = _loadavg()
     log(f"load average at start: {info['load']}, at end: {info['load_end']}")
     if args.markdown:

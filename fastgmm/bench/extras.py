@@ -4,7 +4,8 @@ float32 against float64, one thread against all, the achieved GFLOP/s next
 to NumPy's matmul rate, the k-means initialisation's share of a fit, and,
 in fresh processes (code run with ``python -c``), the import and first-fit
 times (warm and cold kernel cache, ``fastgmm warmup``) and the peak memory
-of a fit above the size of ``X``.
+of a fit above the size of ``X``. ``missing`` (:func:`missing_value_rows`)
+is a table of its own: the cost of missing values per EM iteration.
 """
 
 from __future__ import annotations
@@ -16,14 +17,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
 from .._kernels.layout import CHUNK_ROWS, COVARIANCE_TYPES
-from .cases import initial_parameters, make_data, n_rows
+from .cases import initial_parameters, make_data, n_rows, with_missing
 from .timing import max_rel_param_diff, numba_threads, per_iteration, rel, warm_fastgmm
 
-EXTRAS = ("float32", "threads", "gflops", "kmeans", "startup", "coldstart", "memory")
+EXTRAS = ("float32", "threads", "gflops", "kmeans", "startup", "coldstart", "memory",
+          "missing")
+
+# Issue 24's bounds on the time per EM iteration with missing values over
+# the time on the same data complete, by covariance type.
+MISSING_GOALS = {"full": 3.0, "diag": 1.5}
 
 
 def matmul_gflops(size=2048, repeat=3):
@@ -251,3 +259,43 @@ def run_extras(names, case, scale, iters, repeat, threads, log):
             f"{m['extra_mb']:.0f} MB = {m['extra_mb'] / m['x_mb']:.2f} x size of X "
             f"({m['x_mb']:.0f} MB; one n x k float64 array: {m['nk_mb']:.0f} MB)")
     return rows
+
+
+def missing_value_rows(case, scale, iters, repeat, threads, dtypes):
+    """Seconds per EM iteration with missing values, as rows of their own table.
+
+    For each dtype and each covariance type of :data:`MISSING_GOALS`, on
+    ``case``'s data (scaled like the table's): the per-iteration time
+    (:func:`~fastgmm.bench.timing.per_iteration`: two fits of fixed work,
+    ``tol=0``, from the same initial parameters) of ``nan_policy='marginalize'``
+    fits of (a) the complete data, (b) the same data with 10% of the entries
+    missing at random and (c) with 30% of the rows missing the same 4 columns
+    (:func:`~fastgmm.bench.cases.with_missing`), and the ratios (b)/(a) and
+    (c)/(a) next to their goal. A generator: each row as soon as it is measured.
+    """
+    from fastgmm import GaussianMixture
+
+    marginalize = partial(GaussianMixture, nan_policy="marginalize")
+    n = n_rows(case, scale)
+    X = make_data(n, case.n_features, case.n_components)
+    inits = {cov: initial_parameters(X, case.n_components, cov) for cov in MISSING_GOALS}
+    for dtype in dtypes:
+        data = {"complete": X.astype(dtype, copy=False)}
+        for pattern in ("scattered", "block"):
+            data[pattern] = with_missing(data["complete"], pattern)
+        for cov, goal in MISSING_GOALS.items():
+            kind = replace(case, covariance_type=cov)
+            seconds = {}
+            with numba_threads(threads):
+                for pattern, Xp in data.items():
+                    # The missing-value kernels this pattern takes compile here.
+                    warm_fastgmm(Xp, kind, inits[cov], marginalize)
+                    seconds[pattern], _ = per_iteration(marginalize, Xp, kind, inits[cov],
+                                                        iters, repeat)
+            yield {"covariance": cov, "dtype": np.dtype(dtype).name, "n": n,
+                   "d": case.n_features, "k": case.n_components,
+                   "complete_s": seconds["complete"], "scattered_s": seconds["scattered"],
+                   "scattered_ratio": seconds["scattered"] / seconds["complete"],
+                   "block_s": seconds["block"],
+                   "block_ratio": seconds["block"] / seconds["complete"], "goal": goal}
+        del data
