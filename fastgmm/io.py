@@ -20,7 +20,6 @@ from ._files.modelfile import FORMAT_NAME, FORMAT_VERSION, Refuse, read_archive
 from ._files.modelfile import check_array as _check_array
 from ._files.modelfile import check_positive_definite as _check_positive_definite
 from ._files.modelfile import check_weights as _check_weights
-from ._files.modelfile import write_archive as _write_archive  # noqa: F401 (tests write archives)
 from ._kernels.layout import FLOAT_DTYPES
 from ._model.fitted import fitted_problem
 from .bayesian import BayesianGaussianMixture

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import fastgmm
+from fastgmm._files.modelfile import write_archive
 from fastgmm import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +156,7 @@ def bad(workdir):
     header = json.loads(members["header"].tobytes())
     header["format_version"] = 99
     arrays = {k: v for k, v in members.items() if k not in ("header", "checksum")}
-    fastgmm.io._write_archive(workdir / "newer.npz", header, arrays)
+    write_archive(workdir / "newer.npz", header, arrays)
     (workdir / "words.csv").write_text("a,b\n1,2\n3,oops\n")
     X = blobs()
     X[7, 1] = np.nan

@@ -9,6 +9,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import fastgmm
+from fastgmm._files.modelfile import write_archive
 from fastgmm import GaussianMixture, io
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
@@ -45,7 +46,7 @@ def _members(path):
 def _rewrite(path, header, arrays):
     """Write a file with a *valid* checksum, to reach the checks behind it."""
     os.remove(path)
-    io._write_archive(path, header, arrays)
+    write_archive(path, header, arrays)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

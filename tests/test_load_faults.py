@@ -18,6 +18,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import fastgmm
+from fastgmm._files.modelfile import write_archive
 from fastgmm import BayesianGaussianMixture, GaussianMixture, io
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
@@ -39,7 +40,7 @@ def _members(path):
 
 def _rewrite(path, header, arrays):
     os.remove(path)
-    io._write_archive(path, header, arrays)
+    write_archive(path, header, arrays)
 
 
 def _saved(tmp_path, cls=GaussianMixture, covariance_type="full", dtype=np.float64):
