@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import fastgmm
 from fastgmm._files.modelfile import write_archive
-from fastgmm import BayesianGaussianMixture, GaussianMixture, io
+from fastgmm import BayesianGaussianMixture, GaussianMixture
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 
