@@ -77,6 +77,22 @@ def log_responsibilities(X, weights, means, covariances, covariance_type):
     return wlp - logsumexp(wlp, axis=1)[:, None]
 
 
+def covariances_from_scatter(scatter, nk, covariance_type, reg_covar):
+    """The covariances of ``covariance_type`` from per-component scatter
+    matrices ``(k, d, d)`` about the new means and the weights ``nk``."""
+    k, d = scatter.shape[0], scatter.shape[1]
+    eye = np.eye(d)
+    if covariance_type == "full":
+        cov = np.array([scatter[j] / nk[j] + reg_covar * eye for j in range(k)])
+    elif covariance_type == "tied":
+        cov = scatter.sum(axis=0) / nk.sum() + reg_covar * eye
+    else:
+        cov = np.array([np.diag(scatter[j]) / nk[j] + reg_covar for j in range(k)])
+        if covariance_type == "spherical":
+            cov = cov.mean(axis=1)
+    return cov
+
+
 def m_step(X, resp, covariance_type, reg_covar, sample_weight=None,
            eps=np.finfo(np.float64).eps, normalize_weights=True):
     """Weights, means and covariances from responsibilities, two-pass in float64.
@@ -98,15 +114,7 @@ def m_step(X, resp, covariance_type, reg_covar, sample_weight=None,
     for j in range(k):
         diff = X - means[j]
         scatter[j] = (r[:, j, None] * diff).T @ diff
-    eye = np.eye(d)
-    if covariance_type == "full":
-        cov = np.array([scatter[j] / nk[j] + reg_covar * eye for j in range(k)])
-    elif covariance_type == "tied":
-        cov = scatter.sum(axis=0) / nk.sum() + reg_covar * eye
-    else:
-        cov = np.array([np.diag(scatter[j]) / nk[j] + reg_covar for j in range(k)])
-        if covariance_type == "spherical":
-            cov = cov.mean(axis=1)
+    cov = covariances_from_scatter(scatter, nk, covariance_type, reg_covar)
     weights = nk / (nk.sum() if normalize_weights else w.sum())
     return weights, means, cov
 
@@ -229,15 +237,7 @@ def marginal_em_step(X, weights, means, covariances, covariance_type, reg_covar,
         for j in range(k):
             diff = completed[j] - new_means[j]
             scatter[j] += w * r[j] * (np.outer(diff, diff) + cond[j])
-    eye = np.eye(d)
-    if covariance_type == "full":
-        cov = np.array([scatter[j] / nk[j] + reg_covar * eye for j in range(k)])
-    elif covariance_type == "tied":
-        cov = scatter.sum(axis=0) / nk.sum() + reg_covar * eye
-    else:
-        cov = np.array([np.diag(scatter[j]) / nk[j] + reg_covar for j in range(k)])
-        if covariance_type == "spherical":
-            cov = cov.mean(axis=1)
+    cov = covariances_from_scatter(scatter, nk, covariance_type, reg_covar)
     return loglik / total_w, (nk / nk.sum(), new_means, cov)
 
 
