@@ -12,8 +12,10 @@ import inspect
 import math
 import subprocess
 import sys
+import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -330,3 +332,47 @@ def test_per_iteration_divides_by_the_iterations_that_ran(monkeypatch, iters, ex
         assert math.isnan(t)
     else:
         assert t == expected
+
+
+class _StandIn:
+    """A stand-in for one daal4py algorithm: records its parameters, returns a result."""
+
+    calls = []
+
+    def __init__(self, name, **params):
+        self.name, self.params = name, params
+
+    def compute(self, X, *start):
+        _StandIn.calls.append((self.name, self.params, len(start)))
+        k, d = self.params["nComponents"], X.shape[1]
+        return types.SimpleNamespace(weights=np.full((1, k), 1.0 / k), means=X[:k].copy(),
+                                     covariances=[np.eye(d)] * k,
+                                     goalFunction=np.array([[-1.0 * len(X)]]),
+                                     nIterations=np.array([[min(self.params.get("maxIterations", 0), 4)]]))
+
+
+def test_onedal_peer_plumbing(monkeypatch):
+    """``--peers onedal`` times oneDAL per iteration and its whole default fit
+    (its own init, then EM to scikit-learn's max_iter with tol x n as threshold);
+    checked against a stand-in module, since daal4py is rarely installed."""
+    from fastgmm.bench.cases import CASES_BY_NAME
+    from fastgmm.bench.timing import compare_case
+
+    fake = types.ModuleType("daal4py")
+    fake.daalinit = lambda threads: None
+    fake.em_gmm_init = lambda **p: _StandIn("init", **p)
+    fake.em_gmm = lambda **p: _StandIn("em", **p)
+    monkeypatch.setitem(sys.modules, "daal4py", fake)
+    _StandIn.calls.clear()
+    row = compare_case(CASES_BY_NAME["main"], 0.001, (1, 2), 1, 1, with_sklearn=False,
+                       peers=("onedal",))
+    # Per iteration: EM runs of 1 and 2 iterations from the shared start.
+    assert [c[1]["maxIterations"] for c in _StandIn.calls[:2]] == [1, 2]
+    assert "onedal_s" in row
+    # Default fit: one init of its own, then EM from the init's result.
+    assert [c[0] for c in _StandIn.calls[2:]] == ["init", "em"]
+    em = _StandIn.calls[-1]
+    assert em[2] == 3 and em[1]["maxIterations"] == 100
+    assert em[1]["accuracyThreshold"] == pytest.approx(1e-3 * row["n"])
+    assert math.isfinite(row["fit_onedal_s"]) and row["fit_onedal_iters"] == 4
+    assert row["fit_vs_onedal"] == row["fit_onedal_s"] / row["fit_fastgmm_s"]

@@ -20,8 +20,9 @@ fastgmm's float64 time over its float32 time on the same data.
 scikit-learn is timed at the separations of ``--sklearn-separations``
 (default: 3 only, it is slow). ``--peers onedal`` adds Intel oneDAL's EM
 (``daal4py.em_gmm`` from the ``scikit-learn-intelex`` package; full and
-diagonal covariances only) from the same initial parameters, skipped with a
-note when daal4py is not installed; ``--peers armadillo`` adds Armadillo's
+diagonal covariances only) from the same initial parameters, and its whole
+default fit (its own initialisation, then EM to ``max_iter=100``), skipped
+with a note when daal4py is not installed; ``--peers armadillo`` adds Armadillo's
 ``gmm_diag`` (diagonal case only, see :mod:`fastgmm.bench.peers.armadillo`),
 skipped with a note when ``g++`` or Armadillo is missing. Extra
 measurements (``--extras``, :mod:`fastgmm.bench.extras`) on the main case:

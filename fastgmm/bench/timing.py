@@ -16,6 +16,7 @@ import numpy as np
 
 from .._kernels.layout import CHUNK_ROWS
 from .cases import initial_parameters, make_data, n_rows
+from .peers import onedal
 
 # Seconds after which scikit-learn's timing is not repeated.
 _SKLEARN_BUDGET = 20.0
@@ -162,14 +163,13 @@ def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="flo
             if not case.bayesian:
                 fit_sk, iters_sk = default_fit(SkGaussianMixture, X, case)
         ll_diff = rel(fg.lower_bound_, sk.lower_bound_)
-    t_dal = float("nan")
-    if "onedal" in peers and not case.bayesian and case.covariance_type in OneDAL.storage:
+    t_dal = fit_dal = iters_dal = float("nan")
+    if "onedal" in peers and not case.bayesian and case.covariance_type in onedal.OneDAL.storage:
         import daal4py
 
-        from .peers.onedal import OneDAL
-
         daal4py.daalinit(threads)
-        t_dal, _ = per_iteration(OneDAL, X, case, init, iters, repeat)
+        t_dal, _ = per_iteration(onedal.OneDAL, X, case, init, iters, repeat)
+        fit_dal, iters_dal = onedal.default_fit(X, case.n_components, case.covariance_type)
     t_arma = arma_ll = float("nan")
     if "armadillo" in peers and not case.bayesian and case.covariance_type == "diag":
         from .peers import armadillo
@@ -184,7 +184,9 @@ def compare_case(case, scale, iters, repeat, threads, separation=3.0, dtype="flo
             "vs_onedal": t_dal / t_fg, "armadillo_s": t_arma, "vs_armadillo": t_arma / t_fg,
             "armadillo_ll_rel_diff": arma_ll, "f32_gain": float("nan"),
             "ll_rel_diff": ll_diff, "fit_fastgmm_s": fit_fg, "fit_sklearn_s": fit_sk,
-            "fit_iters": f"{iters_fg}/{iters_sk}", "fit_speedup": fit_sk / fit_fg}
+            "fit_iters": f"{iters_fg}/{iters_sk}", "fit_speedup": fit_sk / fit_fg,
+            "fit_onedal_s": fit_dal, "fit_onedal_iters": iters_dal,
+            "fit_vs_onedal": fit_dal / fit_fg}
 
 
 def add_float32_gains(rows):
