@@ -130,3 +130,40 @@ def test_bounds_never_change_a_label_the_full_assignment_gives(k):
     centers, labels = _kmeans.kmeans(X, k, _rng(k))
     d2 = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(labels, np.argmin(d2, axis=1))
+
+
+def _many_clusters(k, dtype, n=2 * 8192 + 123, d=5):
+    """Clusters over several chunks; float32 rows are small integers (exact sums)."""
+    rng = np.random.default_rng(k)
+    X = rng.normal(scale=3.0, size=(k, d))[rng.integers(0, k, n)] + rng.normal(size=(n, d))
+    if dtype == np.float32:
+        X = np.round(X * 2.0)
+    return X.astype(dtype), rng.integers(1, 4, n).astype(np.float64)
+
+
+# 21 and 55 clusters: 5 and 6 local trials, a group of four candidates whose
+# distances are summed side by side and one or two left over.
+@pytest.mark.parametrize("k", [21, 55])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_seeds_of_many_clusters_over_several_chunks_are_those_of_kmeans_plusplus(k, dtype):
+    X, w = _many_clusters(k, dtype)
+    for sample_weight in (None, w):
+        theirs = kmeans_plusplus(X, k, sample_weight=sample_weight, random_state=_rng(k))[1]
+        ours = _kmeans.kmeans_plusplus(X, k, _rng(k), sample_weight)[1]
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_seeds_are_the_same_for_any_number_of_threads():
+    import numba
+
+    X, w = _many_clusters(21, np.float64, d=3)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            results.append(_kmeans.kmeans_plusplus(X, 21, _rng(0), w))
+    finally:
+        numba.set_num_threads(before)
+    for centers, indices in results[1:]:
+        np.testing.assert_array_equal(indices, results[0][1])
