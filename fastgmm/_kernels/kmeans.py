@@ -86,6 +86,9 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
     weights = np.empty(_QUARTER)
     # Summed here, stored once: the tasks' rows of ``out`` share cache lines.
     pots = np.zeros(n_cands)
+    # Unsigned indices into the pool: Numba then has no negative index to
+    # wrap around (and no view of the shared pool's reference count to take).
+    cur = np.uint64(near)
     for b in range(n_blocks(c1 - c0, _QUARTER)):
         b0, b1 = block_bounds(b, c1 - c0, _QUARTER)
         r0 = c0 + b0
@@ -94,11 +97,12 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
         g = 0
         while g + 4 <= n_cands:
             s0 = s1 = s2 = s3 = 0.0
-            t0, t1, t2, t3 = into[g], into[g + 1], into[g + 2], into[g + 3]
+            t0, t1 = np.uint64(into[g]), np.uint64(into[g + 1])
+            t2, t3 = np.uint64(into[g + 2]), np.uint64(into[g + 3])
             for i in range(nb):
-                r = r0 + i
-                q0, q1, q2, q3 = _four_sq_dists(X, r, cands, g)
-                c, w = pool[near, r], weights[i]
+                q0, q1, q2, q3 = _four_sq_dists(X, r0 + i, cands, g)
+                r = np.uint64(r0 + i)
+                c, w = pool[cur, r], weights[i]
                 v0, v1, v2, v3 = min(c, q0), min(c, q1), min(c, q2), min(c, q3)
                 pool[t0, r] = v0
                 pool[t1, r] = v1
@@ -115,10 +119,10 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
             g += 4
         for t in range(g, n_cands):
             s0 = 0.0
-            t0 = into[t]
+            t0 = np.uint64(into[t])
             for i in range(nb):
-                r = r0 + i
-                v0 = min(pool[near, r], _one_sq_dist(X, r, cands, t))
+                r = np.uint64(r0 + i)
+                v0 = min(pool[cur, r], _one_sq_dist(X, r0 + i, cands, t))
                 pool[t0, r] = v0
                 s0 += weights[i] * v0
             pots[t] += s0
