@@ -30,6 +30,7 @@ from .layout import (BLOCK_ROWS, FASTMATH, add_slots, block_bounds, chunk_tasks,
 from .compile import kernel
 from .threads import launch
 
+
 @kernel(internal=True, fastmath=FASTMATH)
 def _block_sq_dist(X, r0, nb, center, out):
     """``out[i] = |X[r0 + i] - center|^2`` for the block's ``nb`` rows."""
