@@ -167,3 +167,25 @@ def test_seeds_are_the_same_for_any_number_of_threads():
         numba.set_num_threads(before)
     for centers, indices in results[1:]:
         np.testing.assert_array_equal(indices, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weights", ["unit", "integers", "one nonzero"])
+def test_first_seed_is_the_row_numpy_choice_picks_even_on_its_edges(dtype, weights):
+    """``RandomState.choice(n, p=w / w.sum())`` searches the normalised float64
+    cumulative sum of ``p`` for its uniform draw; draws equal to a sum (the
+    edges between two rows) and just beside it pick the same row."""
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 1000, 3 * 8192 + 5):
+        w = {"unit": None, "integers": rng.integers(0, 4, n).astype(np.float64),
+             "one nonzero": np.zeros(n)}[weights]
+        if w is not None:
+            w[n // 2] = 3.0
+        p = np.ones(n, dtype) if w is None else w.astype(dtype)
+        cdf = np.cumsum(p / p.sum(), dtype=np.float64)
+        cdf /= cdf[-1]
+        draws = np.concatenate([cdf[:4], cdf[-4:], cdf[n // 2 - 1:n // 2 + 1], [0.0, 0.5]])
+        for u in np.concatenate([draws, np.nextafter(draws, 0), np.nextafter(draws, 1)]):
+            u = float(min(max(u, 0.0), np.nextafter(1.0, 0.0)))
+            expected = min(np.searchsorted(cdf, u, side="right"), n - 1)
+            assert _kmeans.first_seed(u, w, n, np.dtype(dtype)) == expected

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .._kernels import lloyd as _lloyd
-from .._kernels.kmeans import Problems, lloyd_pass, pick_rows, seed_pass
+from .._kernels.kmeans import Problems, first_row, lloyd_pass, pick_rows, seed_pass
 from .._kernels.layout import readonly
 from .._kernels.threads import launch
 from .random import Streams
@@ -30,14 +30,24 @@ def first_seed(rng_uniform, sample_weight, n, dtype):
     ``RandomState.choice(n, p=w / w.sum())`` with the weights in the data's
     dtype (unit weights without ``sample_weight``), as ``_kmeans_plusplus``
     calls it: the cumulative sum of ``p`` in float64, normalised by its last
-    value, searched on the right. Done with the same NumPy operations, so
-    the row is the one scikit-learn picks from the same draw.
+    value, searched on the right. The same operations in the same order
+    (:func:`~fastgmm._kernels.kmeans.first_row`), so the row is the one
+    scikit-learn picks from the same draw.
     """
-    w = (np.ones(n, dtype=dtype) if sample_weight is None
-         else np.asarray(sample_weight).astype(dtype, copy=False))
-    cdf = np.cumsum(w / w.sum(), dtype=np.float64)
-    cdf /= cdf[-1]
-    return int(min(np.searchsorted(cdf, rng_uniform, side="right"), n - 1))
+    if sample_weight is None:
+        # Unit weights: every p is 1 / n in the data's dtype; the sum of n
+        # ones is n exactly below 2**24 (float32), else NumPy's own sum.
+        total = (dtype.type(n) if n <= 2**24
+                 else np.ones(n, dtype=dtype).sum())
+        p = np.ones(1, dtype=dtype) / total
+    else:
+        w = np.asarray(sample_weight).astype(dtype, copy=False)
+        p = w / w.sum()
+        if not (np.isfinite(p).all() and (p >= 0).all()):
+            cdf = np.cumsum(p, dtype=np.float64)
+            cdf /= cdf[-1]
+            return int(min(np.searchsorted(cdf, rng_uniform, side="right"), n - 1))
+    return int(first_row(np.ascontiguousarray(p), n, float(rng_uniform)))
 
 
 def kmeans_plusplus_all(problems, n_clusters, streams):

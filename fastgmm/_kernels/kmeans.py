@@ -313,6 +313,33 @@ def _in_dtype_of_type(x, like):
 
 
 @kernel(fastmath=False)
+def first_row(p, n, u):
+    """``min(searchsorted(c / c[-1], u, side="right"), n - 1)``, ``c = cumsum(p)`` in float64.
+
+    ``p`` holds the ``n`` probabilities in the data's dtype, or one value
+    that every row has. The running sums are those of ``numpy.cumsum``
+    (left to right in float64), each divided by the last as NumPy divides
+    them; non-negative ``p`` make the quotients non-decreasing, so a binary
+    search finds the row ``numpy.searchsorted`` finds.
+    """
+    c = np.empty(n)
+    s = 0.0
+    same = p.shape[0] == 1
+    for i in range(n):
+        s += np.float64(p[0] if same else p[i])
+        c[i] = s
+    last = c[n - 1]
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if c[mid] / last > u:
+            hi = mid
+        else:
+            lo = mid + 1
+    return min(lo, n - 1)
+
+
+@kernel(fastmath=False)
 def pick_rows(closest, sw, targets, proto):
     """``searchsorted(cumsum(sw * closest), targets)`` in the dtype of ``proto``, clipped.
 
