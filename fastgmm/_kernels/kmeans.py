@@ -11,8 +11,8 @@ chunks (as :mod:`fastgmm._kernels.passes` does for EM), each problem's
 chunks added in order, so every problem gets exactly what it gets alone.
 
 A round of k-means++ seeding reads the data once (:func:`seed_pass`): each
-row's distances to the round's candidates, four candidates summed side by
-side along the row's features, give every candidate's nearest distances
+row's distances to the round's candidates, four candidates (and two rows)
+summed side by side along the features, give every candidate's nearest distances
 (written to rows of a pool that the chosen candidate's row then heads, as
 scikit-learn keeps an n x trials array) and potential.
 """
@@ -71,6 +71,28 @@ def _four_sq_dists(X, r, cands, g):
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _four_sq_dists_two_rows(X, r, cands, g):
+    """:func:`_four_sq_dists` of rows ``r`` and ``r + 1`` in one pass over both."""
+    q0 = q1 = q2 = q3 = 0.0
+    p0 = p1 = p2 = p3 = 0.0
+    for a in range(X.shape[1]):
+        x = X[r, a]
+        y = X[r + 1, a]
+        c0, c1, c2, c3 = cands[g, a], cands[g + 1, a], cands[g + 2, a], cands[g + 3, a]
+        u0, u1, u2, u3 = x - c0, x - c1, x - c2, x - c3
+        q0 += u0 * u0
+        q1 += u1 * u1
+        q2 += u2 * u2
+        q3 += u3 * u3
+        u0, u1, u2, u3 = y - c0, y - c1, y - c2, y - c3
+        p0 += u0 * u0
+        p1 += u1 * u1
+        p2 += u2 * u2
+        p3 += u3 * u3
+    return q0, q1, q2, q3, p0, p1, p2, p3
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _one_sq_dist(X, r, cands, t):
     """``|X[r] - cands[t]|^2``."""
     q = 0.0
@@ -100,7 +122,33 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
             s0 = s1 = s2 = s3 = 0.0
             t0, t1 = np.uint64(into[g]), np.uint64(into[g + 1])
             t2, t3 = np.uint64(into[g + 2]), np.uint64(into[g + 3])
-            for i in range(nb):
+            for h in range(nb // 2):
+                i = 2 * h
+                q0, q1, q2, q3, e0, e1, e2, e3 = _four_sq_dists_two_rows(X, r0 + i, cands, g)
+                r = np.uint64(r0 + i)
+                c, w = pool[cur, r], weights[i]
+                v0, v1, v2, v3 = min(c, q0), min(c, q1), min(c, q2), min(c, q3)
+                pool[t0, r] = v0
+                pool[t1, r] = v1
+                pool[t2, r] = v2
+                pool[t3, r] = v3
+                s0 += w * v0
+                s1 += w * v1
+                s2 += w * v2
+                s3 += w * v3
+                r += np.uint64(1)
+                c, w = pool[cur, r], weights[i + 1]
+                v0, v1, v2, v3 = min(c, e0), min(c, e1), min(c, e2), min(c, e3)
+                pool[t0, r] = v0
+                pool[t1, r] = v1
+                pool[t2, r] = v2
+                pool[t3, r] = v3
+                s0 += w * v0
+                s1 += w * v1
+                s2 += w * v2
+                s3 += w * v3
+            if nb % 2:
+                i = nb - 1
                 q0, q1, q2, q3 = _four_sq_dists(X, r0 + i, cands, g)
                 r = np.uint64(r0 + i)
                 c, w = pool[cur, r], weights[i]
