@@ -12,9 +12,9 @@ chunks added in order, so every problem gets exactly what it gets alone.
 
 A round of k-means++ seeding reads the data once (:func:`seed_pass`): each
 row's distances to the round's candidates, four candidates (and two rows)
-summed side by side along the features, give every candidate's nearest distances
-(written to rows of a pool that the chosen candidate's row then heads, as
-scikit-learn keeps an n x trials array) and potential.
+summed side by side along the features, give every candidate's nearest
+distances (written to rows of a pool that the chosen candidate's row then
+heads, as scikit-learn keeps an n x trials array) and potential.
 """
 
 from __future__ import annotations
