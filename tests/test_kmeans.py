@@ -138,3 +138,62 @@ def test_bounds_never_change_a_label_the_full_assignment_gives(k):
     certain = gap > 1e-10 * scale
     assert certain.mean() > 0.99
     np.testing.assert_array_equal(labels[certain], np.argmin(d2, axis=1)[certain])
+
+
+def _many_clusters(k, dtype, n=2 * 8192 + 123, d=5):
+    """Clusters over several chunks; float32 rows are small integers (exact sums)."""
+    rng = np.random.default_rng(k)
+    X = rng.normal(scale=3.0, size=(k, d))[rng.integers(0, k, n)] + rng.normal(size=(n, d))
+    if dtype == np.float32:
+        X = np.round(X * 2.0)
+    return X.astype(dtype), rng.integers(1, 4, n).astype(np.float64)
+
+
+# 21 and 55 clusters: 5 and 6 local trials, a group of four candidates whose
+# distances are summed side by side and one or two left over.
+@pytest.mark.parametrize("k", [21, 55])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_seeds_of_many_clusters_over_several_chunks_are_those_of_kmeans_plusplus(k, dtype):
+    X, w = _many_clusters(k, dtype)
+    for sample_weight in (None, w):
+        theirs = kmeans_plusplus(X, k, sample_weight=sample_weight, random_state=_rng(k))[1]
+        ours = _kmeans.kmeans_plusplus(X, k, _rng(k), sample_weight)[1]
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_seeds_are_the_same_for_any_number_of_threads():
+    import numba
+
+    X, w = _many_clusters(21, np.float64, d=3)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            results.append(_kmeans.kmeans_plusplus(X, 21, _rng(0), w))
+    finally:
+        numba.set_num_threads(before)
+    for centers, indices in results[1:]:
+        np.testing.assert_array_equal(indices, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weights", ["unit", "integers", "one nonzero"])
+def test_first_seed_is_the_row_numpy_choice_picks_even_on_its_edges(dtype, weights):
+    """``RandomState.choice(n, p=w / w.sum())`` searches the normalised float64
+    cumulative sum of ``p`` for its uniform draw; draws equal to a sum (the
+    edges between two rows) and just beside it pick the same row."""
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 1000, 3 * 8192 + 5):
+        w = {"unit": None, "integers": rng.integers(0, 4, n).astype(np.float64),
+             "one nonzero": np.zeros(n)}[weights]
+        if w is not None:
+            w[n // 2] = 3.0
+        p = np.ones(n, dtype) if w is None else w.astype(dtype)
+        cdf = np.cumsum(p / p.sum(), dtype=np.float64)
+        cdf /= cdf[-1]
+        draws = np.concatenate([cdf[:4], cdf[-4:], cdf[n // 2 - 1:n // 2 + 1], [0.0, 0.5]])
+        for u in np.concatenate([draws, np.nextafter(draws, 0), np.nextafter(draws, 1)]):
+            u = float(min(max(u, 0.0), np.nextafter(1.0, 0.0)))
+            expected = min(np.searchsorted(cdf, u, side="right"), n - 1)
+            assert _kmeans.first_seed(u, w, n, np.dtype(dtype)) == expected

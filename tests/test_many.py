@@ -299,20 +299,23 @@ def test_serial_and_parallel_drivers_give_the_same_bits(cov_type, dtype, monkeyp
             results[which] = out + list(scores)
         for a, b in zip(results["parallel"], results["serial"]):
             np.testing.assert_array_equal(a, b)
-        # k-means: the Lloyd step and the k-means++ potentials and update.
+        # k-means: the Lloyd step, and the k-means++ first centre and candidates.
         w = np.ones(n)
         centers = np.ascontiguousarray(X[:1].repeat(k, axis=0), dtype=np.float64) + 1.0
+        # Five candidates: a group of four and one left over.
+        candidates = centers[:1] + np.arange(5)[:, None]
         problems = _kmeans.Problems.one(X, w)
         everyone = np.zeros(1, np.int64)
         outs = {}
         for which in ("parallel", "serial"):
             monkeypatch.setattr(_kmeans, "launch", forced(which))
             labels, dist = np.full(n, -1, np.int64), np.empty(n)
-            closest = np.full(n, np.inf)
-            potentials = _kmeans.nearest_pass(problems, everyone, closest, centers[None], False)
-            _kmeans.nearest_pass(problems, everyone, closest, centers[None, :1], True)
+            pool = np.full((6, n), np.inf)
+            first = _kmeans.seed_pass(problems, everyone, pool, [0], [[0]], candidates[None, :1])
+            potentials = _kmeans.seed_pass(problems, everyone, pool, [0], [np.arange(1, 6)],
+                                           candidates[None])
             outs[which] = (_kmeans.lloyd_pass(problems, everyone, centers[None], labels, dist)
-                           + (labels, dist, potentials, closest))
+                           + (labels, dist, first, potentials, pool))
         for a, b in zip(outs["parallel"], outs["serial"]):
             np.testing.assert_array_equal(a, b)
 

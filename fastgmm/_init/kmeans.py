@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .._kernels import lloyd as _lloyd
-from .._kernels.kmeans import Problems, lloyd_pass, nearest_pass, pick_rows
+from .._kernels.kmeans import Problems, first_row, lloyd_pass, pick_rows, seed_pass
 from .._kernels.layout import readonly
 from .._kernels.threads import launch
 from .random import Streams
@@ -30,14 +30,24 @@ def first_seed(rng_uniform, sample_weight, n, dtype):
     ``RandomState.choice(n, p=w / w.sum())`` with the weights in the data's
     dtype (unit weights without ``sample_weight``), as ``_kmeans_plusplus``
     calls it: the cumulative sum of ``p`` in float64, normalised by its last
-    value, searched on the right. Done with the same NumPy operations, so
-    the row is the one scikit-learn picks from the same draw.
+    value, searched on the right. The same operations in the same order
+    (:func:`~fastgmm._kernels.kmeans.first_row`), so the row is the one
+    scikit-learn picks from the same draw.
     """
-    w = (np.ones(n, dtype=dtype) if sample_weight is None
-         else np.asarray(sample_weight).astype(dtype, copy=False))
-    cdf = np.cumsum(w / w.sum(), dtype=np.float64)
-    cdf /= cdf[-1]
-    return int(min(np.searchsorted(cdf, rng_uniform, side="right"), n - 1))
+    if sample_weight is None:
+        # Unit weights: every p is 1 / n in the data's dtype; the sum of n
+        # ones is n exactly below 2**24 (float32), else NumPy's own sum.
+        total = (dtype.type(n) if n <= 2**24
+                 else np.ones(n, dtype=dtype).sum())
+        p = np.ones(1, dtype=dtype) / total
+    else:
+        w = np.asarray(sample_weight).astype(dtype, copy=False)
+        p = w / w.sum()
+        if not (np.isfinite(p).all() and (p >= 0).all()):
+            cdf = np.cumsum(p, dtype=np.float64)
+            cdf /= cdf[-1]
+            return int(min(np.searchsorted(cdf, rng_uniform, side="right"), n - 1))
+    return int(first_row(np.ascontiguousarray(p), n, float(rng_uniform)))
 
 
 def kmeans_plusplus_all(problems, n_clusters, streams):
@@ -55,8 +65,11 @@ def kmeans_plusplus_all(problems, n_clusters, streams):
     can differ from scikit-learn's.
 
     Returns ``centers`` (m, k, d) float64 and ``indices`` (m, k), the row
-    within its problem each centre was taken from. One launch per step
-    serves all problems.
+    within its problem each centre was taken from. One launch per round
+    serves all problems and reads the data once. Besides the data it holds
+    ``3 + int(log k)`` float64 values per row: the distances to the nearest
+    centre and those each candidate of a round leaves (scikit-learn holds
+    the same).
     """
     X, m = problems.X, problems.count
     d = X.shape[1]
@@ -70,28 +83,36 @@ def kmeans_plusplus_all(problems, n_clusters, streams):
         u = float(streams.draw(p, ("uniform", 1))[0])
         indices[p, 0] = first_seed(u, problems.weights(p), int(problems.sizes[p]), dtype)
     centers[:, 0] = X[problems.offsets[:-1] + indices[:, 0]]
-    closest = np.full(X.shape[0], np.inf)
-    nearest_pass(problems, everyone, closest, centers[:, :1], True)
+    # Rows of squared distances to the nearest centre, one value per data
+    # row: problem p's current ones in pool[near[p]], and room for those of
+    # each candidate of a round (pool[into[p, j]]); the chosen candidate's
+    # row becomes the current one. scikit-learn's n x trials array, reused.
+    pool = np.empty((n_local_trials + 1, X.shape[0]))
+    pool[0] = np.inf
+    near = np.zeros(m, dtype=np.int64)
+    into = np.tile(np.arange(1, n_local_trials + 1, dtype=np.int64), (m, 1))
     # The potential each draw is scaled by, rounded to the data's dtype as
     # scikit-learn's (a dot product in that dtype) is.
-    potential = nearest_pass(problems, everyone, np.full(X.shape[0], np.inf), centers[:, :1],
-                         False)[:, 0].astype(dtype)
+    potential = seed_pass(problems, everyone, pool, near, near[:, None],
+                          centers[:, :1])[:, 0].astype(dtype)
+    weights = []
+    for p in range(m):
+        w = problems.weights(p)
+        weights.append(np.empty(0, dtype) if w is None
+                       else np.ascontiguousarray(w).astype(dtype, copy=False))
     ids = np.empty((m, n_local_trials), dtype=np.int64)
     for c in range(1, n_clusters):
         for p in range(m):
-            w = problems.weights(p)
-            sw = (np.empty(0, dtype) if w is None
-                  else np.ascontiguousarray(w).astype(dtype, copy=False))
             targets = streams.draw(p, ("uniform", n_local_trials)) * potential[p]
-            ids[p] = pick_rows(closest[problems.rows(p)], sw,
-                                np.ascontiguousarray(targets, dtype=np.float64), proto)
-        candidates = np.ascontiguousarray(X[problems.offsets[:-1, None] + ids], dtype=np.float64)
-        pots = nearest_pass(problems, everyone, closest, candidates, False).astype(dtype)
+            ids[p] = pick_rows(pool[near[p], problems.rows(p)], weights[p],
+                               np.ascontiguousarray(targets, dtype=np.float64), proto)
+        candidates = X[problems.offsets[:-1, None] + ids]
+        pots = seed_pass(problems, everyone, pool, near, into, candidates).astype(dtype)
         best = np.argmin(pots, axis=1)
         potential = pots[everyone, best]
         centers[:, c] = candidates[everyone, best]
         indices[:, c] = ids[everyone, best]
-        nearest_pass(problems, everyone, closest, centers[:, c:c + 1], True)
+        near, into[everyone, best] = into[everyone, best], near
     return centers, indices
 
 

@@ -9,13 +9,22 @@ One implementation serves one problem (a fit) and many (``fit_many``):
 every pass runs for all problems in one launch over a task table of their
 chunks (as :mod:`fastgmm._kernels.passes` does for EM), each problem's
 chunks added in order, so every problem gets exactly what it gets alone.
+
+A round of k-means++ seeding reads the data once (:func:`seed_pass`): each
+row's distances to the round's candidates, four candidates (and two rows)
+summed side by side along the features, give every candidate's nearest
+distances (written to rows of a pool that the chosen candidate's row then
+heads, as scikit-learn keeps an n x trials array) and potential.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.core import errors
+from numba.extending import overload
 
+from .chunk import _block_weights
 from .layout import (BLOCK_ROWS, FASTMATH, add_slots, block_bounds, chunk_tasks, n_blocks,
                       readonly)
 from .compile import kernel
@@ -34,23 +43,140 @@ def _block_sq_dist(X, r0, nb, center, out):
         out[i] = s
 
 
+# The rows of a seeding pass are handled a quarter of a block at a time: the
+# quarter's rows (8 kB of 16 features) stay in the L1 cache while every
+# group of candidates goes over them.
+_QUARTER = BLOCK_ROWS // 4
+
+
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
-def _nearest_chunk(X, sw, closest, candidates, update, c0, c1, out):
-    """Rows ``[c0, c1)`` of :func:`_run_nearest`; this chunk's potentials into ``out``."""
-    m = out.shape[0]
-    dist = np.empty(c1 - c0)
-    for t in range(m):
-        _block_sq_dist(X, c0, c1 - c0, candidates[t], dist)
-        if update:
-            for i in range(c1 - c0):
-                closest[c0 + i] = min(closest[c0 + i], dist[i])
-            out[t] = 0.0
-            continue
-        s = 0.0
-        for i in range(c1 - c0):
-            w = 1.0 if sw.shape[0] == 0 else sw[c0 + i]
-            s += w * min(closest[c0 + i], dist[i])
-        out[t] = s
+def _four_sq_dists(X, r, cands, g):
+    """``|X[r] - cands[g + j]|^2`` for ``j = 0 .. 3``, in one pass over the row.
+
+    The four sums run side by side, each vectorised along the features:
+    the row is read once for four candidates.
+    """
+    q0 = q1 = q2 = q3 = 0.0
+    for a in range(X.shape[1]):
+        x = X[r, a]
+        u0 = x - cands[g, a]
+        u1 = x - cands[g + 1, a]
+        u2 = x - cands[g + 2, a]
+        u3 = x - cands[g + 3, a]
+        q0 += u0 * u0
+        q1 += u1 * u1
+        q2 += u2 * u2
+        q3 += u3 * u3
+    return q0, q1, q2, q3
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _four_sq_dists_two_rows(X, r, cands, g):
+    """:func:`_four_sq_dists` of rows ``r`` and ``r + 1`` in one pass over both."""
+    q0 = q1 = q2 = q3 = 0.0
+    p0 = p1 = p2 = p3 = 0.0
+    for a in range(X.shape[1]):
+        x = X[r, a]
+        y = X[r + 1, a]
+        c0, c1, c2, c3 = cands[g, a], cands[g + 1, a], cands[g + 2, a], cands[g + 3, a]
+        u0, u1, u2, u3 = x - c0, x - c1, x - c2, x - c3
+        q0 += u0 * u0
+        q1 += u1 * u1
+        q2 += u2 * u2
+        q3 += u3 * u3
+        u0, u1, u2, u3 = y - c0, y - c1, y - c2, y - c3
+        p0 += u0 * u0
+        p1 += u1 * u1
+        p2 += u2 * u2
+        p3 += u3 * u3
+    return q0, q1, q2, q3, p0, p1, p2, p3
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _one_sq_dist(X, r, cands, t):
+    """``|X[r] - cands[t]|^2``."""
+    q = 0.0
+    for a in range(X.shape[1]):
+        u = X[r, a] - cands[t, a]
+        q += u * u
+    return q
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
+    """Rows ``[c0, c1)`` of :func:`_run_seed`; this chunk's potentials into ``out``."""
+    n_cands = cands.shape[0]
+    weights = np.empty(_QUARTER)
+    # Summed here, stored once: the tasks' rows of ``out`` share cache lines.
+    pots = np.zeros(n_cands)
+    # Unsigned indices into the pool: Numba then has no negative index to
+    # wrap around (and no view of the shared pool's reference count to take).
+    cur = np.uint64(near)
+    for b in range(n_blocks(c1 - c0, _QUARTER)):
+        b0, b1 = block_bounds(b, c1 - c0, _QUARTER)
+        r0 = c0 + b0
+        nb = b1 - b0
+        _block_weights(sw, r0, nb, weights)
+        g = 0
+        while g + 4 <= n_cands:
+            s0 = s1 = s2 = s3 = 0.0
+            t0, t1 = np.uint64(into[g]), np.uint64(into[g + 1])
+            t2, t3 = np.uint64(into[g + 2]), np.uint64(into[g + 3])
+            for h in range(nb // 2):
+                i = 2 * h
+                q0, q1, q2, q3, e0, e1, e2, e3 = _four_sq_dists_two_rows(X, r0 + i, cands, g)
+                r = np.uint64(r0 + i)
+                c, w = pool[cur, r], weights[i]
+                v0, v1, v2, v3 = min(c, q0), min(c, q1), min(c, q2), min(c, q3)
+                pool[t0, r] = v0
+                pool[t1, r] = v1
+                pool[t2, r] = v2
+                pool[t3, r] = v3
+                s0 += w * v0
+                s1 += w * v1
+                s2 += w * v2
+                s3 += w * v3
+                r += np.uint64(1)
+                c, w = pool[cur, r], weights[i + 1]
+                v0, v1, v2, v3 = min(c, e0), min(c, e1), min(c, e2), min(c, e3)
+                pool[t0, r] = v0
+                pool[t1, r] = v1
+                pool[t2, r] = v2
+                pool[t3, r] = v3
+                s0 += w * v0
+                s1 += w * v1
+                s2 += w * v2
+                s3 += w * v3
+            if nb % 2:
+                i = nb - 1
+                q0, q1, q2, q3 = _four_sq_dists(X, r0 + i, cands, g)
+                r = np.uint64(r0 + i)
+                c, w = pool[cur, r], weights[i]
+                v0, v1, v2, v3 = min(c, q0), min(c, q1), min(c, q2), min(c, q3)
+                pool[t0, r] = v0
+                pool[t1, r] = v1
+                pool[t2, r] = v2
+                pool[t3, r] = v3
+                s0 += w * v0
+                s1 += w * v1
+                s2 += w * v2
+                s3 += w * v3
+            pots[g] += s0
+            pots[g + 1] += s1
+            pots[g + 2] += s2
+            pots[g + 3] += s3
+            g += 4
+        for t in range(g, n_cands):
+            s0 = 0.0
+            t0 = np.uint64(into[t])
+            for i in range(nb):
+                r = np.uint64(r0 + i)
+                v0 = min(pool[cur, r], _one_sq_dist(X, r0 + i, cands, t))
+                pool[t0, r] = v0
+                s0 += weights[i] * v0
+            pots[t] += s0
+    for t in range(n_cands):
+        out[t] = pots[t]
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
@@ -94,20 +220,23 @@ def _lloyd_chunk(X, sw, centers, labels, dist, c0, c1, out_sum, out_w):
     return inertia, changed
 
 
-def _run_nearest(X, sw, closest, candidates, update, tasks, slots, out):
-    """Potentials of candidate centres, or (``update``) fold one centre in.
+def _run_seed(X, sw, pool, near, into, candidates, tasks, slots, out):
+    """One round of k-means++ seeding: each candidate's nearest distances and potential.
 
-    Task ``t`` runs rows ``tasks[t, 0] .. tasks[t, 1]`` against the candidates
-    ``candidates[tasks[t, 2]]`` of its problem: with ``update`` false, each
-    candidate ``c``'s ``sum_i w_i min(closest_i, |x_i - c|^2)``; with
-    ``update`` true, ``closest_i = min(closest_i, |x_i - c_0|^2)`` in place.
-    Slot ``s`` (a problem) adds its tasks' results in order into ``out[s]``.
+    ``pool`` holds rows of nearest distances (one value per data row).
+    Task ``t`` runs rows ``i`` in ``tasks[t, 0] .. tasks[t, 1]`` of problem
+    ``p = tasks[t, 2]`` against its candidates ``c = candidates[p, j]``:
+    ``pool[into[p, j], i] = min(pool[near[p], i], |x_i - c|^2)``, and the
+    candidate's potential, ``sum_i w_i`` times that. ``into[p, j]`` may be
+    ``near[p]`` (one candidate, folded in place). Slot ``s`` (a problem)
+    adds its tasks' potentials in order into ``out[s]``.
     """
     n_tasks = tasks.shape[0]
     part = np.empty((n_tasks, out.shape[1]))
     for t in prange(n_tasks):
-        _nearest_chunk(X, sw, closest, candidates[tasks[t, 2]], update, tasks[t, 0], tasks[t, 1],
-                       part[t])
+        p = tasks[t, 2]
+        _seed_chunk(X, sw, pool, near[p], into[p], candidates[p], tasks[t, 0], tasks[t, 1],
+                    part[t])
     add_slots(part, slots, out)
     return 0
 
@@ -138,8 +267,8 @@ def _run_lloyd(X, sw, centers, labels, dist, tasks, slots, out_sum, out_w, out_s
 
 
 # One Python function each, compiled with a parallel loop and without (one task).
-_nearest_parallel = kernel(parallel=True, fastmath=FASTMATH)(_run_nearest)
-_nearest_serial = kernel(fastmath=FASTMATH)(_run_nearest)
+_seed_parallel = kernel(parallel=True, fastmath=FASTMATH)(_run_seed)
+_seed_serial = kernel(fastmath=FASTMATH)(_run_seed)
 _lloyd_parallel = kernel(parallel=True, fastmath=FASTMATH)(_run_lloyd)
 _lloyd_serial = kernel(fastmath=FASTMATH)(_run_lloyd)
 
@@ -180,14 +309,16 @@ class Problems:
         return self.sw[self.rows(p)] if self.weighted[p] else None
 
 
-def nearest_pass(problems, which, closest, candidates, update):
-    """Per problem in ``which``: candidate potentials, or (``update``) fold
-    ``candidates[:, 0]`` into ``closest``."""
+def seed_pass(problems, which, pool, near, into, candidates):
+    """Per problem ``p`` in ``which``: the potentials of ``candidates[p]`` (m, c, d),
+    each candidate's nearest distances written to ``pool[into[p]]``, from those
+    in ``pool[near[p]]``. See :func:`_run_seed`."""
     tasks, slots = problems.tasks(which)
-    out = np.empty((len(which), 1 if update else candidates.shape[1]))
-    launch(_nearest_parallel, _nearest_serial, len(tasks), problems.X, problems.sw, closest,
-           readonly(np.ascontiguousarray(candidates, dtype=np.float64)), update, tasks, slots,
-           out)
+    out = np.empty((len(which), candidates.shape[1]))
+    launch(_seed_parallel, _seed_serial, len(tasks), problems.X, problems.sw, pool,
+           readonly(np.ascontiguousarray(near, dtype=np.int64)),
+           readonly(np.ascontiguousarray(into, dtype=np.int64)),
+           readonly(np.ascontiguousarray(candidates, dtype=np.float64)), tasks, slots, out)
     return out
 
 
@@ -214,6 +345,48 @@ def lloyd_step(X, sw, centers, labels, dist):
     return sums[0], weights[0], float(inertia[0]), int(changed[0])
 
 
+def _in_dtype_of(x, like):
+    """``x`` rounded to the float type of ``like`` (called from kernels only)."""
+    raise TypeError("_in_dtype_of runs inside kernels only")
+
+
+@overload(_in_dtype_of)
+def _in_dtype_of_type(x, like):
+    """The conversion to ``like``'s float type, chosen when the caller compiles."""
+    if not isinstance(like, types.Float):
+        raise errors.TypingError("like must be a float")
+    if like.bitwidth == 32:
+        return lambda x, like: np.float32(x)
+    return lambda x, like: np.float64(x)
+
+
+@kernel(fastmath=False)
+def first_row(p, n, u):
+    """``min(searchsorted(c / c[-1], u, side="right"), n - 1)``, ``c = cumsum(p)`` in float64.
+
+    ``p`` holds the ``n`` probabilities in the data's dtype, or one value
+    that every row has. The running sums are those of ``numpy.cumsum``
+    (left to right in float64), each divided by the last as NumPy divides
+    them; non-negative ``p`` make the quotients non-decreasing, so a binary
+    search finds the row ``numpy.searchsorted`` finds.
+    """
+    c = np.empty(n)
+    s = 0.0
+    same = p.shape[0] == 1
+    for i in range(n):
+        s += np.float64(p[0] if same else p[i])
+        c[i] = s
+    last = c[n - 1]
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if c[mid] / last > u:
+            hi = mid
+        else:
+            lo = mid + 1
+    return min(lo, n - 1)
+
+
 @kernel(fastmath=False)
 def pick_rows(closest, sw, targets, proto):
     """``searchsorted(cumsum(sw * closest), targets)`` in the dtype of ``proto``, clipped.
@@ -222,24 +395,31 @@ def pick_rows(closest, sw, targets, proto):
     the data's dtype, their product summed left to right in that dtype (as
     ``numpy.cumsum`` does), each target at the first row whose running sum
     reaches it. One pass, no array of ``n``: targets are visited in
-    ascending order. ``sw`` empty means unit weights; ``proto`` is a
-    one-element array of the data's dtype (its value is not used).
+    ascending order, and the pass stops at the last. ``sw`` empty means
+    unit weights; ``proto`` is a one-element array of the data's dtype (its
+    value is not used).
     """
     n = closest.shape[0]
     m = targets.shape[0]
     order = np.argsort(targets)
     out = np.full(m, n - 1, dtype=np.int64)
-    cell = np.zeros(2, dtype=proto.dtype)
-    t = 0  # NaN targets sort last and are never reached: clipped, as in NumPy
+    if m == 0:
+        return out
+    like = proto[0]
+    running = _in_dtype_of(0.0, like)
+    weighted = sw.shape[0] > 0
+    t = 0
+    goal = targets[order[0]]  # NaN targets sort last and are never reached: clipped, as in NumPy
     for i in range(n):
-        if t >= m:
-            break
-        cell[1] = closest[i]
-        if sw.shape[0] > 0:
-            cell[1] = cell[1] * sw[i]
-        cell[0] = cell[0] + cell[1]
-        running = np.float64(cell[0])
-        while t < m and running >= targets[order[t]]:
-            out[order[t]] = i
-            t += 1
+        term = _in_dtype_of(closest[i], like)
+        if weighted:
+            term = term * sw[i]
+        running = running + term
+        if np.float64(running) >= goal:
+            while t < m and np.float64(running) >= targets[order[t]]:
+                out[order[t]] = i
+                t += 1
+            if t == m:
+                break
+            goal = targets[order[t]]
     return out
