@@ -31,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from .._kernels.layout import FULL, TIED, readonly
+from .._kernels.layout import DIAG, FULL, SPHERICAL, TIED, readonly
 from .._model import gaussian as _model
 from .._model.stats import KernelModel, Stats
 
@@ -80,11 +80,15 @@ def marginal_arrays(model: KernelModel):
                                                                   dtype=np.float64))
 
 
-# Patterns of missing entries shared by at least this many rows of a round run
-# the complete-data chunk code on their observed columns (vectorised along
-# rows); the rows of rarer patterns (and every incomplete row of a 'tied'
-# fit) take the per-row kernel of fastgmm._kernels.missing.
-GROUP_MIN_ROWS = 16
+# 'full': patterns of missing entries shared by at least this many rows of a
+# round run the complete-data chunk code on their observed columns
+# (vectorised along rows; a pattern's marginal model costs about what a
+# hundred of its rows do); the rows of rarer patterns run, pattern after
+# pattern, through the kernel of whole rounds of fastgmm._kernels.missing
+# (about as fast per row at a few hundred rows a pattern, and without the
+# per-pattern cost). Every incomplete row of a 'tied' fit takes the per-row
+# kernel.
+GROUP_MIN_ROWS = 256
 
 
 @dataclasses.dataclass
@@ -127,8 +131,10 @@ def plan_round(X, grouped: bool = True) -> RoundPlan:
     order = np.argsort(inverse, kind="stable")
     big = sizes >= GROUP_MIN_ROWS
     starts = np.concatenate([[0], np.cumsum(sizes)])
-    single = np.sort(np.concatenate([rows[order[starts[g]:starts[g + 1]]]
-                                     for g in np.flatnonzero(~big)] or [np.empty(0, np.int64)]))
+    # Rarer patterns: their rows one pattern after the other (the per-row
+    # code factorises a pattern's missing block once for a run of its rows).
+    single = np.concatenate([rows[order[starts[g]:starts[g + 1]]]
+                             for g in np.flatnonzero(~big)] or [np.empty(0, np.int64)])
     observed_counts = d - nan[first].sum(axis=1)
     classes = []
     for o in np.unique(observed_counts[big]):
@@ -153,10 +159,18 @@ def round_stats(X, w, model: KernelModel, complete_pass, span=None) -> Stats:
     """
     plans = model.marginalize if isinstance(model.marginalize, dict) else None
     key = (span, X.shape)
+    if model.kind in (DIAG, SPHERICAL):
+        # Every row in place, through one kernel (a round without NaN
+        # through the complete-data pass): see _masked_stats.
+        has_nan = None if plans is None else plans.get(key)
+        if has_nan is None:
+            has_nan = _has_nan(X)
+            if plans is not None:
+                plans[key] = has_nan
+        return _masked_stats(X, w, model) if has_nan else complete_pass(X, w)
     plan = None if plans is None else plans.get(key)
     if plan is None:
-        # 'diag' and 'spherical' rows all take their per-row kernel (vectorised
-        # along rows); 'full' groups the frequent patterns; 'tied' never does.
+        # 'full' groups the frequent patterns; 'tied' never does.
         plan = plan_round(X, grouped=model.kind == FULL)
         if plans is not None:
             plans[key] = plan
@@ -171,21 +185,72 @@ def round_stats(X, w, model: KernelModel, complete_pass, span=None) -> Stats:
     return total
 
 
+
+def _masked_stats(X, w, model: KernelModel) -> Stats:
+    """Statistics of the rows of ``X`` (complete or not), each in place, in fixed chunks.
+
+    'diag' and 'spherical': a whole round, every row through masked
+    arithmetic (:func:`fastgmm._kernels.missing.masked_diag_stats`), as
+    cheap as a sort of the rows into complete and incomplete ones would be.
+    'full': the rows of the rarer patterns (see :func:`plan_round`), one
+    pattern after the other (:func:`fastgmm._kernels.missing.masked_full_stats`),
+    which factorises a pattern's missing block once per run of its rows.
+    """
+    from .._kernels.layout import CHUNK_ROWS
+    from .._kernels.passes import padded_model
+
+    km = _kernels()
+    k, d = model.means.shape
+    means_p, chol_p, prec_p, _ = padded_model(model.kind, model.means, model.chol, model.prec,
+                                              model.mu_proj)
+    n_parts = max(1, -(-X.shape[0] // CHUNK_ROWS))
+    full = model.kind == FULL
+    parts = (np.empty((n_parts, k)), np.empty((n_parts, k, d)),
+             np.empty((n_parts, k, d, d if full else 1)), np.empty((n_parts, 2)))
+    log_norm = np.ascontiguousarray(model.log_norm, dtype=np.float64)
+    if full:
+        U = np.asarray(model.chol, dtype=np.float64)
+        Lam = np.ascontiguousarray(U @ np.swapaxes(U, -1, -2))
+        lam_diag = np.ascontiguousarray(np.diagonal(Lam, axis1=-2, axis2=-1))
+        # Determinants of the 2 x 2 blocks (rows a > columns c), for rows
+        # missing two entries; the diagonal and upper entries are unused.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            det2 = lam_diag[:, :, None] * lam_diag[:, None, :] - Lam * Lam
+            det2[:, np.arange(d), np.arange(d)] = 1.0
+            log_det2 = 0.5 * np.log(det2)
+            inv_det2 = 1.0 / det2
+        _locked(km.masked_full_stats, readonly(X), readonly(w), readonly(means_p),
+                readonly(chol_p), readonly(log_norm), readonly(Lam),
+                readonly(0.5 * np.log(lam_diag)), readonly(1.0 / lam_diag),
+                readonly(log_det2), readonly(inv_det2), *parts)
+    else:
+        half_log_prec = np.zeros(prec_p.shape)
+        half_log_prec[:, :d] = (0.5 * np.log(np.asarray(model.prec, dtype=np.float64))
+                                - 0.5 * np.log(2 * np.pi))
+        _locked(km.masked_diag_stats, readonly(X), readonly(w), readonly(means_p),
+                readonly(prec_p), readonly(log_norm), readonly(half_log_prec), *parts)
+    N, S1, S2, sums = (np.add.reduce(p, axis=0) for p in parts)  # in chunk order
+    return Stats(N, S1, S2, float(sums[0]), float(sums[1]),
+                 np.asarray(model.means, dtype=np.float64),
+                 np.asarray(model.center, dtype=np.float64))
+
+
 def _single_stats(X, w, model, rows, like: Stats) -> Stats:
-    """Per-row kernel statistics of ``rows`` (shifts and shapes of ``like``)."""
+    """Statistics of the incomplete ``rows`` that are not grouped (shifts and shapes of
+    ``like``): 'full' runs a copy of them, in their order, through the kernel of
+    whole rounds; 'tied' the per-row kernel."""
+    if model.kind == FULL:
+        return _masked_stats(np.ascontiguousarray(X[rows]), w[rows] if w.shape[0] else w,
+                             model)
     km = _kernels()
     kind, means, U, Lam, prec, log_norm = marginal_arrays(model)
     k, d = means.shape
     n_parts = -(-len(rows) // km.MISSING_BLOCK)
     parts = (np.empty((n_parts, k)), np.empty((n_parts, k, d)),
              np.empty((n_parts,) + like.S2.shape), np.empty((n_parts, 2)))
-    if kind in (FULL, TIED):
-        center = np.ascontiguousarray(model.center, dtype=np.float64)
-        _locked(km.marginal_stats, readonly(X), readonly(w), readonly(rows), kind, means, U,
-                Lam, prec, log_norm, center, *parts)
-    else:
-        _locked(km.marginal_diag_stats, readonly(X), readonly(w), readonly(rows), means, prec,
-                log_norm, *parts)
+    center = np.ascontiguousarray(model.center, dtype=np.float64)
+    _locked(km.marginal_stats, readonly(X), readonly(w), readonly(rows), kind, means, U,
+            Lam, prec, log_norm, center, *parts)
     N, S1, S2, sums = (np.add.reduce(p, axis=0) for p in parts)  # in block order
     return Stats(N, S1, S2, float(sums[0]), float(sums[1]), like.shift, like.center)
 

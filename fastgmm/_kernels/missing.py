@@ -35,9 +35,14 @@ import math
 import numpy as np
 from numba import prange
 
+from .chunk import (_each_component_moments, _estep_buffers, _full_moments, _mass,
+                    _queue_rows, _queue_shape, _sum_queue, flush_threshold)
 from .compile import kernel
-from .density import _block_log_norm
-from .layout import BLOCK_ROWS, CHUNK_ROWS, DIAG, SPHERICAL, TIED, block_bounds, n_blocks
+from .density import (_block_log_norm, _log_density_row, _mahalanobis_diag,
+                      _mahalanobis_upper)
+from .layout import (BLOCK_ROWS, CHUNK_ROWS, DIAG, SPHERICAL, TIED, block_bounds, n_blocks,
+                     padded_width)
+from .vecmath import _subtract
 
 # Incomplete rows per block: one partial result each (as a chunk of rows).
 MISSING_BLOCK = CHUNK_ROWS
@@ -194,8 +199,9 @@ def _add_conditional_cov(S2, j, miss, m, L, Linv, wr):
 @kernel(internal=True, fastmath=_FM)
 def _block_stats(X, sw, rows, i0, i1, kind, means, U, Lam, prec, log_norm, center,
                  N, S1, S2, sums, miss, Y, Ls, Linv, z, t, v, logp, raw):
-    """'full' / 'tied' statistics of incomplete rows ``rows[i0:i1]`` into this block's
-    partials ('diag' and 'spherical' rows take :func:`marginal_diag_stats`)."""
+    """'tied' statistics of incomplete rows ``rows[i0:i1]`` into this block's partials
+    ('full', 'diag' and 'spherical' rows take :func:`masked_full_stats` and
+    :func:`masked_diag_stats`)."""
     k, d = means.shape
     weighted = sw.shape[0] > 0
     ll = 0.0
@@ -441,94 +447,6 @@ def complete_pattern_stats(full, N, S1, S2, observed, missing, B, C, out_S1, out
                         out_S2[j, col, row] += s
 
 
-# ------------------------------------------- diagonal kinds, along rows
-@kernel(internal=True, fastmath=_FM)
-def _block_diag_stats(X, sw, rows, i0, i1, means, prec, half_log_prec, log_norm, xt, miss,
-                      logp, top, total, lnorm, scratch, N, S1, S2, sums):
-    """'diag' / 'spherical' statistics of incomplete rows ``rows[i0:i1]``, vectorised along rows.
-
-    A missing entry counts as ``x = mu`` in the distance (``y = 0``) and takes
-    its ``0.5 log prec - 0.5 log 2 pi`` out of the normalisation; its share
-    of ``S2`` is the component's variance.
-    """
-    k, d = means.shape
-    weighted = sw.shape[0] > 0
-    ll = 0.0
-    wsum = 0.0
-    for c0 in range(i0, i1, BLOCK_ROWS):
-        nb = min(BLOCK_ROWS, i1 - c0)
-        for i in range(nb):
-            row = rows[c0 + i]
-            for a in range(d):
-                v = X[row, a]
-                nan = v != v
-                miss[a, i] = 1.0 if nan else 0.0
-                xt[a, i] = 0.0 if nan else np.float64(v)
-        for j in range(k):
-            for i in range(nb):
-                logp[j, i] = log_norm[j]
-            for a in range(d):
-                mu = means[j, a]
-                pr = prec[j, a]
-                h = half_log_prec[j, a]
-                for i in range(nb):
-                    y = (xt[a, i] - mu) * (1.0 - miss[a, i])
-                    logp[j, i] -= 0.5 * pr * y * y + miss[a, i] * h
-        _block_log_norm(logp, nb, top, total, lnorm, scratch, _FLUSH, top[:0], top[:0])
-        for i in range(nb):
-            w = np.float64(sw[rows[c0 + i]]) if weighted else 1.0
-            ll += w * lnorm[i]
-            wsum += w
-            total[i] = w / total[i]
-        for j in range(k):
-            n = 0.0
-            for i in range(nb):
-                logp[j, i] *= total[i]  # w r
-                n += logp[j, i]
-            N[j] += n
-            for a in range(d):
-                mu = means[j, a]
-                var = 1.0 / prec[j, a]
-                s1 = 0.0
-                s2 = 0.0
-                for i in range(nb):
-                    y = (xt[a, i] - mu) * (1.0 - miss[a, i])
-                    r = logp[j, i]
-                    s1 += r * y
-                    s2 += r * (y * y + miss[a, i] * var)
-                S1[j, a] += s1
-                S2[j, a, 0] += s2
-    sums[0] = ll
-    sums[1] = wsum
-
-
-@kernel(parallel=True, fastmath=_FM)
-def marginal_diag_stats(X, sw, rows, means, prec, log_norm, part_N, part_S1, part_S2,
-                        part_sums):
-    """:func:`marginal_stats` for 'diag' and 'spherical', vectorised along rows."""
-    k, d = means.shape
-    n_rows = rows.shape[0]
-    half_log_prec = np.empty((k, d))
-    for j in range(k):
-        for a in range(d):
-            half_log_prec[j, a] = 0.5 * math.log(prec[j, a]) - 0.5 * _LOG_2PI
-    for b in prange(part_N.shape[0]):
-        i0, i1 = block_bounds(b, n_rows, MISSING_BLOCK)
-        part_N[b, :] = 0.0
-        part_S1[b, :, :] = 0.0
-        part_S2[b, :, :, :] = 0.0
-        xt = np.empty((d, BLOCK_ROWS))
-        miss = np.empty((d, BLOCK_ROWS))
-        logp = np.empty((k, BLOCK_ROWS))
-        top = np.empty(BLOCK_ROWS)
-        total = np.empty(BLOCK_ROWS)
-        lnorm = np.empty(BLOCK_ROWS)
-        scratch = np.empty(BLOCK_ROWS)
-        _block_diag_stats(X, sw, rows, i0, i1, means, prec, half_log_prec, log_norm, xt, miss,
-                          logp, top, total, lnorm, scratch, part_N[b], part_S1[b], part_S2[b],
-                          part_sums[b])
-
-
 @kernel(parallel=True)
 def gather_observed(X, rows, offsets, observed, out):
     """``out[i] = X[rows[i], observed[p]]`` for the rows ``offsets[p] .. offsets[p + 1]``
@@ -539,3 +457,469 @@ def gather_observed(X, rows, offsets, observed, out):
             row = rows[i]
             for a in range(o):
                 out[i, a] = X[row, observed[p, a]]
+
+
+# ------------------------------------- whole rounds, rows in place ('full', 'diag')
+# A round of rows is cut into chunks of CHUNK_ROWS consecutive rows (one
+# partial result each, as in the complete-data pass) and every block of
+# BLOCK_ROWS rows is split where it is loaded: its complete rows go, transposed,
+# through the complete-data block code (distances, log-sum-exp, moments), its
+# incomplete rows through the same vectorised code on their deviations with
+# the missing entries zeroed, plus a few scalars per row and component for
+# what the missing entries change. No copy of the round, no list of rows: X
+# is read once, in order. Block arithmetic is in X's dtype (float32 data:
+# float32 lanes, as the complete-data code), statistics in float64.
+
+@kernel(internal=True, fastmath=_FM)
+def _split_block(X, sw, r0, nb, xc, wc, xm, mk, wm, nmiss, miss):
+    """Load rows ``r0 .. r0 + nb``: complete ones into the columns of ``xc`` (weights
+    ``wc``), incomplete ones into ``xm`` with NaN entries as 0, ``mk`` 1 where
+    observed, ``nmiss``/``miss`` their missing columns (ascending). Rows with
+    every entry missing are left out (weight zero). Returns the two counts."""
+    d = X.shape[1]
+    weighted = sw.shape[0] > 0
+    nc = 0
+    nm = 0
+    for i in range(nb):
+        row = r0 + i
+        m = 0
+        for a in range(d):
+            v = X[row, a]
+            m += 1 if v != v else 0
+        w = sw[row] if weighted else 1.0
+        if m == 0:
+            for a in range(d):
+                xc[a, nc] = X[row, a]
+            wc[nc] = w
+            nc += 1
+        elif m < d:
+            p = 0
+            for a in range(d):
+                v = X[row, a]
+                if v != v:
+                    xm[a, nm] = 0.0
+                    mk[a, nm] = 0.0
+                    miss[nm, p] = a
+                    p += 1
+                else:
+                    xm[a, nm] = v
+                    mk[a, nm] = 1.0
+            nmiss[nm] = m
+            wm[nm] = w
+            nm += 1
+    return nc, nm
+
+
+@kernel(internal=True, fastmath=_FM)
+def _responsibilities(logp, nb, w, top, total, lnorm, scratch, flush, resp):
+    """``resp[j, i] = w_i r_ij`` from the log-densities of ``nb`` points (``logp`` is
+    overwritten); returns the points' ``(sum w log p, sum w)``."""
+    no_ent = top[:0]
+    _block_log_norm(logp, nb, top, total, lnorm, scratch, flush, no_ent, no_ent)
+    ll = 0.0
+    wsum = 0.0
+    for i in range(nb):
+        ll += w[i] * lnorm[i]
+        wsum += w[i]
+        total[i] = w[i] / total[i]
+    for j in range(logp.shape[0]):
+        for i in range(nb):
+            resp[j, i] = logp[j, i] * total[i]
+    return ll, wsum
+
+
+@kernel(internal=True, fastmath=_FM)
+def _inverse_mm(Lam, j, miss, i, m, L, inv_piv, Cinv):
+    """``Cinv = Lambda_j,mm^-1`` for the missing columns ``miss[i, :m]``; returns
+    ``0.5 log |Lambda_j,mm|``.
+
+    Through ``Lambda_mm = L D L^T`` (``L`` unit lower into ``L``, ``1 / D``
+    into ``inv_piv``): no square root and one logarithm, which is most of
+    the cost of a small factorisation.
+    """
+    det = 1.0
+    for p in range(m):
+        for r in range(p + 1):
+            s = Lam[j, miss[i, p], miss[i, r]]
+            for c in range(r):
+                s -= L[p, c] * L[r, c] / inv_piv[c]
+            if r == p:
+                det *= s
+                inv_piv[p] = 1.0 / s
+            else:
+                L[p, r] = s * inv_piv[r]
+    if 0.0 < det < np.inf:
+        log_det = 0.5 * math.log(det)
+    else:  # the product over- or underflowed: one logarithm per pivot
+        log_det = 0.0
+        for p in range(m):
+            log_det -= 0.5 * math.log(inv_piv[p])
+    # M = L^-1 (unit lower): M[p, c] into Cinv[c, p] (the strict upper triangle).
+    for p in range(m):
+        for c in range(p):
+            s = L[p, c]
+            for r in range(c + 1, p):
+                s += L[p, r] * Cinv[c, r]
+            Cinv[c, p] = -s
+    # Lambda_mm^-1 = M^T D^-1 M: entry (p, c <= p) is
+    # sum_{r >= p} M[r, p] D_r^-1 M[r, c], into the lower triangle.
+    for p in range(m):
+        for c in range(p + 1):
+            s = inv_piv[p] * (1.0 if c == p else Cinv[c, p])
+            for r in range(p + 1, m):
+                s += Cinv[p, r] * inv_piv[r] * Cinv[c, r]
+            Cinv[p, c] = s
+    for p in range(m):
+        for c in range(p):
+            Cinv[c, p] = Cinv[p, c]
+    return log_det
+
+
+@kernel(internal=True, fastmath=_FM)
+def _scatter_component(x, r, nb, d, j, means, queue, diff, wdiff, S1, S2):
+    """Component ``j``'s first and second moments of the block's points ``x`` with
+    shares ``r``: queued when few are non-zero, summed in place otherwise (as
+    the complete-data code's ``_block_stats_full``)."""
+    rows, queue_x, queue_r, queued = queue
+    shared = queue_x.shape[0] < means.shape[0]
+    q = 0 if shared else j
+    if queued[q] + nb // 2 > queue_r.shape[1]:
+        _sum_queue(queue, q, d, means[j], diff, wdiff, S1[j], S2[j])
+    m = _queue_rows(x, r, nb, d, rows, queue_x[q], queue_r[q], queued[q])
+    if m < 0:
+        _full_moments(x, nb, d, r, means[j], diff, wdiff, S1[j], S2[j])
+    else:
+        queued[q] = m
+    if shared and queued[q] > 0:
+        _sum_queue(queue, q, d, means[j], diff, wdiff, S1[j], S2[j])
+
+
+@kernel(internal=True, fastmath=_FM)
+def _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam, inv_lam,
+                       log_det2, inv_det2, out_N, out_S1, out_S2):
+    """'full' statistics of rows ``[c0, c1)`` (complete and incomplete) into this chunk's
+    outputs; returns ``(loglik, weight)``.
+
+    An incomplete row's deviation ``y`` (missing entries 0) gives
+    ``y^T Lambda y`` through the complete-data distance code; with
+    ``b = Lambda_mo y_o`` its observed-data form is
+    ``y^T Lambda y - b^T Lambda_mm^-1 b``,
+    ``log |Sigma_oo| = log |Sigma| + log |Lambda_mm|``, the completed row
+    is ``y_m = -Lambda_mm^-1 b`` and its conditional covariance
+    ``Lambda_mm^-1``. One or two missing entries take ``Lambda_mm^-1`` in
+    closed form (``log_det2``, ``inv_det2``: ``0.5 log`` and ``1 /`` the
+    determinant of each 2 x 2 block); more are factorised, once for a run
+    of rows with the same pattern. Everything per row is written out in
+    the loops (a call per row and component costs more than its
+    arithmetic). Completed rows join the complete ones in each component's
+    queue.
+    """
+    d = X.shape[1]
+    d4 = padded_width(d)
+    k = means.shape[0]
+    dt = X.dtype
+    xc, diff, proj, quad, maha, logp, top, total, lnorm, scratch = _estep_buffers(d4, k, dt)
+    xm = np.zeros((d4, BLOCK_ROWS), dt)
+    mk = np.zeros((d4, BLOCK_ROWS), dt)
+    xh = np.zeros((d4, BLOCK_ROWS), dt)
+    wdiff = np.zeros((d4, BLOCK_ROWS), dt)
+    resp = np.empty((k, BLOCK_ROWS), dt)
+    wc = np.empty(BLOCK_ROWS, dt)
+    wm = np.empty(BLOCK_ROWS, dt)
+    nmiss = np.empty(BLOCK_ROWS, np.int64)
+    miss = np.empty((BLOCK_ROWS, d), np.int64)
+    y = np.empty(d)
+    b = np.empty(d)
+    t = np.empty(d)
+    L = np.empty((d, d))
+    inv_piv = np.empty(d)
+    Cinv = np.empty((d, d))
+    C2 = np.empty((2, 2))  # Lambda_mm^-1 of one or two missing entries
+    # The pattern (component, count, columns) whose inverse Cinv holds.
+    key = np.full(d + 2, -1, np.int64)
+    key_log_det = 0.0
+    slots, length = _queue_shape(k, d4, X.itemsize)
+    queue = (np.empty(BLOCK_ROWS, np.int64), np.empty((slots, d4, length), dt),
+             np.empty((slots, length), dt), np.zeros(slots, np.int64))
+    flush = flush_threshold(X)
+    S1 = np.zeros((k, d4))
+    S2 = np.zeros((k, d4, d4))
+    one = dt.type(1)
+    out_N[:] = 0.0
+    ll = 0.0
+    wsum = 0.0
+    for r0 in range(c0, c1, BLOCK_ROWS):
+        nc, nm = _split_block(X, sw, r0, min(BLOCK_ROWS, c1 - r0), xc, wc, xm, mk, wm,
+                              nmiss, miss)
+        if nc > 0:  # the complete-data block code
+            for j in range(k):
+                _subtract(xc, nc, d, means[j], diff)
+                _mahalanobis_upper(diff, nc, d, chol[j], quad, maha)
+                _log_density_row(log_norm[j], maha, nc, logp[j])
+            s_ll, s_w = _responsibilities(logp, nc, wc, top, total, lnorm, scratch, flush,
+                                          resp)
+            ll += s_ll
+            wsum += s_w
+            for j in range(k):
+                s = _mass(resp[j], nc)
+                out_N[j] += s
+                if s != 0.0:
+                    _scatter_component(xc, resp[j], nc, d, j, means, queue, diff, wdiff, S1,
+                                       S2)
+        if nm == 0:
+            continue
+        # Two passes over the incomplete rows: the E-step (responsibilities),
+        # then, per component, the completed rows of its non-zero shares.
+        for phase in range(2):
+            if phase == 1:
+                s_ll, s_w = _responsibilities(logp, nm, wm, top, total, lnorm, scratch,
+                                              flush, resp)
+                ll += s_ll
+                wsum += s_w
+            for j in range(k):
+                mu = means[j]
+                r = resp[j]
+                if phase == 0:
+                    for a in range(d):
+                        m_a = mu[a]
+                        for i in range(nm):
+                            diff[a, i] = (xm[a, i] - m_a) * mk[a, i]
+                    _mahalanobis_upper(diff, nm, d, chol[j], quad, maha)
+                else:
+                    s = _mass(r, nm)
+                    out_N[j] += s
+                    if s == 0.0:
+                        continue
+                    # Observed entries as they are, missing ones at mu_j (+ y_m below).
+                    for a in range(d):
+                        m_a = mu[a]
+                        for i in range(nm):
+                            xh[a, i] = xm[a, i] + (one - mk[a, i]) * m_a
+                for i in range(nm):
+                    if phase == 1:
+                        wr = np.float64(r[i])
+                        if wr == 0.0:
+                            continue
+                        for c in range(d):
+                            y[c] = (np.float64(xm[c, i]) - mu[c]) * mk[c, i]
+                    else:
+                        for c in range(d):
+                            y[c] = diff[c, i]
+                    m = nmiss[i]
+                    # b = Lambda_mo y_o, t = Lambda_mm^-1 b (y_m = -t)
+                    for p in range(m):
+                        s = 0.0
+                        row = miss[i, p]
+                        for c in range(d):
+                            s += Lam[j, row, c] * y[c]
+                        b[p] = s
+                    if m == 1:
+                        a = miss[i, 0]
+                        t[0] = b[0] * inv_lam[j, a]
+                        bt = b[0] * t[0]
+                        log_det = half_log_lam[j, a]
+                        C2[0, 0] = inv_lam[j, a]
+                    elif m == 2:
+                        a0 = miss[i, 0]
+                        a1 = miss[i, 1]
+                        f = inv_det2[j, a1, a0]
+                        C2[0, 0] = Lam[j, a1, a1] * f
+                        C2[1, 1] = Lam[j, a0, a0] * f
+                        C2[1, 0] = -Lam[j, a1, a0] * f
+                        t[0] = C2[0, 0] * b[0] + C2[1, 0] * b[1]
+                        t[1] = C2[1, 0] * b[0] + C2[1, 1] * b[1]
+                        bt = b[0] * t[0] + b[1] * t[1]
+                        log_det = log_det2[j, a1, a0]
+                    else:
+                        same = key[0] == j and key[1] == m
+                        if same:
+                            for p in range(m):
+                                if key[2 + p] != miss[i, p]:
+                                    same = False
+                        if not same:
+                            key_log_det = _inverse_mm(Lam, j, miss, i, m, L, inv_piv, Cinv)
+                            key[0] = j
+                            key[1] = m
+                            for p in range(m):
+                                key[2 + p] = miss[i, p]
+                        log_det = key_log_det
+                        bt = 0.0
+                        for p in range(m):
+                            s = 0.0
+                            for c in range(m):
+                                s += Cinv[p, c] * b[c]
+                            t[p] = s
+                            bt += b[p] * s
+                    if phase == 0:
+                        logp[j, i] = (log_norm[j] + 0.5 * m * _LOG_2PI + 0.5 * bt - log_det
+                                      - 0.5 * maha[i])
+                    else:
+                        C = C2 if m <= 2 else Cinv
+                        for p in range(m):
+                            xh[miss[i, p], i] -= t[p]
+                            for c in range(p + 1):  # ascending columns: the lower triangle
+                                S2[j, miss[i, p], miss[i, c]] += wr * C[p, c]
+                if phase == 1:
+                    _scatter_component(xh, r, nm, d, j, means, queue, diff, wdiff, S1, S2)
+    rows, queue_x, queue_r, queued = queue
+    for q in range(queued.shape[0]):
+        if queued[q] > 0:
+            _sum_queue(queue, q, d, means[q], diff, wdiff, S1[q], S2[q])
+    for j in range(k):
+        for a in range(d):
+            out_S1[j, a] = S1[j, a]
+            for c in range(d):
+                out_S2[j, a, c] = S2[j, a, c]
+    return ll, wsum
+
+
+@kernel(parallel=True, fastmath=_FM)
+def masked_full_stats(X, sw, means, chol, log_norm, Lam, half_log_lam, inv_lam, log_det2,
+                      inv_det2, part_N, part_S1, part_S2, part_sums):
+    """'full' statistics of every row of a round (complete or not), one partial per chunk.
+
+    ``means`` and ``chol`` are the complete-data pass's padded arrays (X's
+    dtype); ``Lam`` (k, d, d) the precisions ``chol chol^T``, ``half_log_lam``
+    and ``inv_lam`` (k, d) ``0.5 log`` and ``1 /`` their diagonals,
+    ``log_det2`` and ``inv_det2`` (k, d, d) the same of the determinants of
+    their 2 x 2 blocks (lower triangles), all in float64.
+    The caller adds the ``part_*`` in chunk order.
+    """
+    n = X.shape[0]
+    for c in prange(part_N.shape[0]):
+        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
+        ll, wsum = _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam,
+                                      inv_lam, log_det2, inv_det2, part_N[c], part_S1[c],
+                                      part_S2[c])
+        part_sums[c, 0] = ll
+        part_sums[c, 1] = wsum
+
+
+@kernel(internal=True, fastmath=_FM)
+def _load_masked(X, sw, r0, nb, xm, mk, w):
+    """``xm[a, i] = X[r0 + i, a]`` with NaN as 0, ``mk[a, i]`` 1 where observed and 0
+    where NaN, ``w[i]`` the row's weight (0 for a row with every entry NaN);
+    branch-free along a row."""
+    d = X.shape[1]
+    weighted = sw.shape[0] > 0
+    zero = xm.dtype.type(0)
+    one = xm.dtype.type(1)
+    for i in range(nb):
+        row = r0 + i
+        seen = zero
+        for a in range(d):
+            v = X[row, a]
+            nan = v != v
+            xm[a, i] = zero if nan else v
+            o = zero if nan else one
+            mk[a, i] = o
+            seen += o
+        wi = sw[row] if weighted else one
+        w[i] = wi if seen > zero else zero
+
+
+@kernel(internal=True, fastmath=_FM)
+def _masked_diag_chunk(X, sw, c0, c1, means, prec, log_norm, half_log_prec, out_N, out_S1,
+                       out_S2):
+    """'diag' / 'spherical' statistics of rows ``[c0, c1)``; returns ``(loglik, weight)``.
+
+    Every row takes the masked arithmetic (complete rows too: it costs them
+    a few operations more per entry, less than sorting the rows out). A
+    missing entry counts as ``x = mu`` in the distance (``y = x - mk mu``
+    with ``x = 0`` there), gives back its ``h_a = 0.5 log prec_a - 0.5 log
+    2 pi`` of the normalisation, and adds the component's variance to
+    ``S2`` (its conditional variance).
+    """
+    d = X.shape[1]
+    d4 = padded_width(d)
+    k = means.shape[0]
+    dt = X.dtype
+    xm = np.zeros((d4, BLOCK_ROWS), dt)
+    mk = np.zeros((d4, BLOCK_ROWS), dt)
+    maha = np.empty(BLOCK_ROWS, dt)
+    logp = np.empty((k, BLOCK_ROWS), dt)
+    top = np.empty(BLOCK_ROWS, dt)
+    total = np.empty(BLOCK_ROWS, dt)
+    lnorm = np.empty(BLOCK_ROWS, dt)
+    scratch = np.empty(BLOCK_ROWS, dt)
+    resp = np.empty((k, BLOCK_ROWS), dt)
+    wm = np.empty(BLOCK_ROWS, dt)
+    flush = flush_threshold(X)
+    S1 = np.zeros((k, d4))
+    S2 = np.zeros((k, d4, 1))
+    # 2 h_a in X's dtype, and log_norm_j - sum_a h_a: a row's log-density is
+    # that constant - 0.5 sum_a (prec_a y_a^2 - 2 h_a mk_a).
+    h2 = np.zeros((k, d4), dt)
+    base = np.empty(k)
+    for j in range(k):
+        h_all = 0.0
+        for a in range(d):
+            h2[j, a] = 2.0 * half_log_prec[j, a]
+            h_all += half_log_prec[j, a]
+        base[j] = log_norm[j] - h_all
+    zero = dt.type(0)
+    out_N[:] = 0.0
+    ll = 0.0
+    wsum = 0.0
+    for r0 in range(c0, c1, BLOCK_ROWS):
+        nm = min(BLOCK_ROWS, c1 - r0)
+        _load_masked(X, sw, r0, nm, xm, mk, wm)
+        for j in range(k):
+            for i in range(nm):
+                maha[i] = zero
+            for a in range(0, d4, 4):
+                m0, m1, m2, m3 = means[j, a], means[j, a + 1], means[j, a + 2], means[j, a + 3]
+                q0, q1, q2, q3 = prec[j, a], prec[j, a + 1], prec[j, a + 2], prec[j, a + 3]
+                h0, h1, h2_, h3 = h2[j, a], h2[j, a + 1], h2[j, a + 2], h2[j, a + 3]
+                for i in range(nm):
+                    o0, o1, o2, o3 = mk[a, i], mk[a + 1, i], mk[a + 2, i], mk[a + 3, i]
+                    t0 = xm[a, i] - o0 * m0
+                    t1 = xm[a + 1, i] - o1 * m1
+                    t2 = xm[a + 2, i] - o2 * m2
+                    t3 = xm[a + 3, i] - o3 * m3
+                    maha[i] += (q0 * t0 * t0 + q1 * t1 * t1 + q2 * t2 * t2 + q3 * t3 * t3
+                                - (h0 * o0 + h1 * o1 + h2_ * o2 + h3 * o3))
+            _log_density_row(base[j], maha, nm, logp[j])
+        s_ll, s_w = _responsibilities(logp, nm, wm, top, total, lnorm, scratch, flush, resp)
+        ll += s_ll
+        wsum += s_w
+        for j in range(k):
+            r = resp[j]
+            s = _mass(r, nm)
+            out_N[j] += s
+            if s == 0.0:
+                continue
+            for a in range(d):
+                m_a = means[j, a]
+                t1 = zero
+                t2 = zero
+                tm = zero
+                for i in range(nm):
+                    o = mk[a, i]
+                    dev = xm[a, i] - o * m_a
+                    v = r[i] * dev
+                    t1 += v
+                    t2 += v * dev
+                    tm += r[i] * o
+                S1[j, a] += t1
+                # Rows missing entry a: its variance (their shares, s - tm).
+                S2[j, a, 0] += t2 + (s - tm) / prec[j, a]
+    for j in range(k):
+        for a in range(d):
+            out_S1[j, a] = S1[j, a]
+            out_S2[j, a, 0] = S2[j, a, 0]
+    return ll, wsum
+
+
+@kernel(parallel=True, fastmath=_FM)
+def masked_diag_stats(X, sw, means, prec, log_norm, half_log_prec, part_N, part_S1, part_S2,
+                      part_sums):
+    """:func:`masked_full_stats` for 'diag' and 'spherical' (``prec`` (k, d) padded, in
+    X's dtype; ``half_log_prec`` (k, d4) float64, zero on padded features)."""
+    n = X.shape[0]
+    for c in prange(part_N.shape[0]):
+        c0, c1 = block_bounds(c, n, CHUNK_ROWS)
+        ll, wsum = _masked_diag_chunk(X, sw, c0, c1, means, prec, log_norm, half_log_prec,
+                                      part_N[c], part_S1[c], part_S2[c])
+        part_sums[c, 0] = ll
+        part_sums[c, 1] = wsum
