@@ -1,17 +1,23 @@
 """Missing values (NaN entries): exact EM on the observed data, on the ordinary pass.
 
 ``GaussianMixture(nan_policy='marginalize')`` treats NaN entries as missing
-at random. Each round of rows of a pass is split once:
+at random. A round of rows without NaN goes through the complete-data pass
+unchanged. Otherwise its rows with NaN take, through
+:mod:`fastgmm._kernels.missing`, responsibilities and log-likelihood from
+the marginal density of their observed entries and statistics of the
+completed row (conditional mean in ``S1``, conditional covariance added to
+``S2``):
 
-* rows without NaN go through the complete-data kernels unchanged
-  (:func:`fastgmm._kernels.passes.em_pass`, a copy of those rows when some rows of
-  the round are incomplete, the round's own view when none is);
-* rows with NaN go through :mod:`fastgmm._kernels.missing`: responsibilities
-  and log-likelihood from the marginal density of the observed entries,
-  statistics of the completed row (conditional mean in ``S1``, conditional
-  covariance added to ``S2``).
+* 'diag', 'spherical': the whole round in place, one masked kernel for
+  complete and incomplete rows alike (:func:`_masked_stats`);
+* 'full': the round is split once (:func:`plan_round`): its complete rows
+  (a copy) through the complete-data pass, the frequent patterns grouped on
+  their observed columns (:func:`_class_stats`), the rows of rarer
+  patterns, pattern after pattern, through the kernel of rows in place;
+* 'tied': complete rows as for 'full', every incomplete row through the
+  per-row kernel.
 
-Both give :class:`fastgmm._model.stats.Stats` with the same shifts, so they add up
+All give :class:`fastgmm._model.stats.Stats` with the same shifts, so they add up
 and the M-step is unchanged. A data set without NaN never reaches this
 module (the estimator checks once per fit), so its fit is bitwise the
 complete-data one.
@@ -255,18 +261,15 @@ def _single_stats(X, w, model, rows, like: Stats) -> Stats:
     return Stats(N, S1, S2, float(sums[0]), float(sums[1]), like.shift, like.center)
 
 
-def _log_weights(model, means, U, prec):
-    """``log phi_j`` of a kernel model (its ``log_norm`` less the Gaussian constant)."""
+def _log_weights(model, means, U):
+    """``log phi_j`` of a 'full' kernel model (its ``log_norm`` less the Gaussian constant)."""
     d = means.shape[1]
-    if model.kind == FULL:
-        log_det = np.log(np.diagonal(U, axis1=-2, axis2=-1)).sum(axis=-1)
-    else:  # diag, spherical: prec holds every feature's precision
-        log_det = 0.5 * np.log(prec).sum(axis=-1)
+    log_det = np.log(np.diagonal(U, axis1=-2, axis2=-1)).sum(axis=-1)
     return np.asarray(model.log_norm, np.float64) - log_det + 0.5 * d * np.log(2 * np.pi)
 
 
 def _class_stats(X, w, model, observed, missing, rows, offsets) -> Stats:
-    """Statistics of the patterns of one class (``o`` observed columns each).
+    """Statistics of the patterns of one class (``o`` observed columns each), 'full'.
 
     Each pattern is a problem of :func:`fastgmm._kernels.passes.many_stats_pass` on
     its rows' observed columns, under the marginal model of those columns,
@@ -278,40 +281,33 @@ def _class_stats(X, w, model, observed, missing, rows, offsets) -> Stats:
     """
     from .._kernels.passes import many_stats_pass
 
-    kind, means, U, _, prec, _ = marginal_arrays(model)
+    _, means, U, _, _, _ = marginal_arrays(model)
     k, d = means.shape
     P, o = observed.shape
     dtype = X.dtype
     Xc = np.empty((len(rows), o), dtype=X.dtype)
     _locked(_kernels().gather_observed, readonly(X), rows, offsets, observed, Xc)
     wc = w[rows] if w.shape[0] else w
-    log_w = np.broadcast_to(_log_weights(model, means, U, prec), (P, k))
+    log_w = np.broadcast_to(_log_weights(model, means, U), (P, k))
     means_o = np.ascontiguousarray(means[:, observed].transpose(1, 0, 2))  # (P, k, o)
     km = _kernels()
     m = d - o
-    if kind == FULL:
-        Uinv = np.linalg.inv(U)
-        Sigma = np.ascontiguousarray(np.swapaxes(Uinv, -1, -2) @ Uinv)  # (k, d, d)
-        prec_chol = np.empty((P, k, o, o))
-        B = np.empty((P, k, m, o))
-        C = np.empty((P, k, m, m))
-        _locked(km.pattern_models, Sigma, observed, missing, prec_chol, B, C)
-    else:
-        prec_chol = np.sqrt(prec[:, observed].transpose(1, 0, 2))  # (P, k, o)
-        B = np.zeros((P, k, m, o))
-        C = np.ascontiguousarray((1.0 / prec[:, missing].transpose(1, 0, 2))[..., None])
-    sub = _model.kernel_model(np.exp(log_w), means_o, prec_chol,
-                                       "full" if kind == FULL else "diag", dtype,
-                                       log_weights=log_w)
-    s2_rows, s2_cols = (k, o) if kind == FULL else (k, 1)
+    Uinv = np.linalg.inv(U)
+    Sigma = np.ascontiguousarray(np.swapaxes(Uinv, -1, -2) @ Uinv)  # (k, d, d)
+    prec_chol = np.empty((P, k, o, o))
+    B = np.empty((P, k, m, o))
+    C = np.empty((P, k, m, m))
+    _locked(km.pattern_models, Sigma, observed, missing, prec_chol, B, C)
+    sub = _model.kernel_model(np.exp(log_w), means_o, prec_chol, "full", dtype,
+                              log_weights=log_w)
     N, S1, S2, ll, wsum, _ = many_stats_pass(
         Xc, readonly(wc) if wc.shape[0] else wc, np.empty((0, k), dtype), offsets,
         np.arange(P), sub.kind, int(max(np.diff(offsets).max(), 1)), sub.means, sub.chol,
-        sub.prec, sub.log_norm, np.zeros((P, o), dtype), sub.mu_proj, s2_rows, s2_cols)
+        sub.prec, sub.log_norm, np.zeros((P, o), dtype), sub.mu_proj, k, o)
     S1_full = np.zeros((k, d))
-    S2_full = np.zeros((k, d, d if kind == FULL else 1))
-    _locked(km.complete_pattern_stats, kind == FULL, N, S1, np.ascontiguousarray(S2),
-            observed, missing, B, C, S1_full, S2_full)
+    S2_full = np.zeros((k, d, d))
+    _locked(km.complete_pattern_stats, N, S1, np.ascontiguousarray(S2), observed, missing, B,
+            C, S1_full, S2_full)
     shift = np.asarray(model.means, dtype=np.float64)
     return Stats(np.add.reduce(N, axis=0), S1_full, S2_full, float(np.add.reduce(ll)),
                  float(np.add.reduce(wsum)), shift, np.asarray(model.center, np.float64))

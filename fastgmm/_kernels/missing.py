@@ -22,12 +22,20 @@ set to 0) and ``b = Lambda_mo y_o``,
 For 'diag' and 'spherical' the marginal is the observed coordinates alone:
 ``y_hat_m = 0`` and the conditional variances are ``1 / prec_ja``.
 
-Every kernel walks a list of row numbers (the incomplete rows of a round,
-chosen by the caller) in fixed blocks of ``MISSING_BLOCK`` rows; a block
-writes only its own partial statistics (or its own rows of an output), and
-the partials are added in block order by the caller, so results do not
-depend on the thread count. Model arrays arrive in float64 (statistics are
-float64); ``X`` stays float32 or float64 and is read one entry at a time.
+Two kinds of kernels:
+
+* the per-row ones (``marginal_stats`` for 'tied', ``marginal_score``,
+  ``marginal_impute``) walk a list of row numbers (the incomplete rows of a
+  round, chosen by the caller) in fixed blocks of ``MISSING_BLOCK`` rows,
+  with float64 model arrays, reading ``X`` one entry at a time;
+* the kernels of rows in place (``masked_full_stats``,
+  ``masked_diag_stats``, section below) read a contiguous array of rows in
+  fixed chunks of ``CHUNK_ROWS``, a block at a time, transposed and
+  masked, and run the complete-data block code along rows in ``X``'s dtype.
+
+Either way a block or chunk writes only its own partial statistics (or its
+own rows of an output), and the partials are added in order by the caller,
+so results do not depend on the thread count. Statistics are float64.
 """
 
 import math
@@ -44,6 +52,9 @@ from .layout import (BLOCK_ROWS, CHUNK_ROWS, DIAG, SPHERICAL, TIED, block_bounds
                      padded_width)
 from .vecmath import _subtract
 
+# Runs of at least this many rows of one pattern take their products along
+# the rows (on views); shorter ones row by row (a view costs more than a row).
+_LONG_RUN = 8
 # Incomplete rows per block: one partial result each (as a chunk of rows).
 MISSING_BLOCK = CHUNK_ROWS
 # Shares below this (relative to the largest of the row) are exactly 0, as in
@@ -384,17 +395,15 @@ def pattern_models(Sigma, observed, missing, out_chol, out_B, out_C):
 
 
 @kernel(parallel=True, fastmath=_FM)
-def complete_pattern_stats(full, N, S1, S2, observed, missing, B, C, out_S1, out_S2):
+def complete_pattern_stats(N, S1, S2, observed, missing, B, C, out_S1, out_S2):
     """Add the completed statistics of every pattern, in pattern order, to ``out_*``.
 
-    ``N`` (P, k), ``S1`` (P, k, o) and ``S2`` are the statistics of the
-    patterns' observed columns (``S2`` (P, k, o, o) lower triangles when
-    ``full``, else (P, k, o, 1) diagonals). Completed with ``B`` and ``C`` of
-    :func:`pattern_models` (``full``) or with the conditional variances ``C``
-    (P, k, m) (diagonal): ``S1_m = B S1_o``, ``S2_mo = B S2_oo``,
-    ``S2_mm = B S2_oo B^T + N C``. Components run in parallel, each over the
-    patterns in order, into ``out_S1`` (k, d) and the lower triangle of
-    ``out_S2`` (k, d, d), or its diagonal (k, d, 1).
+    ``N`` (P, k), ``S1`` (P, k, o) and ``S2`` (P, k, o, o, lower triangles)
+    are the statistics of the patterns' observed columns. Completed with
+    ``B`` and ``C`` of :func:`pattern_models`: ``S1_m = B S1_o``,
+    ``S2_mo = B S2_oo``, ``S2_mm = B S2_oo B^T + N C``. Components run in
+    parallel, each over the patterns in order, into ``out_S1`` (k, d) and
+    the lower triangle of ``out_S2`` (k, d, d).
     """
     P, k = N.shape
     o = observed.shape[1]
@@ -406,12 +415,6 @@ def complete_pattern_stats(full, N, S1, S2, observed, missing, B, C, out_S1, out
             n = N[p, j]
             for a in range(o):
                 out_S1[j, observed[p, a]] += S1[p, j, a]
-            if not full:
-                for a in range(o):
-                    out_S2[j, observed[p, a], 0] += S2[p, j, a, 0]
-                for r in range(m):
-                    out_S2[j, missing[p, r], 0] += n * C[p, j, r, 0]
-                continue
             for r in range(m):
                 s = 0.0
                 for a in range(o):
@@ -576,6 +579,115 @@ def _inverse_mm(Lam, j, miss, i, m, L, inv_piv, Cinv):
 
 
 @kernel(internal=True, fastmath=_FM)
+def _pattern_inverse(Lam, j, miss, i, m, half_log_lam, inv_lam, log_det2, inv_det2, L,
+                     inv_piv, Cinv, key, key_log_det):
+    """``Cinv[:m, :m] = Lambda_j,mm^-1`` for the missing columns ``miss[i, :m]``; returns
+    ``0.5 log |Lambda_j,mm|``.
+
+    One or two missing entries in closed form (``half_log_lam``, ``inv_lam``:
+    ``0.5 log`` and ``1 /`` the diagonal; ``log_det2``, ``inv_det2`` the same of
+    the 2 x 2 determinants), more through :func:`_inverse_mm`, skipped when
+    ``key`` shows that ``Cinv`` already holds this component and pattern
+    (``key_log_det[0]`` its log-determinant).
+    """
+    if m <= 2:
+        key[0] = -1  # Cinv is overwritten
+        a0 = miss[i, 0]
+        if m == 1:
+            Cinv[0, 0] = inv_lam[j, a0]
+            return half_log_lam[j, a0]
+        a1 = miss[i, 1]
+        f = inv_det2[j, a1, a0]
+        Cinv[0, 0] = Lam[j, a1, a1] * f
+        Cinv[1, 1] = Lam[j, a0, a0] * f
+        Cinv[1, 0] = -Lam[j, a1, a0] * f
+        Cinv[0, 1] = Cinv[1, 0]
+        return log_det2[j, a1, a0]
+    same = key[0] == j and key[1] == m
+    if same:
+        for p in range(m):
+            if key[2 + p] != miss[i, p]:
+                same = False
+    if not same:
+        key_log_det[0] = _inverse_mm(Lam, j, miss, i, m, L, inv_piv, Cinv)
+        key[0] = j
+        key[1] = m
+        for p in range(m):
+            key[2 + p] = miss[i, p]
+    return key_log_det[0]
+
+
+@kernel(internal=True, fastmath=_FM)
+def _run_products(Lam, j, miss, s, e, m, diff, bvec):
+    """``bvec[p, i] = (Lambda_j,mo y_o)_p`` for the rows ``s .. e`` of one pattern
+    (``miss[s, :m]`` missing; ``diff`` their deviations, 0 where missing),
+    vectorised along the rows (on views that start at 0, so that the loops
+    index without a sign test)."""
+    d = bvec.shape[0]
+    n = e - s
+    for p in range(m):
+        row = miss[s, p]
+        bp = bvec[p, s:e]
+        for i in range(n):
+            bp[i] = 0.0
+        for c in range(0, d - 3, 4):
+            l0, l1 = Lam[j, row, c], Lam[j, row, c + 1]
+            l2, l3 = Lam[j, row, c + 2], Lam[j, row, c + 3]
+            d0, d1 = diff[c, s:e], diff[c + 1, s:e]
+            d2, d3 = diff[c + 2, s:e], diff[c + 3, s:e]
+            for i in range(n):
+                bp[i] += l0 * d0[i] + l1 * d1[i] + l2 * d2[i] + l3 * d3[i]
+        for c in range(d - d % 4, d):
+            lc = Lam[j, row, c]
+            dc = diff[c, s:e]
+            for i in range(n):
+                bp[i] += lc * dc[i]
+
+
+@kernel(internal=True, fastmath=_FM)
+def _run_log_prob(bvec, Cinv, m, s, e, const, maha, out, bt):
+    """``out[i] = const + 0.5 (b_i^T Cinv b_i - maha[i])`` for the rows ``s .. e`` of
+    one pattern (``b_i`` the columns of ``bvec``), along the rows."""
+    n = e - s
+    btv = bt[s:e]
+    for i in range(n):
+        btv[i] = 0.0
+    for p in range(m):
+        bp = bvec[p, s:e]
+        for c in range(m):
+            cpc = Cinv[p, c]
+            bc = bvec[c, s:e]
+            for i in range(n):
+                btv[i] += bp[i] * cpc * bc[i]
+    mv = maha[s:e]
+    ov = out[s:e]
+    for i in range(n):
+        ov[i] = const + 0.5 * (btv[i] - mv[i])
+
+
+@kernel(internal=True, fastmath=_FM)
+def _run_complete(bvec, Cinv, m, row_of, s, e, xh):
+    """``xh[row_of[p], i] -= (Cinv b_i)_p`` for the rows ``s .. e`` of one pattern:
+    the completed rows' missing entries ``mu_m - Lambda_mm^-1 b``."""
+    n = e - s
+    for p in range(m):
+        xv = xh[row_of[p], s:e]
+        for c in range(m):
+            cpc = Cinv[p, c]
+            bc = bvec[c, s:e]
+            for i in range(n):
+                xv[i] -= cpc * bc[i]
+
+
+@kernel(internal=True, fastmath=_FM)
+def _flush_queue(queue, q, d, mean, diff, wdiff, S1_j, S2_j):
+    """Add queue slot ``q``'s points to one component's sums and empty it (a call:
+    Numba's inlining of the complete-data helper here clobbered the caller's
+    variables)."""
+    _sum_queue(queue, q, d, mean, diff, wdiff, S1_j, S2_j)
+
+
+@kernel(internal=True, fastmath=_FM)
 def _scatter_component(x, r, nb, d, j, means, queue, diff, wdiff, S1, S2):
     """Component ``j``'s first and second moments of the block's points ``x`` with
     shares ``r``: queued when few are non-zero, summed in place otherwise (as
@@ -606,13 +718,11 @@ def _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam, 
     ``y^T Lambda y - b^T Lambda_mm^-1 b``,
     ``log |Sigma_oo| = log |Sigma| + log |Lambda_mm|``, the completed row
     is ``y_m = -Lambda_mm^-1 b`` and its conditional covariance
-    ``Lambda_mm^-1``. One or two missing entries take ``Lambda_mm^-1`` in
-    closed form (``log_det2``, ``inv_det2``: ``0.5 log`` and ``1 /`` the
-    determinant of each 2 x 2 block); more are factorised, once for a run
-    of rows with the same pattern. Everything per row is written out in
-    the loops (a call per row and component costs more than its
-    arithmetic). Completed rows join the complete ones in each component's
-    queue.
+    ``Lambda_mm^-1`` (:func:`_pattern_inverse`). The incomplete rows of a
+    block are taken in runs of one pattern: ``Lambda_mm^-1`` once per run
+    and component, ``b`` along the run's rows (vectorised), the
+    conditional covariance once per run with the run's total share.
+    Completed rows join the complete ones in each component's queue.
     """
     d = X.shape[1]
     d4 = padded_width(d)
@@ -628,19 +738,23 @@ def _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam, 
     wm = np.empty(BLOCK_ROWS, dt)
     nmiss = np.empty(BLOCK_ROWS, np.int64)
     miss = np.empty((BLOCK_ROWS, d), np.int64)
+    runs = np.empty(BLOCK_ROWS + 1, np.int64)
+    on = np.empty(BLOCK_ROWS, np.int64)
     y = np.empty(d)
-    b = np.empty(d)
-    t = np.empty(d)
+    bvec = np.empty((d, BLOCK_ROWS))
+    bt = np.empty(BLOCK_ROWS)
     L = np.empty((d, d))
     inv_piv = np.empty(d)
     Cinv = np.empty((d, d))
-    C2 = np.empty((2, 2))  # Lambda_mm^-1 of one or two missing entries
     # The pattern (component, count, columns) whose inverse Cinv holds.
     key = np.full(d + 2, -1, np.int64)
-    key_log_det = 0.0
+    key_log_det = np.zeros(1)
     slots, length = _queue_shape(k, d4, X.itemsize)
     queue = (np.empty(BLOCK_ROWS, np.int64), np.empty((slots, d4, length), dt),
              np.empty((slots, length), dt), np.zeros(slots, np.int64))
+    _, queue_x, queue_r, queued = queue
+    shared = queue_x.shape[0] < k
+    capacity = queue_r.shape[1]
     flush = flush_threshold(X)
     S1 = np.zeros((k, d4))
     S2 = np.zeros((k, d4, d4))
@@ -668,103 +782,129 @@ def _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam, 
                                        S2)
         if nm == 0:
             continue
-        # Two passes over the incomplete rows: the E-step (responsibilities),
-        # then, per component, the completed rows of its non-zero shares.
-        for phase in range(2):
-            if phase == 1:
-                s_ll, s_w = _responsibilities(logp, nm, wm, top, total, lnorm, scratch,
-                                              flush, resp)
-                ll += s_ll
-                wsum += s_w
-            for j in range(k):
-                mu = means[j]
-                r = resp[j]
-                if phase == 0:
-                    for a in range(d):
-                        m_a = mu[a]
-                        for i in range(nm):
-                            diff[a, i] = (xm[a, i] - m_a) * mk[a, i]
-                    _mahalanobis_upper(diff, nm, d, chol[j], quad, maha)
-                else:
-                    s = _mass(r, nm)
-                    out_N[j] += s
-                    if s == 0.0:
-                        continue
-                    # Observed entries as they are, missing ones at mu_j (+ y_m below).
-                    for a in range(d):
-                        m_a = mu[a]
-                        for i in range(nm):
-                            xh[a, i] = xm[a, i] + (one - mk[a, i]) * m_a
+        # Runs of consecutive rows with one pattern (a copy of the rows of
+        # rarer patterns comes pattern after pattern): their products and
+        # their pattern's inverse are taken once per run and component.
+        n_runs = 0
+        runs[0] = 0
+        for i in range(1, nm):
+            same = nmiss[i] == nmiss[i - 1]
+            if same:
+                for p in range(nmiss[i]):
+                    if miss[i, p] != miss[i - 1, p]:
+                        same = False
+            if not same:
+                n_runs += 1
+                runs[n_runs] = i
+        n_runs += 1
+        runs[n_runs] = nm
+        for j in range(k):  # E-step
+            mu = means[j]
+            for a in range(d):
+                m_a = mu[a]
                 for i in range(nm):
-                    if phase == 1:
-                        wr = np.float64(r[i])
-                        if wr == 0.0:
-                            continue
-                        for c in range(d):
-                            y[c] = (np.float64(xm[c, i]) - mu[c]) * mk[c, i]
-                    else:
-                        for c in range(d):
-                            y[c] = diff[c, i]
-                    m = nmiss[i]
-                    # b = Lambda_mo y_o, t = Lambda_mm^-1 b (y_m = -t)
+                    diff[a, i] = (xm[a, i] - m_a) * mk[a, i]
+            _mahalanobis_upper(diff, nm, d, chol[j], quad, maha)
+            for q in range(n_runs):
+                s0, s1 = runs[q], runs[q + 1]
+                m = nmiss[s0]
+                log_det = _pattern_inverse(Lam, j, miss, s0, m, half_log_lam, inv_lam,
+                                           log_det2, inv_det2, L, inv_piv, Cinv, key,
+                                           key_log_det)
+                const = log_norm[j] + 0.5 * m * _LOG_2PI - log_det
+                if s1 - s0 >= _LONG_RUN:
+                    _run_products(Lam, j, miss, s0, s1, m, diff, bvec)
+                    _run_log_prob(bvec, Cinv, m, s0, s1, const, maha, logp[j], bt)
+                    continue
+                for i in range(s0, s1):  # a short run: row by row, no views
                     for p in range(m):
-                        s = 0.0
-                        row = miss[i, p]
+                        row = miss[s0, p]
+                        acc = 0.0
                         for c in range(d):
-                            s += Lam[j, row, c] * y[c]
-                        b[p] = s
-                    if m == 1:
-                        a = miss[i, 0]
-                        t[0] = b[0] * inv_lam[j, a]
-                        bt = b[0] * t[0]
-                        log_det = half_log_lam[j, a]
-                        C2[0, 0] = inv_lam[j, a]
-                    elif m == 2:
-                        a0 = miss[i, 0]
-                        a1 = miss[i, 1]
-                        f = inv_det2[j, a1, a0]
-                        C2[0, 0] = Lam[j, a1, a1] * f
-                        C2[1, 1] = Lam[j, a0, a0] * f
-                        C2[1, 0] = -Lam[j, a1, a0] * f
-                        t[0] = C2[0, 0] * b[0] + C2[1, 0] * b[1]
-                        t[1] = C2[1, 0] * b[0] + C2[1, 1] * b[1]
-                        bt = b[0] * t[0] + b[1] * t[1]
-                        log_det = log_det2[j, a1, a0]
-                    else:
-                        same = key[0] == j and key[1] == m
-                        if same:
-                            for p in range(m):
-                                if key[2 + p] != miss[i, p]:
-                                    same = False
-                        if not same:
-                            key_log_det = _inverse_mm(Lam, j, miss, i, m, L, inv_piv, Cinv)
-                            key[0] = j
-                            key[1] = m
-                            for p in range(m):
-                                key[2 + p] = miss[i, p]
-                        log_det = key_log_det
-                        bt = 0.0
-                        for p in range(m):
-                            s = 0.0
-                            for c in range(m):
-                                s += Cinv[p, c] * b[c]
-                            t[p] = s
-                            bt += b[p] * s
-                    if phase == 0:
-                        logp[j, i] = (log_norm[j] + 0.5 * m * _LOG_2PI + 0.5 * bt - log_det
-                                      - 0.5 * maha[i])
-                    else:
-                        C = C2 if m <= 2 else Cinv
-                        for p in range(m):
-                            xh[miss[i, p], i] -= t[p]
-                            for c in range(p + 1):  # ascending columns: the lower triangle
-                                S2[j, miss[i, p], miss[i, c]] += wr * C[p, c]
-                if phase == 1:
-                    _scatter_component(xh, r, nm, d, j, means, queue, diff, wdiff, S1, S2)
-    rows, queue_x, queue_r, queued = queue
+                            acc += Lam[j, row, c] * diff[c, i]
+                        y[p] = acc
+                    acc = 0.0
+                    for p in range(m):
+                        for c in range(m):
+                            acc += y[p] * Cinv[p, c] * y[c]
+                    logp[j, i] = const + 0.5 * (acc - maha[i])
+        s_ll, s_w = _responsibilities(logp, nm, wm, top, total, lnorm, scratch, flush, resp)
+        ll += s_ll
+        wsum += s_w
+        for j in range(k):  # completed rows, conditional covariances
+            r = resp[j]
+            s = _mass(r, nm)
+            out_N[j] += s
+            if s == 0.0:
+                continue
+            mu = means[j]
+            n_on = 0
+            for i in range(nm):  # the rows with a share, branch-free
+                on[n_on] = i
+                n_on += 1 if r[i] != 0.0 else 0
+            q = 0 if shared else j
+            if 2 * n_on <= capacity:
+                # Few shares (separated components): each such row completed
+                # straight into the component's queue.
+                if queued[q] + n_on > capacity:
+                    _flush_queue(queue, q, d, mu, diff, wdiff, S1[j], S2[j])
+                qx = queue_x[q]
+                start = queued[q]
+                for c0_ in range(n_on):
+                    i = on[c0_]
+                    col = start + c0_
+                    wr = np.float64(r[i])
+                    for a in range(d):
+                        y[a] = (np.float64(xm[a, i]) - mu[a]) * mk[a, i]
+                        qx[a, col] = xm[a, i] + (one - mk[a, i]) * mu[a]
+                    queue_r[q, col] = r[i]
+                    m = nmiss[i]
+                    _pattern_inverse(Lam, j, miss, i, m, half_log_lam, inv_lam, log_det2,
+                                     inv_det2, L, inv_piv, Cinv, key, key_log_det)
+                    for p in range(m):
+                        row = miss[i, p]
+                        acc = 0.0
+                        for c in range(d):
+                            acc += Lam[j, row, c] * y[c]
+                        bt[p] = acc
+                    for p in range(m):
+                        row = miss[i, p]
+                        acc = 0.0
+                        for c in range(m):
+                            acc += Cinv[p, c] * bt[c]
+                        qx[row, col] -= acc
+                        for c in range(p + 1):  # ascending columns: the lower triangle
+                            S2[j, row, miss[i, c]] += wr * Cinv[p, c]
+                queued[q] = start + n_on
+                if shared:
+                    _flush_queue(queue, q, d, mu, diff, wdiff, S1[j], S2[j])
+                continue
+            # Many shares: every row completed, a run of one pattern at a time.
+            for a in range(d):
+                m_a = mu[a]
+                for i in range(nm):
+                    diff[a, i] = (xm[a, i] - m_a) * mk[a, i]
+                    xh[a, i] = xm[a, i] + (one - mk[a, i]) * m_a
+            for q_ in range(n_runs):
+                s0, s1 = runs[q_], runs[q_ + 1]
+                mass = 0.0
+                rv = r[s0:s1]
+                for i in range(s1 - s0):
+                    mass += rv[i]
+                if mass == 0.0:
+                    continue
+                m = nmiss[s0]
+                _pattern_inverse(Lam, j, miss, s0, m, half_log_lam, inv_lam, log_det2,
+                                 inv_det2, L, inv_piv, Cinv, key, key_log_det)
+                _run_products(Lam, j, miss, s0, s1, m, diff, bvec)
+                _run_complete(bvec, Cinv, m, miss[s0], s0, s1, xh)
+                for p in range(m):
+                    for c in range(p + 1):  # ascending columns: the lower triangle
+                        S2[j, miss[s0, p], miss[s0, c]] += mass * Cinv[p, c]
+            _scatter_component(xh, r, nm, d, j, means, queue, diff, wdiff, S1, S2)
     for q in range(queued.shape[0]):
         if queued[q] > 0:
-            _sum_queue(queue, q, d, means[q], diff, wdiff, S1[q], S2[q])
+            _flush_queue(queue, q, d, means[q], diff, wdiff, S1[q], S2[q])
     for j in range(k):
         for a in range(d):
             out_S1[j, a] = S1[j, a]
