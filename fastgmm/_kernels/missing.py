@@ -680,6 +680,15 @@ def _run_complete(bvec, Cinv, m, row_of, s, e, xh):
 
 
 @kernel(internal=True, fastmath=_FM)
+def _add_run_cov(S2, j, miss, s, m, Cinv, mass):
+    """``S2[j]`` += ``mass`` times the conditional covariance ``Cinv`` of the pattern of
+    row ``s`` (its missing columns ascending: the lower triangle)."""
+    for p in range(m):
+        for c in range(p + 1):
+            S2[j, miss[s, p], miss[s, c]] += mass * Cinv[p, c]
+
+
+@kernel(internal=True, fastmath=_FM)
 def _flush_queue(queue, q, d, mean, diff, wdiff, S1_j, S2_j):
     """Add queue slot ``q``'s points to one component's sums and empty it (a call:
     Numba's inlining of the complete-data helper here clobbered the caller's
@@ -740,6 +749,7 @@ def _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam, 
     miss = np.empty((BLOCK_ROWS, d), np.int64)
     runs = np.empty(BLOCK_ROWS + 1, np.int64)
     on = np.empty(BLOCK_ROWS, np.int64)
+    run_of = np.empty(BLOCK_ROWS, np.int64)
     y = np.empty(d)
     bvec = np.empty((d, BLOCK_ROWS))
     bt = np.empty(BLOCK_ROWS)
@@ -796,6 +806,8 @@ def _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam, 
             if not same:
                 n_runs += 1
                 runs[n_runs] = i
+            run_of[i] = n_runs
+        run_of[0] = 0
         n_runs += 1
         runs[n_runs] = nm
         for j in range(k):  # E-step
@@ -850,17 +862,30 @@ def _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam, 
                     _flush_queue(queue, q, d, mu, diff, wdiff, S1[j], S2[j])
                 qx = queue_x[q]
                 start = queued[q]
+                for a in range(d):  # observed entries as they are, missing ones at mu_j
+                    m_a = mu[a]
+                    for c0_ in range(n_on):
+                        i = on[c0_]
+                        qx[a, start + c0_] = xm[a, i] + (one - mk[a, i]) * m_a
+                last = -1  # the run whose inverse Cinv holds
+                mass = 0.0  # the shares of that run's rows so far
                 for c0_ in range(n_on):
                     i = on[c0_]
                     col = start + c0_
-                    wr = np.float64(r[i])
-                    for a in range(d):
-                        y[a] = (np.float64(xm[a, i]) - mu[a]) * mk[a, i]
-                        qx[a, col] = xm[a, i] + (one - mk[a, i]) * mu[a]
                     queue_r[q, col] = r[i]
+                    if run_of[i] != last:
+                        if last >= 0:  # the previous run's conditional covariance
+                            _add_run_cov(S2, j, miss, runs[last], nmiss[runs[last]], Cinv,
+                                         mass)
+                        last = run_of[i]
+                        mass = 0.0
+                        _pattern_inverse(Lam, j, miss, i, nmiss[i], half_log_lam, inv_lam,
+                                         log_det2, inv_det2, L, inv_piv, Cinv, key,
+                                         key_log_det)
+                    mass += np.float64(r[i])
                     m = nmiss[i]
-                    _pattern_inverse(Lam, j, miss, i, m, half_log_lam, inv_lam, log_det2,
-                                     inv_det2, L, inv_piv, Cinv, key, key_log_det)
+                    for c in range(d):  # y: x - mu_j observed, 0 missing
+                        y[c] = np.float64(qx[c, col]) - mu[c]
                     for p in range(m):
                         row = miss[i, p]
                         acc = 0.0
@@ -868,13 +893,12 @@ def _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam, 
                             acc += Lam[j, row, c] * y[c]
                         bt[p] = acc
                     for p in range(m):
-                        row = miss[i, p]
                         acc = 0.0
                         for c in range(m):
                             acc += Cinv[p, c] * bt[c]
-                        qx[row, col] -= acc
-                        for c in range(p + 1):  # ascending columns: the lower triangle
-                            S2[j, row, miss[i, c]] += wr * Cinv[p, c]
+                        qx[miss[i, p], col] -= acc
+                if last >= 0:
+                    _add_run_cov(S2, j, miss, runs[last], nmiss[runs[last]], Cinv, mass)
                 queued[q] = start + n_on
                 if shared:
                     _flush_queue(queue, q, d, mu, diff, wdiff, S1[j], S2[j])
@@ -898,9 +922,7 @@ def _masked_full_chunk(X, sw, c0, c1, means, chol, log_norm, Lam, half_log_lam, 
                                  inv_det2, L, inv_piv, Cinv, key, key_log_det)
                 _run_products(Lam, j, miss, s0, s1, m, diff, bvec)
                 _run_complete(bvec, Cinv, m, miss[s0], s0, s1, xh)
-                for p in range(m):
-                    for c in range(p + 1):  # ascending columns: the lower triangle
-                        S2[j, miss[s0, p], miss[s0, c]] += mass * Cinv[p, c]
+                _add_run_cov(S2, j, miss, s0, m, Cinv, mass)
             _scatter_component(xh, r, nm, d, j, means, queue, diff, wdiff, S1, S2)
     for q in range(queued.shape[0]):
         if queued[q] > 0:
