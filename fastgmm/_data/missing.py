@@ -1,17 +1,23 @@
 """Missing values (NaN entries): exact EM on the observed data, on the ordinary pass.
 
 ``GaussianMixture(nan_policy='marginalize')`` treats NaN entries as missing
-at random. Each round of rows of a pass is split once:
+at random. A round of rows without NaN goes through the complete-data pass
+unchanged. Otherwise its rows with NaN take, through
+:mod:`fastgmm._kernels.missing`, responsibilities and log-likelihood from
+the marginal density of their observed entries and statistics of the
+completed row (conditional mean in ``S1``, conditional covariance added to
+``S2``):
 
-* rows without NaN go through the complete-data kernels unchanged
-  (:func:`fastgmm._kernels.passes.em_pass`, a copy of those rows when some rows of
-  the round are incomplete, the round's own view when none is);
-* rows with NaN go through :mod:`fastgmm._kernels.missing`: responsibilities
-  and log-likelihood from the marginal density of the observed entries,
-  statistics of the completed row (conditional mean in ``S1``, conditional
-  covariance added to ``S2``).
+* 'diag', 'spherical': the whole round in place, one masked kernel for
+  complete and incomplete rows alike (:func:`_masked_stats`);
+* 'full': the round is split once (:func:`plan_round`): its complete rows
+  (a copy) through the complete-data pass, the frequent patterns grouped on
+  their observed columns (:func:`_class_stats`), the rows of rarer
+  patterns, pattern after pattern, through the kernel of rows in place;
+* 'tied': complete rows as for 'full', every incomplete row through the
+  per-row kernel.
 
-Both give :class:`fastgmm._model.stats.Stats` with the same shifts, so they add up
+All give :class:`fastgmm._model.stats.Stats` with the same shifts, so they add up
 and the M-step is unchanged. A data set without NaN never reaches this
 module (the estimator checks once per fit), so its fit is bitwise the
 complete-data one.
@@ -31,7 +37,7 @@ import warnings
 
 import numpy as np
 
-from .._kernels.layout import FULL, TIED, readonly
+from .._kernels.layout import DIAG, FULL, SPHERICAL, TIED, readonly
 from .._model import gaussian as _model
 from .._model.stats import KernelModel, Stats
 
@@ -80,11 +86,15 @@ def marginal_arrays(model: KernelModel):
                                                                   dtype=np.float64))
 
 
-# Patterns of missing entries shared by at least this many rows of a round run
-# the complete-data chunk code on their observed columns (vectorised along
-# rows); the rows of rarer patterns (and every incomplete row of a 'tied'
-# fit) take the per-row kernel of fastgmm._kernels.missing.
-GROUP_MIN_ROWS = 16
+# 'full': patterns of missing entries shared by at least this many rows of a
+# round run the complete-data chunk code on their observed columns
+# (vectorised along rows; a pattern's marginal model costs about what a
+# hundred of its rows do); the rows of rarer patterns run, pattern after
+# pattern, through the kernel of whole rounds of fastgmm._kernels.missing
+# (about as fast per row at a few hundred rows a pattern, and without the
+# per-pattern cost). Every incomplete row of a 'tied' fit takes the per-row
+# kernel.
+GROUP_MIN_ROWS = 256
 
 
 @dataclasses.dataclass
@@ -127,8 +137,10 @@ def plan_round(X, grouped: bool = True) -> RoundPlan:
     order = np.argsort(inverse, kind="stable")
     big = sizes >= GROUP_MIN_ROWS
     starts = np.concatenate([[0], np.cumsum(sizes)])
-    single = np.sort(np.concatenate([rows[order[starts[g]:starts[g + 1]]]
-                                     for g in np.flatnonzero(~big)] or [np.empty(0, np.int64)]))
+    # Rarer patterns: their rows one pattern after the other (the per-row
+    # code factorises a pattern's missing block once for a run of its rows).
+    single = np.concatenate([rows[order[starts[g]:starts[g + 1]]]
+                             for g in np.flatnonzero(~big)] or [np.empty(0, np.int64)])
     observed_counts = d - nan[first].sum(axis=1)
     classes = []
     for o in np.unique(observed_counts[big]):
@@ -153,10 +165,18 @@ def round_stats(X, w, model: KernelModel, complete_pass, span=None) -> Stats:
     """
     plans = model.marginalize if isinstance(model.marginalize, dict) else None
     key = (span, X.shape)
+    if model.kind in (DIAG, SPHERICAL):
+        # Every row in place, through one kernel (a round without NaN
+        # through the complete-data pass): see _masked_stats.
+        has_nan = None if plans is None else plans.get(key)
+        if has_nan is None:
+            has_nan = _has_nan(X)
+            if plans is not None:
+                plans[key] = has_nan
+        return _masked_stats(X, w, model) if has_nan else complete_pass(X, w)
     plan = None if plans is None else plans.get(key)
     if plan is None:
-        # 'diag' and 'spherical' rows all take their per-row kernel (vectorised
-        # along rows); 'full' groups the frequent patterns; 'tied' never does.
+        # 'full' groups the frequent patterns; 'tied' never does.
         plan = plan_round(X, grouped=model.kind == FULL)
         if plans is not None:
             plans[key] = plan
@@ -171,37 +191,85 @@ def round_stats(X, w, model: KernelModel, complete_pass, span=None) -> Stats:
     return total
 
 
+
+def _masked_stats(X, w, model: KernelModel) -> Stats:
+    """Statistics of the rows of ``X`` (complete or not), each in place, in fixed chunks.
+
+    'diag' and 'spherical': a whole round, every row through masked
+    arithmetic (:func:`fastgmm._kernels.missing.masked_diag_stats`), as
+    cheap as a sort of the rows into complete and incomplete ones would be.
+    'full': the rows of the rarer patterns (see :func:`plan_round`), one
+    pattern after the other (:func:`fastgmm._kernels.missing.masked_full_stats`),
+    which factorises a pattern's missing block once per run of its rows.
+    """
+    from .._kernels.layout import CHUNK_ROWS
+    from .._kernels.passes import padded_model
+
+    km = _kernels()
+    k, d = model.means.shape
+    means_p, chol_p, prec_p, _ = padded_model(model.kind, model.means, model.chol, model.prec,
+                                              model.mu_proj)
+    n_parts = max(1, -(-X.shape[0] // CHUNK_ROWS))
+    full = model.kind == FULL
+    parts = (np.empty((n_parts, k)), np.empty((n_parts, k, d)),
+             np.empty((n_parts, k, d, d if full else 1)), np.empty((n_parts, 2)))
+    log_norm = np.ascontiguousarray(model.log_norm, dtype=np.float64)
+    if full:
+        U = np.asarray(model.chol, dtype=np.float64)
+        Lam = np.ascontiguousarray(U @ np.swapaxes(U, -1, -2))
+        lam_diag = np.ascontiguousarray(np.diagonal(Lam, axis1=-2, axis2=-1))
+        # Determinants of the 2 x 2 blocks (rows a > columns c), for rows
+        # missing two entries; the diagonal and upper entries are unused.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            det2 = lam_diag[:, :, None] * lam_diag[:, None, :] - Lam * Lam
+            det2[:, np.arange(d), np.arange(d)] = 1.0
+            log_det2 = 0.5 * np.log(det2)
+            inv_det2 = 1.0 / det2
+        _locked(km.masked_full_stats, readonly(X), readonly(w), readonly(means_p),
+                readonly(chol_p), readonly(log_norm), readonly(Lam),
+                readonly(0.5 * np.log(lam_diag)), readonly(1.0 / lam_diag),
+                readonly(log_det2), readonly(inv_det2), *parts)
+    else:
+        half_log_prec = np.zeros(prec_p.shape)
+        half_log_prec[:, :d] = (0.5 * np.log(np.asarray(model.prec, dtype=np.float64))
+                                - 0.5 * np.log(2 * np.pi))
+        _locked(km.masked_diag_stats, readonly(X), readonly(w), readonly(means_p),
+                readonly(prec_p), readonly(log_norm), readonly(half_log_prec), *parts)
+    N, S1, S2, sums = (np.add.reduce(p, axis=0) for p in parts)  # in chunk order
+    return Stats(N, S1, S2, float(sums[0]), float(sums[1]),
+                 np.asarray(model.means, dtype=np.float64),
+                 np.asarray(model.center, dtype=np.float64))
+
+
 def _single_stats(X, w, model, rows, like: Stats) -> Stats:
-    """Per-row kernel statistics of ``rows`` (shifts and shapes of ``like``)."""
+    """Statistics of the incomplete ``rows`` that are not grouped (shifts and shapes of
+    ``like``): 'full' runs a copy of them, in their order, through the kernel of
+    whole rounds; 'tied' the per-row kernel."""
+    if model.kind == FULL:
+        return _masked_stats(np.ascontiguousarray(X[rows]), w[rows] if w.shape[0] else w,
+                             model)
     km = _kernels()
     kind, means, U, Lam, prec, log_norm = marginal_arrays(model)
     k, d = means.shape
     n_parts = -(-len(rows) // km.MISSING_BLOCK)
     parts = (np.empty((n_parts, k)), np.empty((n_parts, k, d)),
              np.empty((n_parts,) + like.S2.shape), np.empty((n_parts, 2)))
-    if kind in (FULL, TIED):
-        center = np.ascontiguousarray(model.center, dtype=np.float64)
-        _locked(km.marginal_stats, readonly(X), readonly(w), readonly(rows), kind, means, U,
-                Lam, prec, log_norm, center, *parts)
-    else:
-        _locked(km.marginal_diag_stats, readonly(X), readonly(w), readonly(rows), means, prec,
-                log_norm, *parts)
+    center = np.ascontiguousarray(model.center, dtype=np.float64)
+    _locked(km.marginal_stats, readonly(X), readonly(w), readonly(rows), kind, means, U,
+            Lam, prec, log_norm, center, *parts)
     N, S1, S2, sums = (np.add.reduce(p, axis=0) for p in parts)  # in block order
     return Stats(N, S1, S2, float(sums[0]), float(sums[1]), like.shift, like.center)
 
 
-def _log_weights(model, means, U, prec):
-    """``log phi_j`` of a kernel model (its ``log_norm`` less the Gaussian constant)."""
+def _log_weights(model, means, U):
+    """``log phi_j`` of a 'full' kernel model (its ``log_norm`` less the Gaussian constant)."""
     d = means.shape[1]
-    if model.kind == FULL:
-        log_det = np.log(np.diagonal(U, axis1=-2, axis2=-1)).sum(axis=-1)
-    else:  # diag, spherical: prec holds every feature's precision
-        log_det = 0.5 * np.log(prec).sum(axis=-1)
+    log_det = np.log(np.diagonal(U, axis1=-2, axis2=-1)).sum(axis=-1)
     return np.asarray(model.log_norm, np.float64) - log_det + 0.5 * d * np.log(2 * np.pi)
 
 
 def _class_stats(X, w, model, observed, missing, rows, offsets) -> Stats:
-    """Statistics of the patterns of one class (``o`` observed columns each).
+    """Statistics of the patterns of one class (``o`` observed columns each), 'full'.
 
     Each pattern is a problem of :func:`fastgmm._kernels.passes.many_stats_pass` on
     its rows' observed columns, under the marginal model of those columns,
@@ -213,40 +281,33 @@ def _class_stats(X, w, model, observed, missing, rows, offsets) -> Stats:
     """
     from .._kernels.passes import many_stats_pass
 
-    kind, means, U, _, prec, _ = marginal_arrays(model)
+    _, means, U, _, _, _ = marginal_arrays(model)
     k, d = means.shape
     P, o = observed.shape
     dtype = X.dtype
     Xc = np.empty((len(rows), o), dtype=X.dtype)
     _locked(_kernels().gather_observed, readonly(X), rows, offsets, observed, Xc)
     wc = w[rows] if w.shape[0] else w
-    log_w = np.broadcast_to(_log_weights(model, means, U, prec), (P, k))
+    log_w = np.broadcast_to(_log_weights(model, means, U), (P, k))
     means_o = np.ascontiguousarray(means[:, observed].transpose(1, 0, 2))  # (P, k, o)
     km = _kernels()
     m = d - o
-    if kind == FULL:
-        Uinv = np.linalg.inv(U)
-        Sigma = np.ascontiguousarray(np.swapaxes(Uinv, -1, -2) @ Uinv)  # (k, d, d)
-        prec_chol = np.empty((P, k, o, o))
-        B = np.empty((P, k, m, o))
-        C = np.empty((P, k, m, m))
-        _locked(km.pattern_models, Sigma, observed, missing, prec_chol, B, C)
-    else:
-        prec_chol = np.sqrt(prec[:, observed].transpose(1, 0, 2))  # (P, k, o)
-        B = np.zeros((P, k, m, o))
-        C = np.ascontiguousarray((1.0 / prec[:, missing].transpose(1, 0, 2))[..., None])
-    sub = _model.kernel_model(np.exp(log_w), means_o, prec_chol,
-                                       "full" if kind == FULL else "diag", dtype,
-                                       log_weights=log_w)
-    s2_rows, s2_cols = (k, o) if kind == FULL else (k, 1)
+    Uinv = np.linalg.inv(U)
+    Sigma = np.ascontiguousarray(np.swapaxes(Uinv, -1, -2) @ Uinv)  # (k, d, d)
+    prec_chol = np.empty((P, k, o, o))
+    B = np.empty((P, k, m, o))
+    C = np.empty((P, k, m, m))
+    _locked(km.pattern_models, Sigma, observed, missing, prec_chol, B, C)
+    sub = _model.kernel_model(np.exp(log_w), means_o, prec_chol, "full", dtype,
+                              log_weights=log_w)
     N, S1, S2, ll, wsum, _ = many_stats_pass(
         Xc, readonly(wc) if wc.shape[0] else wc, np.empty((0, k), dtype), offsets,
         np.arange(P), sub.kind, int(max(np.diff(offsets).max(), 1)), sub.means, sub.chol,
-        sub.prec, sub.log_norm, np.zeros((P, o), dtype), sub.mu_proj, s2_rows, s2_cols)
+        sub.prec, sub.log_norm, np.zeros((P, o), dtype), sub.mu_proj, k, o)
     S1_full = np.zeros((k, d))
-    S2_full = np.zeros((k, d, d if kind == FULL else 1))
-    _locked(km.complete_pattern_stats, kind == FULL, N, S1, np.ascontiguousarray(S2),
-            observed, missing, B, C, S1_full, S2_full)
+    S2_full = np.zeros((k, d, d))
+    _locked(km.complete_pattern_stats, N, S1, np.ascontiguousarray(S2), observed, missing, B,
+            C, S1_full, S2_full)
     shift = np.asarray(model.means, dtype=np.float64)
     return Stats(np.add.reduce(N, axis=0), S1_full, S2_full, float(np.add.reduce(ll)),
                  float(np.add.reduce(wsum)), shift, np.asarray(model.center, np.float64))
