@@ -90,7 +90,7 @@ def marginal_arrays(model: KernelModel):
 # round run the complete-data chunk code on their observed columns
 # (vectorised along rows; a pattern's marginal model costs about what a
 # hundred of its rows do); the rows of rarer patterns run, pattern after
-# pattern, through the kernel of whole rounds of fastgmm._kernels.missing
+# pattern, through the kernel of whole rounds of fastgmm._kernels.masked
 # (about as fast per row at a few hundred rows a pattern, and without the
 # per-pattern cost). Every incomplete row of a 'tied' fit takes the per-row
 # kernel.
@@ -196,16 +196,16 @@ def _masked_stats(X, w, model: KernelModel) -> Stats:
     """Statistics of the rows of ``X`` (complete or not), each in place, in fixed chunks.
 
     'diag' and 'spherical': a whole round, every row through masked
-    arithmetic (:func:`fastgmm._kernels.missing.masked_diag_stats`), as
+    arithmetic (:func:`fastgmm._kernels.masked.masked_diag_stats`), as
     cheap as a sort of the rows into complete and incomplete ones would be.
     'full': the rows of the rarer patterns (see :func:`plan_round`), one
-    pattern after the other (:func:`fastgmm._kernels.missing.masked_full_stats`),
+    pattern after the other (:func:`fastgmm._kernels.masked.masked_full_stats`),
     which factorises a pattern's missing block once per run of its rows.
     """
+    from .._kernels import masked  # loaded on first use, as _kernels()
     from .._kernels.layout import CHUNK_ROWS
     from .._kernels.passes import padded_model
 
-    km = _kernels()
     k, d = model.means.shape
     means_p, chol_p, prec_p, _ = padded_model(model.kind, model.means, model.chol, model.prec,
                                               model.mu_proj)
@@ -225,7 +225,7 @@ def _masked_stats(X, w, model: KernelModel) -> Stats:
             det2[:, np.arange(d), np.arange(d)] = 1.0
             log_det2 = 0.5 * np.log(det2)
             inv_det2 = 1.0 / det2
-        _locked(km.masked_full_stats, readonly(X), readonly(w), readonly(means_p),
+        _locked(masked.masked_full_stats, readonly(X), readonly(w), readonly(means_p),
                 readonly(chol_p), readonly(log_norm), readonly(Lam),
                 readonly(0.5 * np.log(lam_diag)), readonly(1.0 / lam_diag),
                 readonly(log_det2), readonly(inv_det2), *parts)
@@ -233,7 +233,7 @@ def _masked_stats(X, w, model: KernelModel) -> Stats:
         half_log_prec = np.zeros(prec_p.shape)
         half_log_prec[:, :d] = (0.5 * np.log(np.asarray(model.prec, dtype=np.float64))
                                 - 0.5 * np.log(2 * np.pi))
-        _locked(km.masked_diag_stats, readonly(X), readonly(w), readonly(means_p),
+        _locked(masked.masked_diag_stats, readonly(X), readonly(w), readonly(means_p),
                 readonly(prec_p), readonly(log_norm), readonly(half_log_prec), *parts)
     N, S1, S2, sums = (np.add.reduce(p, axis=0) for p in parts)  # in chunk order
     return Stats(N, S1, S2, float(sums[0]), float(sums[1]),
