@@ -103,6 +103,20 @@ def _one_sq_dist(X, r, cands, t):
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
+def _keep_nearer(pool, cur, r, t0, t1, t2, t3, w, q0, q1, q2, q3):
+    """Row ``r``'s nearest distance once each of four candidates (squared
+    distances ``q0 .. q3``) joins the centres, into the candidates' pool rows
+    ``t0 .. t3``; returns the four weighted by the row's weight ``w``."""
+    c = pool[cur, r]
+    v0, v1, v2, v3 = min(c, q0), min(c, q1), min(c, q2), min(c, q3)
+    pool[t0, r] = v0
+    pool[t1, r] = v1
+    pool[t2, r] = v2
+    pool[t3, r] = v3
+    return w * v0, w * v1, w * v2, w * v3
+
+
+@kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
     """Rows ``[c0, c1)`` of :func:`_run_seed`; this chunk's potentials into ``out``."""
     n_cands = cands.shape[0]
@@ -126,41 +140,27 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
                 i = 2 * h
                 q0, q1, q2, q3, e0, e1, e2, e3 = _four_sq_dists_two_rows(X, r0 + i, cands, g)
                 r = np.uint64(r0 + i)
-                c, w = pool[cur, r], weights[i]
-                v0, v1, v2, v3 = min(c, q0), min(c, q1), min(c, q2), min(c, q3)
-                pool[t0, r] = v0
-                pool[t1, r] = v1
-                pool[t2, r] = v2
-                pool[t3, r] = v3
-                s0 += w * v0
-                s1 += w * v1
-                s2 += w * v2
-                s3 += w * v3
-                r += np.uint64(1)
-                c, w = pool[cur, r], weights[i + 1]
-                v0, v1, v2, v3 = min(c, e0), min(c, e1), min(c, e2), min(c, e3)
-                pool[t0, r] = v0
-                pool[t1, r] = v1
-                pool[t2, r] = v2
-                pool[t3, r] = v3
-                s0 += w * v0
-                s1 += w * v1
-                s2 += w * v2
-                s3 += w * v3
+                p0, p1, p2, p3 = _keep_nearer(pool, cur, r, t0, t1, t2, t3, weights[i],
+                                              q0, q1, q2, q3)
+                s0 += p0
+                s1 += p1
+                s2 += p2
+                s3 += p3
+                p0, p1, p2, p3 = _keep_nearer(pool, cur, r + np.uint64(1), t0, t1, t2, t3,
+                                              weights[i + 1], e0, e1, e2, e3)
+                s0 += p0
+                s1 += p1
+                s2 += p2
+                s3 += p3
             if nb % 2:
                 i = nb - 1
                 q0, q1, q2, q3 = _four_sq_dists(X, r0 + i, cands, g)
-                r = np.uint64(r0 + i)
-                c, w = pool[cur, r], weights[i]
-                v0, v1, v2, v3 = min(c, q0), min(c, q1), min(c, q2), min(c, q3)
-                pool[t0, r] = v0
-                pool[t1, r] = v1
-                pool[t2, r] = v2
-                pool[t3, r] = v3
-                s0 += w * v0
-                s1 += w * v1
-                s2 += w * v2
-                s3 += w * v3
+                p0, p1, p2, p3 = _keep_nearer(pool, cur, np.uint64(r0 + i), t0, t1, t2, t3,
+                                              weights[i], q0, q1, q2, q3)
+                s0 += p0
+                s1 += p1
+                s2 += p2
+                s3 += p3
             pots[g] += s0
             pots[g + 1] += s1
             pots[g + 2] += s2
