@@ -103,11 +103,12 @@ def test_more_clusters_than_distinct_rows_end_as_kmeans_does():
     np.testing.assert_allclose(centers[0], theirs.cluster_centers_, rtol=1e-12, atol=1e-12)
 
 
-def test_same_bits_for_any_number_of_threads():
+@pytest.mark.parametrize("d", [2, 5])  # every distance / Hamerly's bounds
+def test_same_bits_for_any_number_of_threads(d):
     import numba
 
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(40_000, 5)) + rng.integers(0, 4, (40_000, 1)) * 0.7
+    X = rng.normal(size=(40_000, d)) + rng.integers(0, 4, (40_000, 1)) * 0.7
     results = []
     before = numba.get_num_threads()
     try:
@@ -127,9 +128,10 @@ def test_bounds_never_change_a_label_the_full_assignment_gives(k):
     labels equal those of comparing every distance to the final centres,
     wherever rounding cannot decide the comparison (the distances are
     computed as |x|^2 + |c|^2 - 2 x.c about the data mean, whose rounding is
-    relative to |x|^2 + |c|^2 there)."""
+    relative to |x|^2 + |c|^2 there). Six features: fewer get every
+    distance computed, without bounds."""
     rng = np.random.default_rng(k)
-    X = rng.normal(size=(5000, 3)) * [1.0, 1e-3, 1e3] + 1e4
+    X = rng.normal(size=(5000, 6)) * [1.0, 1e-3, 1e3, 1.0, 1e-3, 1e3] + 1e4
     centers, labels = _kmeans.kmeans(X, k, _rng(k))
     d2 = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
     mean = X.mean(axis=0)
