@@ -118,12 +118,20 @@ def _chunk_brute(X, sw, r0, r1, centers, ref, labels, fresh, out_s, out_w, out_n
             arg[i] = 0
         for j in range(k):
             c0, c1, c2, c3 = cp[j, 0], cp[j, 1], cp[j, 2], cp[j, 3]
-            for i in range(nb):
-                t0, t1, t2, t3 = x0[i] - c0, x1[i] - c1, x2[i] - c2, x3[i] - c3
-                s = t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3
-                bi = best[i]
-                arg[i] = j if s < bi else arg[i]
-                best[i] = min(bi, s)
+            if d <= 2:
+                for i in range(nb):
+                    t0, t1 = x0[i] - c0, x1[i] - c1
+                    s = t0 * t0 + t1 * t1
+                    bi = best[i]
+                    arg[i] = j if s < bi else arg[i]
+                    best[i] = min(bi, s)
+            else:
+                for i in range(nb):
+                    t0, t1, t2, t3 = x0[i] - c0, x1[i] - c1, x2[i] - c2, x3[i] - c3
+                    s = t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3
+                    bi = best[i]
+                    arg[i] = j if s < bi else arg[i]
+                    best[i] = min(bi, s)
         for i in range(nb):
             r = b0 + i
             old = labels[r]
