@@ -467,6 +467,36 @@ def test_seed_row_statistics_equal_a_pass_over_all_rows(cov_type, weighted):
                                   tied_rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("cov_type", COVARIANCE_TYPES)
+def test_labels_give_the_statistics_of_their_one_hot_rows(cov_type, weighted, dtype):
+    """k-means labels reach the statistics pass as labels, not as an n x k
+    array: bitwise the statistics of the one-hot responsibilities (-1: a row
+    of zeros), over several slices and chunks."""
+    from fastgmm._init.resp import SLICE_ROWS, labelled, stats_from_resp
+
+    rng = np.random.default_rng(3)
+    k, n = 5, SLICE_ROWS + 3 * BLOCK_ROWS + 7
+    X = (rng.normal(size=(n, 3)) + rng.integers(0, k, (n, 1))).astype(dtype)
+    w = rng.uniform(0.5, 2.0, size=n).astype(dtype) if weighted else None
+    labels = rng.integers(-1, k, n)
+    shift = rng.normal(size=(k, 3))
+
+    def one_hot(start, stop):
+        R = np.zeros((stop - start, k))
+        hit = labels[start:stop] >= 0
+        R[np.flatnonzero(hit), labels[start:stop][hit]] = 1.0
+        return R
+
+    ours = stats_from_resp(X, w, labelled(labels), shift, cov_type)
+    dense = stats_from_resp(X, w, one_hot, shift, cov_type)
+    for name in ("N", "S1", "S2"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(dense, name))
+    assert ours.weight == dense.weight
+    assert ours.N.sum() < ours.weight  # the unlabelled rows count in neither N
+
+
 _BOUNDS = """
 import warnings
 import numpy as np

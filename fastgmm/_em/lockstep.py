@@ -27,7 +27,7 @@ from sklearn.utils import check_random_state
 from .._data.arrays import round_rows
 from .._init.dispatch import SEEDED, initial_resp, initial_stats, seed_rows
 from .._init.random import Streams
-from .._init.resp import (every_row_stats, one_hot, resp_rows, stats_from_resp_many,
+from .._init.resp import (every_row_stats, labelled, resp_rows, stats_from_resp_many,
                           total_weight)
 from .._kernels.layout import KIND_CODES, SLICE_ROWS, s2_shape
 from .._model import gaussian as _model
@@ -142,8 +142,8 @@ class LockstepEM:
             centers, labels = _kmeans.kmeans_all(lockstep, k, streams)
             rows = [slice(problems.offsets[p], problems.offsets[p + 1])
                     for p in range(problems.count)]
-            out.append([(resp_rows(one_hot(labels[rows[p]], k),
-                                   problems.offsets[p + 1] - problems.offsets[p], dtype),
+            out.append([(resp_rows(labelled(labels[rows[p]]),
+                                   problems.offsets[p + 1] - problems.offsets[p], k, dtype),
                          _kmeans.cluster_shifts(problems.rows(p), labels[rows[p]], centers[p]))
                         for p in range(problems.count)])
         return out
@@ -159,7 +159,7 @@ class LockstepEM:
         if X.shape[0] > SLICE_ROWS:
             return initial_stats(X, w, gm.n_components, self.cov_type, gm.init_params, rng)
         make, shift = initial_resp(X, w, gm.n_components, gm.init_params, rng)
-        return resp_rows(make, X.shape[0], problems.dtype), shift
+        return resp_rows(make, X.shape[0], gm.n_components, problems.dtype), shift
 
     def _initial_stats(self, problem, drawn):
         """Stats of every run's drawn responsibilities (leading run axis)."""

@@ -20,7 +20,7 @@ from .._data.missing import MissingValues
 from .._data.source import PartitionedSource
 from . import scalable
 from .._model.stats import Stats, leave_unassigned
-from .resp import (every_row_stats, one_hot, random_resp, seed_row_stats, stats_from_resp,
+from .resp import (every_row_stats, labelled, random_resp, seed_row_stats, stats_from_resp,
                    total_weight)
 
 
@@ -127,7 +127,7 @@ def initial_resp(X, sample_weight, n_components, init_params, rng):
     k = n_components
     if init_params == "kmeans":
         centers, labels = kmeans(X, k, rng, sample_weight)
-        return one_hot(labels, k), cluster_shifts(X, labels, centers)
+        return labelled(labels), cluster_shifts(X, labels, centers)
     if init_params == "random":
         ref = np.asarray(X[0], dtype=np.float64)
         return random_resp(rng, k, sample_weight), np.repeat(ref[None], k, axis=0)

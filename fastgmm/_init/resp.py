@@ -4,7 +4,8 @@ Every initialisation (in memory, over the row blocks of a large memmap, or
 over Dask chunks) ends here: a ``make_resp(start, stop)`` gives the
 responsibilities of rows ``[start, stop)`` and :func:`stats_from_resp`
 folds them into :class:`~fastgmm._model.stats.Stats`, so nothing of size
-``n x k`` is ever held.
+``n x k`` is ever held. Hard assignments (k-means) come as one label per
+row (:func:`labelled`), which the statistics pass reads as one-hot rows.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from .._model.stats import Stats
 
 
 def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
-    """Statistics for responsibilities produced slice by slice by ``make_resp``."""
+    """Statistics for responsibilities produced slice by slice by ``make_resp``.
+
+    ``make_resp(start, stop)`` returns rows ``[start, stop)`` of the
+    responsibilities (m, k), or their labels (m,) for one-hot rows.
+    """
     from .._kernels.passes import resp_stats_pass  # loaded on first use, see _data.arrays
 
     n, d = X.shape
@@ -30,7 +35,8 @@ def stats_from_resp(X, sample_weight, make_resp, shift, covariance_type):
     total = None
     for start in range(0, n, SLICE_ROWS):
         stop = min(start + SLICE_ROWS, n)
-        R = np.ascontiguousarray(make_resp(start, stop), dtype=X.dtype)
+        R = make_resp(start, stop)
+        R = np.ascontiguousarray(R, dtype=np.int64 if R.ndim == 1 else X.dtype)
         w = empty_w if sample_weight is None else contiguous_rows(sample_weight, start, stop)
         N, S1, S2, wsum = resp_stats_pass(contiguous_rows(X, start, stop), w, R, kind, shift,
                                           center, s2[0], s2[2])
@@ -75,10 +81,17 @@ def every_row_stats(X, sample_weight, center):
     return stats_from_resp(X, sample_weight, ones, center[None], "tied")
 
 
-def resp_rows(make_resp, n, dtype):
-    """All ``n >= 1`` rows of ``make_resp``, drawn slice by slice as
-    :func:`stats_from_resp` draws them."""
-    return np.concatenate([np.asarray(make_resp(start, min(start + SLICE_ROWS, n)), dtype=dtype)
+def resp_rows(make_resp, n, k, dtype):
+    """All ``n >= 1`` rows of ``make_resp`` (k columns, labels made one-hot), drawn
+    slice by slice as :func:`stats_from_resp` draws them."""
+    def dense(R):
+        if R.ndim == 2:
+            return np.asarray(R, dtype=dtype)
+        out = np.zeros((len(R), k), dtype=dtype)
+        hit = R >= 0
+        out[np.flatnonzero(hit), R[hit]] = 1.0
+        return out
+    return np.concatenate([dense(make_resp(start, min(start + SLICE_ROWS, n)))
                            for start in range(0, n, SLICE_ROWS)])
 
 
@@ -110,13 +123,12 @@ def stats_from_resp_many(X, sample_weight, offsets, resp, shifts, covariance_typ
                  centers.astype(np.float64))
 
 
-def one_hot(labels, k):
+def labelled(labels):
+    """Responsibility 1 for each row's label (-1: none), as the labels of each slice."""
+    labels = np.asarray(labels, dtype=np.int64)
+
     def make(start, stop):
-        block = labels[start:stop]
-        R = np.zeros((stop - start, k))
-        hit = block >= 0
-        R[np.flatnonzero(hit), block[hit]] = 1.0
-        return R
+        return labels[start:stop]
     return make
 
 

@@ -42,7 +42,7 @@ import numpy as np
 
 from .._data.source import PartitionedSource, nonfinite_error, sum_in_order
 from .._model.stats import leave_unassigned
-from .resp import (every_row_stats, one_hot, random_resp, seed_row_stats, stats_from_resp,
+from .resp import (every_row_stats, labelled, random_resp, seed_row_stats, stats_from_resp,
                    total_weight)
 
 _KMEANS_ROUNDS = 5
@@ -154,7 +154,7 @@ def _task_init_stats(X, w, index, start, args):
     if mode == "every":
         return every_row_stats(X, w, shift[0])
     if mode == "nearest":
-        make = one_hot(_assign(X, w, payload)[0], k)
+        make = labelled(_assign(X, w, payload)[0])
     else:  # random
         make = random_resp(np.random.default_rng([seed, index]), k, w)
     return stats_from_resp(X, w, make, shift, covariance_type)

@@ -486,9 +486,12 @@ def _estep_buffers(d4, k, dt):
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
-def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
+def _chunk_stats(X, sw, R, L, kind, c0, c1, means_p, chol_p, prec_p, log_norm, center,
                  mu_proj_p, want_entropy, out_N, out_S1, out_S2):
     """Statistics of rows ``[c0, c1)`` into this chunk's own outputs.
+
+    The responsibilities are ``R``'s rows when given, else one-hot rows of
+    the labels ``L`` when given (-1: a row of zeros), else the model's.
 
     Kept out of the parallel loop body so that Numba's parfor passes see a
     single call (they are slow on large bodies) and the heavy code compiles
@@ -499,7 +502,9 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
     d4 = padded_width(d)
     k = means_p.shape[0]
     dt = X.dtype
-    given_resp = R.shape[0] > 0
+    given_labels = L.shape[0] > 0
+    given_resp = R.shape[0] > 0 or given_labels
+    zero = X.dtype.type(0)
     xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch = _estep_buffers(d4, k, dt)
     wdiff = np.zeros((d4, BLOCK_ROWS), dt)
     resp = np.empty((k, BLOCK_ROWS), dt)
@@ -530,6 +535,15 @@ def _chunk_stats(X, sw, R, kind, c0, c1, means_p, chol_p, prec_p, log_norm, cent
         if given_resp:
             for i in range(nb):
                 wsum += weights[i]
+        if given_labels:
+            # As the one-hot rows give them (w * 1, w * 0, mass 1 or 0), bitwise.
+            for j in range(k):
+                for i in range(nb):
+                    resp[j, i] = weights[i] if L[r0 + i] == j else zero
+            for i in range(nb):
+                weights[i] = weights[i] if L[r0 + i] >= 0 else zero
+        elif given_resp:
+            for i in range(nb):
                 mass = 0.0
                 for j in range(k):
                     resp[j, i] = R[r0 + i, j] * weights[i]

@@ -49,7 +49,8 @@ def _signatures(dtype_name: str):
     f64 = types.float64
     model = (_array(dt, 2), _array(dt, 3), _array(dt, 2), _array(f64, 1), _array(dt, 1),
              _array(dt, 2))  # means, chol, prec, log_norm, center, mu_proj
-    stats = types.int64(_array(dt, 2), _array(dt, 1), _array(dt, 2), types.int64, types.int64,
+    stats = types.int64(_array(dt, 2), _array(dt, 1), _array(dt, 2), _array(types.int64, 1),
+                        types.int64, types.int64,
                         *model, types.boolean, _array(f64, 1, False), _array(f64, 2, False),
                         _array(f64, 3, False), _array(f64, 1, False))
     score = types.int64(_array(dt, 2), types.int64, types.int64, *model,
@@ -60,11 +61,11 @@ def _signatures(dtype_name: str):
 
 def _stats_task_code(kind):
     """The Python function of the statistics task of ``kind`` (a compile-time constant)."""
-    def stats_task(X, sw, R, r0, r1, means, chol, prec, log_norm, center, mu_proj,
+    def stats_task(X, sw, R, L, r0, r1, means, chol, prec, log_norm, center, mu_proj,
                    want_entropy, out_N, out_S1, out_S2, out_sums):
         """One chunk's statistics into the task's outputs; ``(loglik, weight, entropy)``
         into ``out_sums``."""
-        ll, wsum, ent = _chunk_stats(X, sw, R, kind, r0, r1, means, chol, prec, log_norm,
+        ll, wsum, ent = _chunk_stats(X, sw, R, L, kind, r0, r1, means, chol, prec, log_norm,
                                      center, mu_proj, want_entropy, out_N, out_S1, out_S2)
         out_sums[0] = ll
         out_sums[1] = wsum
@@ -100,7 +101,7 @@ def score_task(kind: int, dtype_name: str) -> TaskFunction:
 
 
 # ------------------------------------------------------------------ drivers
-def _run_stats_tasks(task, X, sw, R, tasks, slots, means, chol, prec, log_norm, center,
+def _run_stats_tasks(task, X, sw, R, L, tasks, slots, means, chol, prec, log_norm, center,
                      mu_proj, want_entropy, part_N, part_S1, part_S2, part_sums, out_N, out_S1,
                      out_S2, out_sums):
     """Every statistics task (``prange`` when compiled parallel), then the slots' sums
@@ -108,7 +109,7 @@ def _run_stats_tasks(task, X, sw, R, tasks, slots, means, chol, prec, log_norm, 
     n_tasks = tasks.shape[0]
     for t in prange(n_tasks):
         p = tasks[t, 2]
-        task(X, sw, R, tasks[t, 0], tasks[t, 1], means[p], chol[p], prec[p], log_norm[p],
+        task(X, sw, R, L, tasks[t, 0], tasks[t, 1], means[p], chol[p], prec[p], log_norm[p],
              center[p], mu_proj[p], want_entropy, part_N[t], part_S1[t], part_S2[t],
              part_sums[t])
     add_slots(part_N, slots, out_N)
@@ -166,6 +167,9 @@ def padded_model(kind, means, chol, prec, mu_proj):
 def _stats(X, sw, R, kind, model, tasks, slots, s2_rows, s2_cols, want_entropy):
     """Run the statistics task over ``tasks``; per-slot ``(N, S1, S2, sums)``.
 
+    ``R`` holds given responsibilities (n, k), or labels (n,) that stand
+    for one-hot rows (-1: none), or nothing (0, k): the model's.
+
     Per-task partials and per-slot outputs are allocated here (the outputs
     flat: one row of ``k``, ``k d``, ... numbers per slot), so that the
     drivers allocate nothing and one compiled reduction serves all of them.
@@ -178,8 +182,12 @@ def _stats(X, sw, R, kind, model, tasks, slots, s2_rows, s2_cols, want_entropy):
              np.empty((n_tasks, s2_rows, d, s2_cols)), np.empty((n_tasks, 3)))
     outs = [np.empty((n_slots, int(np.prod(part.shape[1:])))) for part in parts]
     task = stats_task(task_kind(kind, X.shape[1]), X.dtype.name).get()
+    if R.ndim == 1:
+        R, L = np.empty((0, k), X.dtype), R
+    else:
+        L = np.empty(0, np.int64)
     launch(_stats_parallel, _stats_serial, n_tasks, task, readonly(X), readonly(sw),
-           readonly(R), readonly(tasks), readonly(slots), readonly(means_p), readonly(chol_p),
+           readonly(R), readonly(L), readonly(tasks), readonly(slots), readonly(means_p), readonly(chol_p),
            readonly(prec_p), readonly(np.asarray(log_norm, np.float64)), readonly(center),
            readonly(mu_proj_p), bool(want_entropy), *parts, *outs)
     N, S1, S2, sums = outs
@@ -209,6 +217,10 @@ def em_pass(X, sw, kind, means, chol, prec, log_norm, center, mu_proj, s2_rows, 
 
 def resp_stats_pass(X, sw, R, kind, shift, center, s2_rows, s2_cols):
     """Statistics for given responsibilities ``R`` (n, k), shifted by ``shift``.
+
+    ``R`` may also be one label per row (int64, -1 for none): responsibility
+    1 there, 0 elsewhere, the statistics bitwise those of the one-hot rows
+    without an ``n x k`` array in memory.
 
     Used at initialisation, where responsibilities come from k-means labels
     or random draws rather than from a model, which the chunk code then does
