@@ -187,9 +187,9 @@ def _stats(X, sw, R, kind, model, tasks, slots, s2_rows, s2_cols, want_entropy):
     else:
         L = np.empty(0, np.int64)
     launch(_stats_parallel, _stats_serial, n_tasks, task, readonly(X), readonly(sw),
-           readonly(R), readonly(L), readonly(tasks), readonly(slots), readonly(means_p), readonly(chol_p),
-           readonly(prec_p), readonly(np.asarray(log_norm, np.float64)), readonly(center),
-           readonly(mu_proj_p), bool(want_entropy), *parts, *outs)
+           readonly(R), readonly(L), readonly(tasks), readonly(slots), readonly(means_p),
+           readonly(chol_p), readonly(prec_p), readonly(np.asarray(log_norm, np.float64)),
+           readonly(center), readonly(mu_proj_p), bool(want_entropy), *parts, *outs)
     N, S1, S2, sums = outs
     return N, S1.reshape(-1, k, d), S2.reshape(-1, s2_rows, d, s2_cols), sums
 
