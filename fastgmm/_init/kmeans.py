@@ -182,7 +182,9 @@ def lloyd_all(problems, centers, max_iter=300, tol=1e-4):
     centers = np.ascontiguousarray(centers, dtype=np.float64).copy()
     tasks, slots = problems.tasks(np.arange(m))
     labels = np.full(n, -1, dtype=np.int64)
-    upper, lower = np.empty(n), np.empty(n)
+    # Hamerly's bounds, one pair per row; none where every distance is computed.
+    bounded = n if d > _lloyd.BRUTE_FEATURES else 0
+    upper, lower = np.empty(bounded), np.empty(bounded)
     S, W = np.zeros((m, k, d)), np.zeros((m, k))
     count = np.zeros((m, k), dtype=np.int64)
     move, half = np.zeros((m, k)), np.zeros((m, k))
