@@ -77,22 +77,28 @@ def _add_row(X, sw, r, j, ref, sign, out_s, out_w, out_n):
         out_s[j, e] += sign * (w * (X[r, e] - ref[e]))
 
 
+@kernel(internal=True, inline="always")
+def _clear_sums(out_s, out_w, out_n):
+    """Zero a chunk's sums (or changes of sums) before its pass adds to them."""
+    for j in range(out_s.shape[0]):
+        out_w[j] = 0.0
+        out_n[j] = 0
+        for a in range(out_s.shape[1]):
+            out_s[j, a] = 0.0
+
+
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
 def _chunk_brute(X, sw, r0, r1, centers, ref, labels, fresh, out_s, out_w, out_n):
     """:func:`_chunk` for at most ``BRUTE_FEATURES`` features: every distance of every row.
 
     The block's rows are loaded features x rows (eight rows at a time, whose
-    features share cache lines) and zero-padded to four features; each
-    centre's distances are a loop along rows, the nearest kept without a
-    branch (a tie goes to the lower centre, as ``argmin`` gives it). Only
-    rows whose label changed touch the sums.
+    features share cache lines) and zero-padded to four features (two with
+    one or two features); each centre's distances are a loop along rows,
+    the nearest kept without a branch (a tie goes to the lower centre, as
+    ``argmin`` gives it). Only rows whose label changed touch the sums.
     """
     k, d = centers.shape
-    for j in range(k):
-        out_w[j] = 0.0
-        out_n[j] = 0
-        for a in range(d):
-            out_s[j, a] = 0.0
+    _clear_sums(out_s, out_w, out_n)
     cp = np.zeros((k, 4))
     for j in range(k):
         for a in range(d):
@@ -158,11 +164,7 @@ def _chunk(X, sw, r0, r1, centers, ref, labels, upper, lower, move, half, maxmov
     one matrix product. Returns the number of rows whose label changed.
     """
     k, d = centers.shape
-    for j in range(k):
-        out_w[j] = 0.0
-        out_n[j] = 0
-        for a in range(d):
-            out_s[j, a] = 0.0
+    _clear_sums(out_s, out_w, out_n)
     changed = 0
     up = 1.0 + slack
     down = 1.0 - slack
