@@ -466,6 +466,19 @@ def _block_stats_for_kind(kind, xt, nb, d, resp, weights, means, center, diff, w
 
 
 @kernel(internal=True, inline="always")
+def _lognorm_buffers(k, dt):
+    """Per-block scratch of the log-densities and their log-sum-exp
+    (``_block_log_norm``): ``maha, logp, top, total, lnorm, scratch``."""
+    maha = np.empty(BLOCK_ROWS, dt)
+    logp = np.empty((k, BLOCK_ROWS), dt)
+    top = np.empty(BLOCK_ROWS, dt)
+    total = np.empty(BLOCK_ROWS, dt)
+    lnorm = np.empty(BLOCK_ROWS, dt)
+    scratch = np.empty(BLOCK_ROWS, dt)
+    return maha, logp, top, total, lnorm, scratch
+
+
+@kernel(internal=True, inline="always")
 def _estep_buffers(d4, k, dt):
     """Per-block scratch of the E-step (``_block_log_prob``, ``_block_log_norm``).
 
@@ -476,12 +489,7 @@ def _estep_buffers(d4, k, dt):
     diff = np.zeros((d4, BLOCK_ROWS), dt)
     proj = np.zeros((d4, BLOCK_ROWS), dt)
     quad = np.empty((4, BLOCK_ROWS), dt)
-    maha = np.empty(BLOCK_ROWS, dt)
-    logp = np.empty((k, BLOCK_ROWS), dt)
-    top = np.empty(BLOCK_ROWS, dt)
-    total = np.empty(BLOCK_ROWS, dt)
-    lnorm = np.empty(BLOCK_ROWS, dt)
-    scratch = np.empty(BLOCK_ROWS, dt)
+    maha, logp, top, total, lnorm, scratch = _lognorm_buffers(k, dt)
     return xt, diff, proj, quad, maha, logp, top, total, lnorm, scratch
 
 

@@ -20,8 +20,8 @@ import math
 import numpy as np
 from numba import prange
 
-from .chunk import (_estep_buffers, _full_moments, _mass, _queue_rows, _queue_shape,
-                    _sum_queue, flush_threshold)
+from .chunk import (_estep_buffers, _full_moments, _lognorm_buffers, _mass, _queue_rows,
+                    _queue_shape, _sum_queue, flush_threshold)
 from .compile import kernel
 from .density import _block_log_norm, _log_density_row, _mahalanobis_upper
 from .layout import BLOCK_ROWS, CHUNK_ROWS, FASTMATH, block_bounds, padded_width
@@ -563,12 +563,7 @@ def _masked_diag_chunk(X, sw, c0, c1, means, prec, log_norm, half_log_prec, out_
     dt = X.dtype
     xm = np.zeros((d4, BLOCK_ROWS), dt)
     mk = np.zeros((d4, BLOCK_ROWS), dt)
-    maha = np.empty(BLOCK_ROWS, dt)
-    logp = np.empty((k, BLOCK_ROWS), dt)
-    top = np.empty(BLOCK_ROWS, dt)
-    total = np.empty(BLOCK_ROWS, dt)
-    lnorm = np.empty(BLOCK_ROWS, dt)
-    scratch = np.empty(BLOCK_ROWS, dt)
+    maha, logp, top, total, lnorm, scratch = _lognorm_buffers(k, dt)
     resp = np.empty((k, BLOCK_ROWS), dt)
     wm = np.empty(BLOCK_ROWS, dt)
     flush = flush_threshold(X)
