@@ -88,9 +88,10 @@ def _block_weights(sw, r0, nb, weights):
 def _scatter_lower(wdiff, diff, nb, d, S2):
     """``S2[a, b] += sum_i wdiff[a, i] diff[b, i]`` for ``b <= a`` (padded tiles).
 
-    Tiles of 2 x 4 entries: six loads feed eight multiply-adds. A tile that
-    starts on the diagonal sums only its 3 entries below it; in the others
-    an entry above the diagonal is filled too and ignored.
+    Tiles of 4 x 4 entries: eight loads feed sixteen multiply-adds (2 x 4
+    tiles, six loads for eight, ran 7-20% slower at 12 to 64 features, with
+    AVX-512 and AVX2 code alike). A tile on the diagonal sums only its 10
+    entries on and below it.
     """
     zero = diff.dtype.type(0)
     if d <= 2:
@@ -104,24 +105,14 @@ def _scatter_lower(wdiff, diff, nb, d, S2):
         S2[1, 0] += s10
         S2[1, 1] += s11
         return
-    for a in range(0, d, 2):
-        if a % 4 == 0:
-            # The tile on the diagonal has only S2[a, a], S2[a+1, a] and
-            # S2[a+1, a+1] below it: 3 of its 8 sums.
-            w_0, w_1, x_0, x_1 = wdiff[a], wdiff[a + 1], diff[a], diff[a + 1]
-            s00 = s10 = s11 = zero
-            for i in range(nb):
-                s00 += w_0[i] * x_0[i]
-                s10 += w_1[i] * x_0[i]
-                s11 += w_1[i] * x_1[i]
-            S2[a, a] += s00
-            S2[a + 1, a] += s10
-            S2[a + 1, a + 1] += s11
-        for b in range(0, a if a % 4 == 0 else a + 2, 4):
+    for a in range(0, d, 4):
+        for b in range(0, a, 4):
             s00 = s01 = s02 = s03 = zero
             s10 = s11 = s12 = s13 = zero
+            s20 = s21 = s22 = s23 = zero
+            s30 = s31 = s32 = s33 = zero
             for i in range(nb):
-                w0, w1 = wdiff[a, i], wdiff[a + 1, i]
+                w0, w1, w2, w3 = wdiff[a, i], wdiff[a + 1, i], wdiff[a + 2, i], wdiff[a + 3, i]
                 x0, x1, x2, x3 = diff[b, i], diff[b + 1, i], diff[b + 2, i], diff[b + 3, i]
                 s00 += w0 * x0
                 s01 += w0 * x1
@@ -131,6 +122,14 @@ def _scatter_lower(wdiff, diff, nb, d, S2):
                 s11 += w1 * x1
                 s12 += w1 * x2
                 s13 += w1 * x3
+                s20 += w2 * x0
+                s21 += w2 * x1
+                s22 += w2 * x2
+                s23 += w2 * x3
+                s30 += w3 * x0
+                s31 += w3 * x1
+                s32 += w3 * x2
+                s33 += w3 * x3
             S2[a, b] += s00
             S2[a, b + 1] += s01
             S2[a, b + 2] += s02
@@ -139,6 +138,41 @@ def _scatter_lower(wdiff, diff, nb, d, S2):
             S2[a + 1, b + 1] += s11
             S2[a + 1, b + 2] += s12
             S2[a + 1, b + 3] += s13
+            S2[a + 2, b] += s20
+            S2[a + 2, b + 1] += s21
+            S2[a + 2, b + 2] += s22
+            S2[a + 2, b + 3] += s23
+            S2[a + 3, b] += s30
+            S2[a + 3, b + 1] += s31
+            S2[a + 3, b + 2] += s32
+            S2[a + 3, b + 3] += s33
+        s00 = zero
+        s10 = s11 = zero
+        s20 = s21 = s22 = zero
+        s30 = s31 = s32 = s33 = zero
+        for i in range(nb):
+            w0, w1, w2, w3 = wdiff[a, i], wdiff[a + 1, i], wdiff[a + 2, i], wdiff[a + 3, i]
+            x0, x1, x2, x3 = diff[a, i], diff[a + 1, i], diff[a + 2, i], diff[a + 3, i]
+            s00 += w0 * x0
+            s10 += w1 * x0
+            s11 += w1 * x1
+            s20 += w2 * x0
+            s21 += w2 * x1
+            s22 += w2 * x2
+            s30 += w3 * x0
+            s31 += w3 * x1
+            s32 += w3 * x2
+            s33 += w3 * x3
+        S2[a, a] += s00
+        S2[a + 1, a] += s10
+        S2[a + 1, a + 1] += s11
+        S2[a + 2, a] += s20
+        S2[a + 2, a + 1] += s21
+        S2[a + 2, a + 2] += s22
+        S2[a + 3, a] += s30
+        S2[a + 3, a + 1] += s31
+        S2[a + 3, a + 2] += s32
+        S2[a + 3, a + 3] += s33
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
