@@ -163,6 +163,26 @@ def test_seeds_of_many_clusters_over_several_chunks_are_those_of_kmeans_plusplus
         np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_float32_seeds_are_those_of_kmeans_plusplus_where_float32_sums_round(weighted):
+    """A float32 potential summed over many rows is off by more than one row's share.
+
+    scikit-learn scales its draws by float32 matrix products, so its seeds
+    depend on how they round: with 200,000 general float32 rows, draws
+    scaled by a potential summed any other way land on other rows from the
+    second seed on.
+    """
+    rng = np.random.default_rng(7)
+    n, d, k = 200_000, 3, 8
+    X = (rng.normal(scale=0.5, size=(k, d))[rng.integers(0, k, n)]
+         + rng.normal(size=(n, d))).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    for seed in range(3):
+        theirs = kmeans_plusplus(X, k, sample_weight=w, random_state=_rng(seed))[1]
+        ours = _kmeans.kmeans_plusplus(X, k, _rng(seed), w)[1]
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_seeds_are_the_same_for_any_number_of_threads():
     import numba
 

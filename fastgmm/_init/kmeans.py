@@ -67,9 +67,9 @@ def kmeans_plusplus_all(problems, n_clusters, streams):
     Returns ``centers`` (m, k, d) float64 and ``indices`` (m, k), the row
     within its problem each centre was taken from. One launch per round
     serves all problems and reads the data once. Besides the data it holds
-    ``3 + int(log k)`` float64 values per row: the distances to the nearest
-    centre and those each candidate of a round leaves (scikit-learn holds
-    the same).
+    ``3 + int(log k)`` values per row in the data's dtype: the distances to
+    the nearest centre and those each candidate of a round leaves
+    (scikit-learn holds the same).
     """
     X, m = problems.X, problems.count
     d = X.shape[1]
@@ -87,19 +87,20 @@ def kmeans_plusplus_all(problems, n_clusters, streams):
     # row: problem p's current ones in pool[near[p]], and room for those of
     # each candidate of a round (pool[into[p, j]]); the chosen candidate's
     # row becomes the current one. scikit-learn's n x trials array, reused.
-    pool = np.empty((n_local_trials + 1, X.shape[0]))
+    # Held in the data's dtype, as scikit-learn holds them: a float32
+    # distance is rounded once, where the pass stores it.
+    pool = np.empty((n_local_trials + 1, X.shape[0]), dtype=dtype)
     pool[0] = np.inf
     near = np.zeros(m, dtype=np.int64)
     into = np.tile(np.arange(1, n_local_trials + 1, dtype=np.int64), (m, 1))
-    # The potential each draw is scaled by, rounded to the data's dtype as
-    # scikit-learn's (a dot product in that dtype) is.
-    potential = seed_pass(problems, everyone, pool, near, near[:, None],
-                          centers[:, :1])[:, 0].astype(dtype)
     weights = []
     for p in range(m):
         w = problems.weights(p)
         weights.append(np.empty(0, dtype) if w is None
                        else np.ascontiguousarray(w).astype(dtype, copy=False))
+    # The potential each draw is scaled by.
+    sums = seed_pass(problems, everyone, pool, near, near[:, None], centers[:, :1])
+    potential = _potentials(problems, pool, near[:, None], sums, weights)[:, 0]
     ids = np.empty((m, n_local_trials), dtype=np.int64)
     for c in range(1, n_clusters):
         for p in range(m):
@@ -107,13 +108,40 @@ def kmeans_plusplus_all(problems, n_clusters, streams):
             ids[p] = pick_rows(pool[near[p], problems.rows(p)], weights[p],
                                np.ascontiguousarray(targets, dtype=np.float64), proto)
         candidates = X[problems.offsets[:-1, None] + ids]
-        pots = seed_pass(problems, everyone, pool, near, into, candidates).astype(dtype)
+        sums = seed_pass(problems, everyone, pool, near, into, candidates)
+        pots = _potentials(problems, pool, into, sums, weights)
         best = np.argmin(pots, axis=1)
         potential = pots[everyone, best]
         centers[:, c] = candidates[everyone, best]
         indices[:, c] = ids[everyone, best]
         near, into[everyone, best] = into[everyone, best], near
     return centers, indices
+
+
+def _potentials(problems, pool, rows, sums, weights):
+    """The potentials of a round's candidates in the data's dtype, as scikit-learn computes them.
+
+    ``pool[rows[p, j]]`` holds the nearest distances candidate ``j`` of
+    problem ``p`` leaves, ``sums`` the pass's float64 sums of them, weighted.
+    For float64 data those sums, rounded: their error is far below one row's
+    share of the potential, so a draw scaled by them lands on scikit-learn's
+    row. A float32 potential is scikit-learn's float32 matrix product of the
+    distances (candidates x rows, the first centre's as one row times a
+    vector) with the weights, whose rounding depends on how the BLAS
+    blocks its sum and on a million rows exceeds a row's share (scaled by
+    a potential summed another way, every draw after the first lands
+    elsewhere): the same product of the same numbers gives the same bits.
+    """
+    dtype = pool.dtype
+    if dtype == np.float64:
+        return sums
+    out = np.empty(sums.shape, dtype=dtype)
+    for p in range(problems.count):
+        cols = problems.rows(p)
+        w = weights[p] if len(weights[p]) else np.ones(cols.stop - cols.start, dtype=dtype)
+        dist = np.take(pool[:, cols], rows[p], axis=0)
+        out[p] = dist @ w if rows.shape[1] == 1 else (dist @ w.reshape(-1, 1))[:, 0]
+    return out
 
 
 def _mean_and_tolerance(problems, tol):
