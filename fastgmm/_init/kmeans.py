@@ -123,14 +123,14 @@ def _potentials(problems, pool, rows, sums, weights):
 
     ``pool[rows[p, j]]`` holds the nearest distances candidate ``j`` of
     problem ``p`` leaves, ``sums`` the pass's float64 sums of them, weighted.
-    For float64 data those sums, rounded: their error is far below one row's
-    share of the potential, so a draw scaled by them lands on scikit-learn's
-    row. A float32 potential is scikit-learn's float32 matrix product of the
-    distances (candidates x rows, the first centre's as one row times a
-    vector) with the weights, whose rounding depends on how the BLAS
-    blocks its sum and on a million rows exceeds a row's share (scaled by
-    a potential summed another way, every draw after the first lands
-    elsewhere): the same product of the same numbers gives the same bits.
+    For float64 data the potentials are those sums: their rounding is far
+    below one row's share of the potential, so a draw scaled by them lands
+    on scikit-learn's row. A float32 potential is scikit-learn's float32
+    matrix product of the distances (candidates x rows; the first centre's
+    one row times a vector) with the weights. Its rounding depends on how
+    the BLAS blocks the sum and on a million rows exceeds a row's share, so
+    a potential summed another way sends every draw after the first to
+    other rows; the same product of the same numbers gives the same bits.
     """
     dtype = pool.dtype
     if dtype == np.float64:
