@@ -59,17 +59,18 @@ def kmeans_plusplus_all(problems, n_clusters, streams):
     centre ``2 + int(log k)`` uniforms scaled by the current potential,
     the candidates they land on in the weighted cumulative potential, and the
     candidate that leaves the least potential. The sums that decide the
-    draws are rounded to the data's dtype as scikit-learn's are; distances
-    are computed directly (``|x - c|^2``), so only draws that fall within
-    rounding of a boundary, or candidates whose potentials tie to rounding,
-    can differ from scikit-learn's.
+    draws are scikit-learn's: cumulative sums in the data's dtype, and the
+    potentials of :func:`_potentials`; distances are computed directly
+    (``|x - c|^2``), so only draws that fall within rounding of a boundary,
+    or candidates whose potentials tie to rounding, can differ from
+    scikit-learn's.
 
     Returns ``centers`` (m, k, d) float64 and ``indices`` (m, k), the row
     within its problem each centre was taken from. One launch per round
     serves all problems and reads the data once. Besides the data it holds
-    ``3 + int(log k)`` values per row in the data's dtype: the distances to
-    the nearest centre and those each candidate of a round leaves
-    (scikit-learn holds the same).
+    ``2 + int(log k)`` values per row in the data's dtype: the distances each
+    candidate of a round leaves, the chosen one's being those the next round
+    starts from (scikit-learn holds one row more).
     """
     X, m = problems.X, problems.count
     d = X.shape[1]
@@ -83,24 +84,29 @@ def kmeans_plusplus_all(problems, n_clusters, streams):
         u = float(streams.draw(p, ("uniform", 1))[0])
         indices[p, 0] = first_seed(u, problems.weights(p), int(problems.sizes[p]), dtype)
     centers[:, 0] = X[problems.offsets[:-1] + indices[:, 0]]
-    # Rows of squared distances to the nearest centre, one value per data
-    # row: problem p's current ones in pool[near[p]], and room for those of
-    # each candidate of a round (pool[into[p, j]]); the chosen candidate's
-    # row becomes the current one. scikit-learn's n x trials array, reused.
+    # Rows of squared distances to the nearest centre once each candidate
+    # of a round joins, one value per data row: scikit-learn's n x trials
+    # array, reused. Row j is candidate j's (pool[:, rows] is the array
+    # scikit-learn multiplies by the weights); the chosen candidate's row
+    # holds the nearest distances the next round starts from (pool[near[p]]).
     # Held in the data's dtype, as scikit-learn holds them: a float32
     # distance is rounded once, where the pass stores it.
-    pool = np.empty((n_local_trials + 1, X.shape[0]), dtype=dtype)
+    pool = np.empty((n_local_trials, X.shape[0]), dtype=dtype)
     pool[0] = np.inf
     near = np.zeros(m, dtype=np.int64)
-    into = np.tile(np.arange(1, n_local_trials + 1, dtype=np.int64), (m, 1))
+    into = np.tile(np.arange(n_local_trials, dtype=np.int64), (m, 1))
     weights = []
     for p in range(m):
         w = problems.weights(p)
         weights.append(np.empty(0, dtype) if w is None
                        else np.ascontiguousarray(w).astype(dtype, copy=False))
-    # The potential each draw is scaled by.
+    # The weights the float32 potentials are multiplied by (unit ones too).
+    factors = [w if len(w) or dtype == np.float64 else np.ones(int(size), dtype)
+               for w, size in zip(weights, problems.sizes)]
+    # The potential each draw is scaled by (the first centre's distances
+    # folded into row 0).
     sums = seed_pass(problems, everyone, pool, near, near[:, None], centers[:, :1])
-    potential = _potentials(problems, pool, near[:, None], sums, weights)[:, 0]
+    potential = _potentials(problems, pool, 1, sums, factors)[:, 0]
     ids = np.empty((m, n_local_trials), dtype=np.int64)
     for c in range(1, n_clusters):
         for p in range(m):
@@ -109,20 +115,21 @@ def kmeans_plusplus_all(problems, n_clusters, streams):
                                np.ascontiguousarray(targets, dtype=np.float64), proto)
         candidates = X[problems.offsets[:-1, None] + ids]
         sums = seed_pass(problems, everyone, pool, near, into, candidates)
-        pots = _potentials(problems, pool, into, sums, weights)
+        pots = _potentials(problems, pool, n_local_trials, sums, factors)
         best = np.argmin(pots, axis=1)
         potential = pots[everyone, best]
         centers[:, c] = candidates[everyone, best]
         indices[:, c] = ids[everyone, best]
-        near, into[everyone, best] = into[everyone, best], near
+        near = best
     return centers, indices
 
 
-def _potentials(problems, pool, rows, sums, weights):
+def _potentials(problems, pool, trials, sums, factors):
     """The potentials of a round's candidates in the data's dtype, as scikit-learn computes them.
 
-    ``pool[rows[p, j]]`` holds the nearest distances candidate ``j`` of
-    problem ``p`` leaves, ``sums`` the pass's float64 sums of them, weighted.
+    Row ``j < trials`` of ``pool`` holds the nearest distances candidate
+    ``j`` leaves, ``sums`` the pass's float64 sums of them, weighted;
+    ``factors[p]`` are problem ``p``'s weights (ones without weights).
     For float64 data the potentials are those sums: their rounding is far
     below one row's share of the potential, so a draw scaled by them lands
     on scikit-learn's row. A float32 potential is scikit-learn's float32
@@ -137,10 +144,8 @@ def _potentials(problems, pool, rows, sums, weights):
         return sums
     out = np.empty(sums.shape, dtype=dtype)
     for p in range(problems.count):
-        cols = problems.rows(p)
-        w = weights[p] if len(weights[p]) else np.ones(cols.stop - cols.start, dtype=dtype)
-        dist = np.take(pool[:, cols], rows[p], axis=0)
-        out[p] = dist @ w if rows.shape[1] == 1 else (dist @ w.reshape(-1, 1))[:, 0]
+        dist, w = pool[:trials, problems.rows(p)], factors[p]
+        out[p] = dist @ w if trials == 1 else (dist @ w.reshape(-1, 1))[:, 0]
     return out
 
 

@@ -13,8 +13,9 @@ chunks added in order, so every problem gets exactly what it gets alone.
 A round of k-means++ seeding reads the data once (:func:`seed_pass`): each
 row's distances to the round's candidates, four candidates (and two rows)
 summed side by side along the features, give every candidate's nearest
-distances (written to rows of a pool that the chosen candidate's row then
-heads, as scikit-learn keeps an n x trials array) and potential.
+distances (written to the rows of a pool, as scikit-learn keeps an n x
+trials array; the chosen candidate's row holds the next round's nearest
+distances) and potential.
 """
 
 from __future__ import annotations
@@ -103,11 +104,10 @@ def _one_sq_dist(X, r, cands, t):
 
 
 @kernel(internal=True, fastmath=FASTMATH, inline="always")
-def _keep_nearer(pool, cur, r, t0, t1, t2, t3, w, q0, q1, q2, q3):
-    """Row ``r``'s nearest distance once each of four candidates (squared
-    distances ``q0 .. q3``) joins the centres, into the candidates' pool rows
-    ``t0 .. t3``; returns the four weighted by the row's weight ``w``."""
-    c = pool[cur, r]
+def _keep_nearer(pool, c, r, t0, t1, t2, t3, w, q0, q1, q2, q3):
+    """Row ``r``'s nearest distance (now ``c``) once each of four candidates
+    (squared distances ``q0 .. q3``) joins the centres, into the candidates'
+    pool rows ``t0 .. t3``; returns the four weighted by the row's weight ``w``."""
     v0, v1, v2, v3 = min(c, q0), min(c, q1), min(c, q2), min(c, q3)
     pool[t0, r] = v0
     pool[t1, r] = v1
@@ -121,6 +121,9 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
     """Rows ``[c0, c1)`` of :func:`_run_seed`; this chunk's potentials into ``out``."""
     n_cands = cands.shape[0]
     weights = np.empty(_QUARTER)
+    # The rows' nearest distances, read before any candidate's are written:
+    # a candidate may write over the pool row that holds them.
+    nearest = np.empty(_QUARTER, pool.dtype)
     # Summed here, stored once: the tasks' rows of ``out`` share cache lines.
     pots = np.zeros(n_cands)
     # Unsigned indices into the pool: Numba then has no negative index to
@@ -131,6 +134,8 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
         r0 = c0 + b0
         nb = b1 - b0
         _block_weights(sw, r0, nb, weights)
+        for i in range(nb):
+            nearest[i] = pool[cur, np.uint64(r0 + i)]
         g = 0
         while g + 4 <= n_cands:
             s0 = s1 = s2 = s3 = 0.0
@@ -140,14 +145,14 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
                 i = 2 * h
                 q0, q1, q2, q3, e0, e1, e2, e3 = _four_sq_dists_two_rows(X, r0 + i, cands, g)
                 r = np.uint64(r0 + i)
-                p0, p1, p2, p3 = _keep_nearer(pool, cur, r, t0, t1, t2, t3, weights[i],
+                p0, p1, p2, p3 = _keep_nearer(pool, nearest[i], r, t0, t1, t2, t3, weights[i],
                                               q0, q1, q2, q3)
                 s0 += p0
                 s1 += p1
                 s2 += p2
                 s3 += p3
-                p0, p1, p2, p3 = _keep_nearer(pool, cur, r + np.uint64(1), t0, t1, t2, t3,
-                                              weights[i + 1], e0, e1, e2, e3)
+                p0, p1, p2, p3 = _keep_nearer(pool, nearest[i + 1], r + np.uint64(1), t0, t1,
+                                              t2, t3, weights[i + 1], e0, e1, e2, e3)
                 s0 += p0
                 s1 += p1
                 s2 += p2
@@ -155,8 +160,8 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
             if nb % 2:
                 i = nb - 1
                 q0, q1, q2, q3 = _four_sq_dists(X, r0 + i, cands, g)
-                p0, p1, p2, p3 = _keep_nearer(pool, cur, np.uint64(r0 + i), t0, t1, t2, t3,
-                                              weights[i], q0, q1, q2, q3)
+                p0, p1, p2, p3 = _keep_nearer(pool, nearest[i], np.uint64(r0 + i), t0, t1, t2,
+                                              t3, weights[i], q0, q1, q2, q3)
                 s0 += p0
                 s1 += p1
                 s2 += p2
@@ -171,7 +176,7 @@ def _seed_chunk(X, sw, pool, near, into, cands, c0, c1, out):
             t0 = np.uint64(into[t])
             for i in range(nb):
                 r = np.uint64(r0 + i)
-                v0 = min(pool[cur, r], _one_sq_dist(X, r0 + i, cands, t))
+                v0 = min(nearest[i], _one_sq_dist(X, r0 + i, cands, t))
                 pool[t0, r] = v0
                 s0 += weights[i] * v0
             pots[t] += s0
@@ -227,9 +232,9 @@ def _run_seed(X, sw, pool, near, into, candidates, tasks, slots, out):
     Task ``t`` runs rows ``i`` in ``tasks[t, 0] .. tasks[t, 1]`` of problem
     ``p = tasks[t, 2]`` against its candidates ``c = candidates[p, j]``:
     ``pool[into[p, j], i] = min(pool[near[p], i], |x_i - c|^2)``, and the
-    candidate's potential, ``sum_i w_i`` times that. ``into[p, j]`` may be
-    ``near[p]`` (one candidate, folded in place). Slot ``s`` (a problem)
-    adds its tasks' potentials in order into ``out[s]``.
+    candidate's potential, ``sum_i w_i`` times that. ``into[p]`` may hold
+    ``near[p]``: each row's nearest distance is read before any is written.
+    Slot ``s`` (a problem) adds its tasks' potentials in order into ``out[s]``.
     """
     n_tasks = tasks.shape[0]
     part = np.empty((n_tasks, out.shape[1]))
